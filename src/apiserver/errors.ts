@@ -1,0 +1,153 @@
+// metav1.Status errors, with the reasons, codes and message shapes of k8s.io/apimachinery/pkg/api/errors.
+
+export interface StatusCause {
+  reason: string;
+  message: string;
+  field?: string;
+}
+
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  uid?: string;
+  causes?: StatusCause[];
+  retryAfterSeconds?: number;
+}
+
+export interface Status {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: { continue?: string; resourceVersion?: string };
+  status: 'Failure' | 'Success';
+  message: string;
+  reason: string;
+  code: number;
+  details?: StatusDetails;
+}
+
+export class StatusError extends Error {
+  constructor(
+    public code: number,
+    public reason: string,
+    message: string,
+    public details?: StatusDetails,
+    public listMeta?: { continue?: string },
+  ) {
+    super(message);
+    this.name = 'StatusError';
+  }
+
+  toStatus(): Status {
+    const s: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, code: this.code };
+    if (this.details) s.details = this.details;
+    if (this.listMeta?.continue) s.metadata.continue = this.listMeta.continue;
+    return s;
+  }
+}
+
+/** A group-qualified resource, as error messages name it ("repositories.config.pkg.pkgserver.dev"). */
+export interface GroupResource {
+  group: string;
+  resource: string;
+}
+
+const qualified = (gr: GroupResource) => (gr.group ? `${gr.resource}.${gr.group}` : gr.resource);
+
+export const notFound = (gr: GroupResource, name: string) =>
+  new StatusError(404, 'NotFound', `${qualified(gr)} "${name}" not found`, { name, group: gr.group, kind: gr.resource });
+
+export const alreadyExists = (gr: GroupResource, name: string) =>
+  new StatusError(409, 'AlreadyExists', `${qualified(gr)} "${name}" already exists`, { name, group: gr.group, kind: gr.resource });
+
+export const conflict = (gr: GroupResource, name: string, why: string) =>
+  new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(gr)} "${name}": ${why}`, { name, group: gr.group, kind: gr.resource });
+
+export const OBJECT_MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
+
+export const badRequest = (message: string, causes?: StatusCause[]) =>
+  new StatusError(400, 'BadRequest', message, causes ? { causes } : undefined);
+
+export const forbidden = (gr: GroupResource, name: string, why: string) =>
+  new StatusError(403, 'Forbidden', `${qualified(gr)}${name ? ` "${name}"` : ''} is forbidden: ${why}`, { name, group: gr.group, kind: gr.resource });
+
+export const unauthorized = (message = 'Unauthorized') => new StatusError(401, 'Unauthorized', message);
+
+export const methodNotSupported = (gr: GroupResource, action: string) =>
+  new StatusError(405, 'MethodNotAllowed', `${action} is not supported on resources of kind "${qualified(gr)}"`, { group: gr.group, kind: gr.resource });
+
+export const unsupportedMediaType = (contentType: string, accepted: string[]) =>
+  new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`, {
+    causes: [{ reason: 'UnexpectedServerResponse', message: `unsupported content type "${contentType}"` }],
+  });
+
+export const notAcceptable = (accepted: string[]) =>
+  new StatusError(406, 'NotAcceptable', `only the following media types are accepted: ${accepted.join(', ')}`);
+
+export const requestEntityTooLarge = (limit: number) =>
+  new StatusError(413, 'RequestEntityTooLarge', `the request body is too large: limit is ${limit} bytes`);
+
+export const expired = (message: string, continueToken?: string) =>
+  new StatusError(410, 'Expired', message, undefined, continueToken ? { continue: continueToken } : undefined);
+
+export const gone = (message: string) => new StatusError(410, 'Expired', message);
+
+export const timeout = (message: string, retryAfterSeconds = 1) => new StatusError(504, 'Timeout', message, { retryAfterSeconds });
+
+export const internalError = (message = 'an internal error occurred; see the server log') =>
+  new StatusError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ reason: 'UnexpectedServerResponse', message }] });
+
+export const unprocessable = (message: string) => new StatusError(422, 'Invalid', message);
+
+// ---- field errors (k8s.io/apimachinery/pkg/util/validation/field) ----
+
+export type FieldErrorType =
+  | 'FieldValueRequired'
+  | 'FieldValueInvalid'
+  | 'FieldValueNotSupported'
+  | 'FieldValueForbidden'
+  | 'FieldValueDuplicate'
+  | 'FieldValueTooLong'
+  | 'FieldValueTooMany'
+  | 'FieldValueTypeInvalid';
+
+export interface FieldError {
+  type: FieldErrorType;
+  field: string;
+  /** the human text of the cause, as field.Error.ErrorBody() renders it */
+  message: string;
+}
+
+const render = (v: unknown): string => {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === undefined) return 'null';
+  if (typeof v === 'object' && v !== null) return JSON.stringify(v);
+  return String(v);
+};
+
+export const fieldErr = {
+  required: (field: string, detail = ''): FieldError => ({ type: 'FieldValueRequired', field, message: detail ? `Required value: ${detail}` : 'Required value' }),
+  invalid: (field: string, value: unknown, detail: string): FieldError => ({ type: 'FieldValueInvalid', field, message: `Invalid value: ${render(value)}: ${detail}` }),
+  notSupported: (field: string, value: unknown, supported: readonly string[]): FieldError => ({
+    type: 'FieldValueNotSupported',
+    field,
+    message: `Unsupported value: ${render(value)}: supported values: ${supported.map((s) => JSON.stringify(s)).join(', ')}`,
+  }),
+  forbidden: (field: string, detail: string): FieldError => ({ type: 'FieldValueForbidden', field, message: `Forbidden: ${detail}` }),
+  duplicate: (field: string, value: unknown, detail = ''): FieldError => ({ type: 'FieldValueDuplicate', field, message: `Duplicate value: ${render(value)}${detail ? `: ${detail}` : ''}` }),
+  tooLong: (field: string, max: number): FieldError => ({ type: 'FieldValueTooLong', field, message: `Too long: may not be more than ${max} bytes` }),
+  typeInvalid: (field: string, value: unknown, detail: string): FieldError => ({ type: 'FieldValueTypeInvalid', field, message: `Invalid value: ${render(value)}: ${detail}` }),
+  immutable: (field: string, value: unknown): FieldError => ({ type: 'FieldValueInvalid', field, message: `Invalid value: ${render(value)}: field is immutable` }),
+};
+
+/** 422 Invalid listing every field error, as apierrors.NewInvalid renders it. */
+export function invalid(kind: string, group: string, name: string, errs: FieldError[]): StatusError {
+  const parts = errs.map((e) => `${e.field}: ${e.message}`);
+  const msg = `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`}`;
+  return new StatusError(422, 'Invalid', msg, {
+    name,
+    group,
+    kind,
+    causes: errs.map((e) => ({ reason: e.type, message: e.message, field: e.field })),
+  });
+}

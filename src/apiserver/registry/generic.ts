@@ -1,0 +1,469 @@
+// The generic registry of one resource (k8s.io/apiserver/pkg/registry/generic/registry.Store):
+// create, get, list, watch, update (guaranteed update with compare-and-swap), delete with
+// finalizers, on top of the revisioned store for writes and the watch cache for reads.
+import { isDeepStrictEqual } from 'node:util';
+import { randomUUID, randomInt } from 'node:crypto';
+import { timestamp, type KObject } from '../../api/meta.ts';
+import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type Store } from '../../storage/store/interface.ts';
+import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  expired,
+  fieldErr,
+  invalid,
+  notFound,
+  OBJECT_MODIFIED,
+  timeout,
+  type FieldError,
+  type GroupResource,
+} from '../errors.ts';
+import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../selectors.ts';
+import { applyDefaults, dns1123SubdomainError, prune, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
+import { gv, type RequestContext, type ResourceDef } from './types.ts';
+
+export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
+
+export interface ListOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+}
+
+export interface ListResult {
+  items: KObject[];
+  resourceVersion: string;
+  continue?: string;
+  remainingItemCount?: number;
+}
+
+export interface WatchOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  resourceVersion?: string;
+  sendInitialEvents?: boolean;
+}
+
+export interface WatchSink {
+  send(type: WatchEventType, obj: KObject): void;
+}
+
+export interface DeleteOptions {
+  dryRun: boolean;
+  preconditions?: { uid?: string; resourceVersion?: string };
+}
+
+/** What an update's mutation returns: the new object, and whether it pins a resourceVersion. */
+export interface Mutation {
+  obj: KObject;
+  /** a resourceVersion the caller requires the stored object to have (PUT, or a patch that sets it) */
+  precondition?: string;
+}
+
+const MAX_UPDATE_ATTEMPTS = 16;
+
+export class Registry {
+  readonly gr: GroupResource;
+  private readonly base: string;
+  private writeChain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly def: ResourceDef,
+    private readonly store: Store,
+    readonly cacher: Cacher,
+  ) {
+    this.gr = { group: def.group, resource: def.plural };
+    this.base = Registry.prefix(def);
+  }
+
+  static prefix(def: Pick<ResourceDef, 'group' | 'plural'>): string {
+    return `/registry/${def.group || 'core'}/${def.plural}/`;
+  }
+
+  key(ns: string | undefined, name: string): string {
+    return this.def.namespaced ? `${this.base}${ns}/${name}` : `${this.base}${name}`;
+  }
+
+  /** Decodes a stored value, stamping the revision as resourceVersion. */
+  static decode(value: Buffer, revision: number): KObject {
+    const o = JSON.parse(value.toString('utf8')) as KObject;
+    o.metadata.resourceVersion = String(revision);
+    return o;
+  }
+
+  private encode(o: KObject): Buffer {
+    const { resourceVersion: _rv, ...meta } = o.metadata;
+    return Buffer.from(JSON.stringify({ ...o, metadata: meta }));
+  }
+
+  /**
+   * Removes unknown fields. Strict: 400 listing them; Warn: returned as warnings; Ignore: dropped.
+   */
+  decodeFields(obj: KObject, mode: FieldValidation): string[] {
+    const unknown = prune(obj, this.def.schema);
+    if (unknown.length === 0 || mode === 'Ignore') return [];
+    const list = unknown.map((p) => `unknown field "${p}"`);
+    if (mode === 'Strict')
+      throw badRequest(
+        `${this.def.kind} in version "${this.def.version}" cannot be handled as a ${this.def.kind}: strict decoding error: ${list.join(', ')}`,
+        unknown.map((p) => ({ reason: 'FieldValueInvalid', message: `unknown field "${p}"`, field: p })),
+      );
+    return list;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  get(ns: string | undefined, name: string): KObject {
+    const o = this.cacher.get(this.key(ns, name));
+    if (!o) throw notFound(this.gr, name);
+    return o;
+  }
+
+  list(ns: string | undefined, opts: ListOptions): ListResult {
+    const labels = parseLabelSelector(opts.labelSelector);
+    const fields = parseFieldSelector(opts.fieldSelector, this.fieldNames());
+    const prefix = ns === undefined || !this.def.namespaced ? this.base : `${this.base}${ns}/`;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
+
+    let start = prefix;
+    let snapshot: { entries: Iterable<[string, KObject]>; revision: number };
+    try {
+      if (opts.continue) {
+        const tok = decodeContinue(opts.continue);
+        start = prefix + tok.start;
+        snapshot = tok.rv < 0 ? this.cacher.list(start) : this.cacher.listAt(tok.rv, start);
+      } else if (opts.resourceVersionMatch === 'Exact') {
+        const rv = parseRV(opts.resourceVersion);
+        if (rv === undefined) throw badRequest('resourceVersionMatch=Exact requires a resourceVersion');
+        snapshot = this.cacher.listAt(rv, start);
+      } else {
+        this.checkNotTooLarge(opts.resourceVersion);
+        const name = exactName(fields);
+        snapshot = name !== undefined && ns !== undefined ? this.single(ns, name) : this.cacher.list(start);
+      }
+    } catch (e) {
+      if (e instanceof ExpiredError) {
+        if (opts.continue) {
+          const tok = decodeContinue(opts.continue);
+          throw expired(
+            'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+            encodeContinue(-1, tok.start),
+          );
+        }
+        throw expired(`too old resource version: ${e.requested} (${e.oldest})`);
+      }
+      throw e;
+    }
+
+    const filtered = labels.length > 0 || fields.length > 0;
+    const items: KObject[] = [];
+    let lastKey = '';
+    let remaining = 0;
+    let more = false;
+    for (const [key, o] of snapshot.entries) {
+      if (!key.startsWith(prefix)) break;
+      if (filtered && !(matchLabels(labels, o.metadata.labels) && matchFields(fields, (f) => this.fieldValue(o, f)))) continue;
+      if (limit && items.length >= limit) {
+        more = true;
+        if (filtered) break;
+        remaining++;
+        continue;
+      }
+      items.push(o);
+      lastKey = key;
+    }
+    const out: ListResult = { items, resourceVersion: String(snapshot.revision) };
+    if (more) {
+      out.continue = encodeContinue(snapshot.revision, lastKey.slice(prefix.length) + '\u0000');
+      if (!filtered) out.remainingItemCount = remaining;
+    }
+    return out;
+  }
+
+  private single(ns: string, name: string) {
+    const key = this.key(ns, name);
+    const o = this.cacher.get(key);
+    return { revision: this.cacher.revision, entries: o ? ([[key, o]] as [string, KObject][]) : [] };
+  }
+
+  private checkNotTooLarge(resourceVersion: string | undefined): void {
+    const rv = parseRV(resourceVersion);
+    if (rv !== undefined && rv > this.cacher.revision)
+      throw timeout(`Too large resource version: ${rv}, current: ${this.cacher.revision}`);
+  }
+
+  /**
+   * Starts a watch. Returns a function that stops it. Throws ExpiredError (the handler turns it
+   * into a 410 ERROR event) when the resourceVersion is older than the watch window.
+   */
+  watch(ns: string | undefined, opts: WatchOptions, sink: WatchSink): () => void {
+    const labels = parseLabelSelector(opts.labelSelector);
+    const fields = parseFieldSelector(opts.fieldSelector, this.fieldNames());
+    this.checkNotTooLarge(opts.resourceVersion);
+    const rv = parseRV(opts.resourceVersion);
+    const initial = opts.sendInitialEvents ?? (rv === undefined || rv === 0);
+    return this.cacher.watch(
+      {
+        matches: (o) =>
+          (ns === undefined || !this.def.namespaced || o.metadata.namespace === ns) &&
+          matchLabels(labels, o.metadata.labels) &&
+          matchFields(fields, (f) => this.fieldValue(o, f)),
+        send: (type, o) => sink.send(type, o),
+      },
+      initial || rv === undefined || rv === 0 ? 'current' : rv,
+      initial,
+    );
+  }
+
+  fieldNames(): string[] {
+    return ['metadata.name', 'metadata.namespace', ...Object.keys(this.def.fieldSelectors)];
+  }
+
+  fieldValue(o: KObject, field: string): string {
+    if (field === 'metadata.name') return o.metadata.name ?? '';
+    if (field === 'metadata.namespace') return o.metadata.namespace ?? '';
+    return this.def.fieldSelectors[field]?.(o) ?? '';
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Runs writes one at a time when the strategy needs them to see each other. */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.def.strategy.serializeWrites) return fn();
+    const run = this.writeChain.then(fn, fn);
+    this.writeChain = run.catch(() => undefined);
+    return run;
+  }
+
+  create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
+    return this.serialized(() => this.doCreate(ns, obj, ctx));
+  }
+
+  private async doCreate(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
+    const meta = (obj.metadata ??= {});
+    if (this.def.namespaced) {
+      if (meta.namespace && ns && meta.namespace !== ns)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      meta.namespace = ns ?? meta.namespace;
+    }
+    if (!meta.name && meta.generateName) meta.name = generateName(meta.generateName);
+    obj.apiVersion = gv(this.def);
+    obj.kind = this.def.kind;
+    // system fields (rest.FillObjectMetaSystemFields)
+    meta.uid = randomUUID();
+    meta.creationTimestamp = timestamp();
+    meta.generation = 1;
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.managedFields;
+    if (this.def.subresources.status) delete obj.status;
+    this.def.strategy.prepareForCreate?.(obj, ctx);
+    applyDefaults(obj, this.def.schema);
+    await this.validate(obj, undefined, ctx);
+    if (ctx.dryRun) return obj;
+    try {
+      const kv = await this.store.create(this.key(meta.namespace, meta.name!), this.encode(obj));
+      return Registry.decode(kv.value, kv.modRevision);
+    } catch (e) {
+      if (e instanceof KeyExistsError) throw alreadyExists(this.gr, meta.name!);
+      throw e;
+    }
+  }
+
+  private async validate(obj: KObject, old: KObject | undefined, ctx: RequestContext, sub?: string): Promise<void> {
+    const s = this.def.strategy;
+    const errs: FieldError[] = [];
+    errs.push(...validateSchema(obj, this.def.schema));
+    errs.push(...validateObjectMeta(obj.metadata, this.def.namespaced, (n) => (s.validateName ? s.validateName(n) : nameErrors(n))));
+    if (old) {
+      errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
+      const subStrategy = sub ? this.def.subresources[sub] : undefined;
+      if (subStrategy?.validateUpdate) errs.push(...(await subStrategy.validateUpdate(obj, old, ctx)));
+      else if (!sub && s.validateUpdate) errs.push(...(await s.validateUpdate(obj, old, ctx)));
+    }
+    // per-kind rules run on a schema-valid object only, as in kube-apiserver
+    if (errs.length === 0 && s.validate && (!old || !sub)) errs.push(...(await s.validate(obj, ctx)));
+    if (errs.length) throw invalid(this.def.kind, this.def.group, obj.metadata.name ?? '', dedupe(errs));
+  }
+
+  /**
+   * Guaranteed update: reads the stored object, applies `mutate`, prepares and validates the
+   * result, and writes it with compare-and-swap, retrying when someone else wrote in between
+   * (unless the mutation pinned a resourceVersion: then that is a 409 Conflict).
+   */
+  update(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject> {
+    return this.serialized(() => this.doUpdate(ns, name, mutate, ctx, sub));
+  }
+
+  private async doUpdate(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject> {
+    const key = this.key(ns, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw notFound(this.gr, name);
+      const current = Registry.decode(kv.value, kv.modRevision);
+      const { obj, precondition } = await mutate(structuredClone(current));
+      if (precondition !== undefined && precondition !== current.metadata.resourceVersion) throw conflict(this.gr, name, OBJECT_MODIFIED);
+      if (obj.metadata?.name !== undefined && obj.metadata.name !== name)
+        throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
+      if (this.def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      const next = this.prepareUpdate(obj, current, ctx, sub);
+      await this.validate(next, current, ctx, sub);
+      if (isDeepStrictEqual(next, current)) return current; // nothing changed: no write, same resourceVersion
+      if (ctx.dryRun) return next;
+      try {
+        if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
+          // the last finalizer is gone from an object being deleted: it goes now
+          const res = await this.store.delete(key, kv.modRevision);
+          return Registry.decode(res.prev.value, res.revision);
+        }
+        const written = await this.store.update(key, this.encode(next), kv.modRevision);
+        return Registry.decode(written.value, written.modRevision);
+      } catch (e) {
+        if (e instanceof RevisionConflictError || e instanceof KeyNotFoundError) {
+          if (precondition !== undefined) throw conflict(this.gr, name, OBJECT_MODIFIED);
+          if (attempt < MAX_UPDATE_ATTEMPTS) continue;
+          throw conflict(this.gr, name, OBJECT_MODIFIED);
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** rest.BeforeUpdate: system fields from the stored object, then the (sub)resource's narrowing. */
+  private prepareUpdate(obj: KObject, old: KObject, ctx: RequestContext, sub?: string): KObject {
+    let next: KObject;
+    if (sub) {
+      next = this.def.subresources[sub].prepareForUpdate(obj, old, ctx);
+    } else {
+      next = obj;
+      next.apiVersion = gv(this.def);
+      next.kind = this.def.kind;
+      next.metadata ??= {};
+      if (this.def.subresources.status) {
+        if (old.status === undefined) delete next.status;
+        else next.status = structuredClone(old.status);
+      }
+      this.def.strategy.prepareForUpdate?.(next, old, ctx);
+    }
+    const m = next.metadata;
+    const o = old.metadata;
+    m.name = m.name ?? o.name;
+    if (this.def.namespaced) m.namespace = m.namespace || o.namespace;
+    if (!m.uid) m.uid = o.uid;
+    m.creationTimestamp = o.creationTimestamp;
+    m.generation = o.generation;
+    m.resourceVersion = o.resourceVersion;
+    if (o.deletionTimestamp) {
+      m.deletionTimestamp = o.deletionTimestamp;
+      m.deletionGracePeriodSeconds = o.deletionGracePeriodSeconds;
+    } else {
+      delete m.deletionTimestamp;
+      delete m.deletionGracePeriodSeconds;
+    }
+    delete m.managedFields;
+    if (o.managedFields) m.managedFields = o.managedFields;
+    for (const k of ['labels', 'annotations'] as const) if (m[k] && Object.keys(m[k]!).length === 0) delete m[k];
+    if (m.finalizers?.length === 0) delete m.finalizers;
+    applyDefaults(next, this.def.schema);
+    if (specOf(next) !== specOf(old)) m.generation = (o.generation ?? 0) + 1;
+    return next;
+  }
+
+  /**
+   * Deletes: with finalizers the object only gets a deletionTimestamp (and goes when the last
+   * finalizer is removed); otherwise it is removed with compare-and-swap.
+   */
+  delete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }> {
+    return this.serialized(() => this.doDelete(ns, name, opts, ctx));
+  }
+
+  private async doDelete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }> {
+    const key = this.key(ns, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.store.get(key);
+      if (!kv) throw notFound(this.gr, name);
+      const current = Registry.decode(kv.value, kv.modRevision);
+      const pre = opts.preconditions;
+      if (pre?.uid && pre.uid !== current.metadata.uid)
+        throw conflict(this.gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
+      if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
+        throw conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`);
+      try {
+        if (current.metadata.finalizers?.length) {
+          if (current.metadata.deletionTimestamp || ctx.dryRun) return { obj: current, deleted: false };
+          const next = structuredClone(current);
+          next.metadata.deletionTimestamp = timestamp();
+          next.metadata.deletionGracePeriodSeconds = 0;
+          const written = await this.store.update(key, this.encode(next), kv.modRevision);
+          return { obj: Registry.decode(written.value, written.modRevision), deleted: false };
+        }
+        if (ctx.dryRun) return { obj: current, deleted: true };
+        const res = await this.store.delete(key, kv.modRevision);
+        return { obj: Registry.decode(res.prev.value, res.revision), deleted: true };
+      } catch (e) {
+        if ((e instanceof RevisionConflictError || e instanceof KeyNotFoundError) && attempt < MAX_UPDATE_ATTEMPTS) continue;
+        throw e;
+      }
+    }
+  }
+}
+
+/** Everything but metadata and status: a change of it bumps metadata.generation. */
+function specOf(o: KObject): string {
+  const { metadata: _m, status: _s, ...rest } = o;
+  return JSON.stringify(rest);
+}
+
+function nameErrors(name: string): FieldError[] {
+  const e = dns1123SubdomainError('metadata.name', name);
+  return e ? [e] : [];
+}
+
+function dedupe(errs: FieldError[]): FieldError[] {
+  const seen = new Set<string>();
+  return errs.filter((e) => {
+    const k = `${e.field}\u0000${e.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';
+
+function generateName(prefix: string): string {
+  let s = prefix.slice(0, 58);
+  for (let i = 0; i < 5; i++) s += NAME_CHARS[randomInt(NAME_CHARS.length)];
+  return s;
+}
+
+function parseRV(rv: string | undefined): number | undefined {
+  if (rv === undefined || rv === '') return undefined;
+  if (!/^\d+$/.test(rv)) throw badRequest(`Invalid value: "${rv}": resourceVersion must be an integer`, [fieldErr.invalid('resourceVersion', rv, 'must be an integer')].map((e) => ({ reason: e.type, message: e.message, field: e.field })));
+  return Number(rv);
+}
+
+interface ContinueToken {
+  rv: number;
+  start: string;
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64');
+}
+
+function decodeContinue(token: string): ContinueToken {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+    if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad');
+    return { rv: t.rv, start: t.start };
+  } catch {
+    throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+}

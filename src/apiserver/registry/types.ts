@@ -1,0 +1,75 @@
+// What a resource is to the machinery: its names, its schema, and its strategy (the per-kind rules
+// of k8s.io/apiserver/pkg/registry/rest: prepare, validate, table, field selectors).
+import type { KObject } from '../../api/meta.ts';
+import type { Schema } from '../../api/schema.ts';
+import type { FieldError } from '../errors.ts';
+
+export interface UserInfo {
+  name: string;
+  uid?: string;
+  groups: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** Per-request facts the registry and strategies see. */
+export interface RequestContext {
+  user: UserInfo;
+  dryRun: boolean;
+}
+
+export interface PrinterColumn {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  format?: string;
+  description: string;
+  /** 0: always shown; 1: only with -o wide */
+  priority: number;
+  cell(o: KObject): string | number | boolean | undefined;
+}
+
+/** How a write through a subresource (or the main resource) is narrowed to what it may change. */
+export interface SubresourceStrategy {
+  /** returns the object to store, built from the request's object and the stored one */
+  prepareForUpdate(obj: KObject, old: KObject, ctx: RequestContext): KObject;
+  validateUpdate?(obj: KObject, old: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
+}
+
+export interface Strategy {
+  /** Errors for a metadata.name (default: DNS-1123 subdomain). */
+  validateName?(name: string): FieldError[];
+  /** Clears or sets fields before a create is validated (status is cleared by the machinery). */
+  prepareForCreate?(obj: KObject, ctx: RequestContext): void;
+  /** Adjusts an update of the main resource (status is restored by the machinery). */
+  prepareForUpdate?(obj: KObject, old: KObject, ctx: RequestContext): void;
+  /** Per-kind validation of a new object (schema validation is done already). */
+  validate?(obj: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
+  /** Per-kind validation of an update: immutable fields, transitions. */
+  validateUpdate?(obj: KObject, old: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
+  /** Serializes writes of this resource that must see each other (e.g. uniqueness checks). */
+  serializeWrites?: boolean;
+}
+
+export interface ResourceDef {
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  categories: string[];
+  namespaced: boolean;
+  /** object schema: apiVersion, kind, metadata, spec, status */
+  schema: Schema;
+  /** subresources besides the main resource, e.g. status */
+  subresources: Record<string, SubresourceStrategy>;
+  /** verbs served on the main resource */
+  verbs: string[];
+  columns: PrinterColumn[];
+  /** field selector name → value of that field in an object (metadata.name/namespace are implied) */
+  fieldSelectors: Record<string, (o: KObject) => string>;
+  strategy: Strategy;
+  description: string;
+}
+
+export const gv = (r: Pick<ResourceDef, 'group' | 'version'>) => (r.group ? `${r.group}/${r.version}` : r.version);

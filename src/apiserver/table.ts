@@ -1,0 +1,78 @@
+// meta.k8s.io Table output (server-side printing) and PartialObjectMetadata, as kubectl and the
+// metadata client ask for them.
+import type { KObject } from '../api/meta.ts';
+import type { PrinterColumn } from './registry/types.ts';
+
+export type IncludeObject = 'None' | 'Metadata' | 'Object';
+
+export interface TableRow {
+  cells: unknown[];
+  object?: unknown;
+}
+
+const NAME_COLUMN = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace. More info: http://kubernetes.io/docs/user-guide/identifiers#names', priority: 0 };
+
+export function columnDefinitions(columns: PrinterColumn[]) {
+  return [
+    NAME_COLUMN,
+    ...columns.map((c) => ({ name: c.name, type: c.type === 'date' ? 'string' : c.type, format: c.format ?? '', description: c.description, priority: c.priority })),
+  ];
+}
+
+export function partialObjectMetadata(o: KObject, version: 'v1' | 'v1beta1' = 'v1') {
+  return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${version}`, metadata: o.metadata };
+}
+
+export function tableRow(o: KObject, columns: PrinterColumn[], include: IncludeObject, now: number): TableRow {
+  const cells: unknown[] = [o.metadata.name];
+  for (const c of columns) {
+    const v = c.cell(o);
+    cells.push(c.type === 'date' ? (typeof v === 'string' && v ? humanDuration(now - Date.parse(v)) : '<unknown>') : (v ?? '<none>'));
+  }
+  const row: TableRow = { cells };
+  if (include === 'Metadata') row.object = partialObjectMetadata(o);
+  else if (include === 'Object') row.object = o;
+  return row;
+}
+
+export function table(
+  objs: KObject[],
+  columns: PrinterColumn[],
+  opts: { include: IncludeObject; version: 'v1' | 'v1beta1'; headers: boolean; listMeta?: Record<string, unknown> },
+) {
+  const now = Date.now();
+  const t: Record<string, unknown> = { kind: 'Table', apiVersion: `meta.k8s.io/${opts.version}`, metadata: opts.listMeta ?? {} };
+  if (opts.headers) t.columnDefinitions = columnDefinitions(columns);
+  t.rows = objs.map((o) => tableRow(o, columns, opts.include, now));
+  return t;
+}
+
+/** k8s.io/apimachinery/pkg/util/duration.HumanDuration, as kubectl shows ages. */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < -1) return '<invalid>';
+  if (seconds < 0) return '0s';
+  if (seconds < 60 * 2) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 10) {
+    const s = seconds % 60;
+    return s === 0 ? `${minutes}m` : `${minutes}m${s}s`;
+  }
+  if (minutes < 60 * 3) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) {
+    const m = minutes % 60;
+    return m === 0 ? `${hours}h` : `${hours}h${m}m`;
+  }
+  if (hours < 48) return `${hours}h`;
+  if (hours < 24 * 8) {
+    const h = hours % 24;
+    return h === 0 ? `${Math.floor(hours / 24)}d` : `${Math.floor(hours / 24)}d${h}h`;
+  }
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24)}d`;
+  if (hours < 24 * 365 * 8) {
+    const dy = Math.floor(hours / 24) % 365;
+    return dy === 0 ? `${Math.floor(hours / 24 / 365)}y` : `${Math.floor(hours / 24 / 365)}y${dy}d`;
+  }
+  return `${Math.floor(hours / 24 / 365)}y`;
+}

@@ -1,0 +1,235 @@
+// The in-memory watch cache of one resource (kube-apiserver's "cacher"): every object under one
+// key prefix, kept current from the store's event stream, plus a bounded window of recent events.
+// It serves every list and watch, so reads never touch the store (or git).
+import type { KObject } from '../../api/meta.ts';
+import type { Store, StoreEvent } from './interface.ts';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+export interface CacheEvent {
+  type: WatchEventType;
+  key: string;
+  /** the object after the event (for DELETED: the last state, with the delete's resourceVersion) */
+  object: KObject;
+  /** the object before the event (absent for ADDED) */
+  prev?: KObject;
+  revision: number;
+}
+
+export type Decoder = (value: Buffer, revision: number) => KObject;
+
+/** What a watcher receives: an event it should see after its filter was applied. */
+export interface Watcher {
+  /** true if the watcher wants to see this object */
+  matches(obj: KObject): boolean;
+  send(type: WatchEventType, obj: KObject, revision: number): void;
+}
+
+export class ExpiredError extends Error {
+  constructor(public requested: number, public oldest: number) {
+    super(`too old resource version: ${requested} (${oldest})`);
+    this.name = 'ExpiredError';
+  }
+}
+
+export class Cacher {
+  /** the newest store revision this cache has seen (for any key, not only its own) */
+  revision = 0;
+  private items = new Map<string, KObject>();
+  /** keys of `items` in ascending order, for paging */
+  private sorted: string[] = [];
+  /** recent events of this prefix, oldest first */
+  private window: CacheEvent[] = [];
+  /** a watch may start at any revision >= oldest (every later event is in the window) */
+  private oldest = 0;
+  private watchers = new Set<Watcher>();
+
+  constructor(
+    public readonly prefix: string,
+    private readonly decode: Decoder,
+    private readonly capacity = 10_000,
+  ) {}
+
+  /** Loads the current state and the recent history from the store. */
+  load(items: { key: string; value: Buffer; modRevision: number }[], revision: number, history: StoreEvent[], historyStart: number): void {
+    this.items.clear();
+    for (const kv of items) this.items.set(kv.key, this.decode(kv.value, kv.modRevision));
+    this.sorted = [...this.items.keys()].sort(compareKeys);
+    this.revision = revision;
+    this.window = [];
+    this.oldest = historyStart;
+    for (const ev of history) {
+      if (ev.revision > revision) break;
+      this.window.push(this.toCacheEvent(ev));
+    }
+    this.trim();
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  get oldestRevision(): number {
+    return this.oldest;
+  }
+
+  get(key: string): KObject | undefined {
+    return this.items.get(key);
+  }
+
+  /** Applies one committed store event. Events of other prefixes only advance the revision. */
+  apply(ev: StoreEvent): void {
+    if (ev.revision <= this.revision) return; // already seen (initial load raced with delivery)
+    this.revision = ev.revision;
+    if (!ev.key.startsWith(this.prefix)) return;
+    const ce = this.toCacheEvent(ev);
+    if (ce.type === 'DELETED') {
+      if (this.items.delete(ev.key)) this.sorted.splice(lowerBound(this.sorted, ev.key), 1);
+    } else {
+      if (!this.items.has(ev.key)) this.sorted.splice(lowerBound(this.sorted, ev.key), 0, ev.key);
+      this.items.set(ev.key, ce.object);
+    }
+    this.window.push(ce);
+    this.trim();
+    for (const w of this.watchers) deliver(w, ce);
+  }
+
+  /** Entries with keys >= startKey at the current revision, in key order. */
+  list(startKey?: string): { entries: Iterable<[string, KObject]>; revision: number } {
+    const from = startKey ? lowerBound(this.sorted, startKey) : 0;
+    const items = this.items;
+    const keys = this.sorted;
+    return {
+      revision: this.revision,
+      entries: (function* (): Generator<[string, KObject]> {
+        for (let i = from; i < keys.length; i++) yield [keys[i], items.get(keys[i])!];
+      })(),
+    };
+  }
+
+  /** The entries as they were at `revision` (for consistent paging); throws ExpiredError. */
+  listAt(revision: number, startKey?: string): { entries: Iterable<[string, KObject]>; revision: number } {
+    if (revision >= this.revision) return this.list(startKey);
+    if (revision < this.oldest) throw new ExpiredError(revision, this.oldest);
+    const state = new Map(this.items);
+    for (let i = this.window.length - 1; i >= 0 && this.window[i].revision > revision; i--) {
+      const ev = this.window[i];
+      if (ev.type === 'ADDED') state.delete(ev.key);
+      else state.set(ev.key, ev.prev!);
+    }
+    const keys = [...state.keys()].filter((k) => !startKey || k >= startKey).sort(compareKeys);
+    return {
+      revision,
+      entries: (function* (): Generator<[string, KObject]> {
+        for (const k of keys) yield [k, state.get(k)!];
+      })(),
+    };
+  }
+
+  /**
+   * Starts a watch: replays the window's events after `fromRevision` (or, with `initial`, sends
+   * the current state as ADDED events), then delivers live events until the returned function is
+   * called. Throws ExpiredError if `fromRevision` is older than the window.
+   */
+  watch(w: Watcher, fromRevision: number | 'current', initial: boolean): () => void {
+    if (initial) {
+      for (const k of this.sorted) {
+        const o = this.items.get(k)!;
+        if (w.matches(o)) w.send('ADDED', o, Number(o.metadata.resourceVersion));
+      }
+    } else if (fromRevision !== 'current') {
+      if (fromRevision < this.oldest) throw new ExpiredError(fromRevision, this.oldest);
+      let i = this.window.length;
+      while (i > 0 && this.window[i - 1].revision > fromRevision) i--;
+      for (; i < this.window.length; i++) deliver(w, this.window[i]);
+    }
+    this.watchers.add(w);
+    return () => this.watchers.delete(w);
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  private toCacheEvent(ev: StoreEvent): CacheEvent {
+    const prev = ev.prev ? this.decode(ev.prev, ev.prevRevision ?? ev.revision) : undefined;
+    if (ev.type === 'DELETE') {
+      return { type: 'DELETED', key: ev.key, object: this.decode(ev.prev!, ev.revision), prev, revision: ev.revision };
+    }
+    return { type: prev ? 'MODIFIED' : 'ADDED', key: ev.key, object: this.decode(ev.value!, ev.revision), prev, revision: ev.revision };
+  }
+
+  private trim(): void {
+    const excess = this.window.length - this.capacity;
+    if (excess > 0) {
+      this.oldest = this.window[excess - 1].revision;
+      this.window.splice(0, excess);
+    }
+  }
+}
+
+/** Sends one event to a watcher, turning it into what the watcher's filter lets it see. */
+function deliver(w: Watcher, ev: CacheEvent): void {
+  const now = ev.type !== 'DELETED' && w.matches(ev.object);
+  const before = ev.prev !== undefined && w.matches(ev.prev);
+  if (ev.type === 'DELETED') {
+    if (before) w.send('DELETED', ev.object, ev.revision);
+  } else if (now && before) w.send('MODIFIED', ev.object, ev.revision);
+  else if (now) w.send('ADDED', ev.object, ev.revision);
+  else if (before) {
+    // it left the watcher's selection: the watcher sees it deleted, as the last state it matched
+    const gone = { ...ev.prev!, metadata: { ...ev.prev!.metadata, resourceVersion: String(ev.revision) } };
+    w.send('DELETED', gone, ev.revision);
+  }
+}
+
+const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function lowerBound(arr: string[], key: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid] < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * All cachers over one store: one subscription feeds every cacher, so each one's revision is the
+ * store's, and a list's resourceVersion is always one its watch can start from.
+ */
+export class CacherSet {
+  private cachers: Cacher[] = [];
+  private unsubscribe?: () => void;
+
+  constructor(private store: Store) {}
+
+  add(c: Cacher): Cacher {
+    this.cachers.push(c);
+    return c;
+  }
+
+  /** Loads every cacher and goes live. Events committed while loading are not lost. */
+  async start(): Promise<void> {
+    const buffered: StoreEvent[] = [];
+    let live = false;
+    this.unsubscribe = this.store.subscribe((ev) => {
+      if (!live) buffered.push(ev);
+      else for (const c of this.cachers) c.apply(ev);
+    });
+    const compacted = await this.store.compactedRevision();
+    for (const c of this.cachers) {
+      const listed = await this.store.list(c.prefix);
+      const history = await this.store.history(c.prefix, compacted);
+      c.load(listed.items, listed.revision, history, compacted);
+    }
+    for (const ev of buffered) for (const c of this.cachers) c.apply(ev);
+    live = true;
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+}

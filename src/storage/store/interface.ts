@@ -1,0 +1,124 @@
+// The revisioned key-value store beneath every registry (SPEC 4.1).
+//
+// The contract is etcd's: one global revision that increases by one with every write, values
+// addressed by key, compare-and-swap on the revision a key was last written at, and a bounded
+// history of events that watches replay from. The resourceVersion of an API object is the
+// revision of its last write. Backends: SQLite (embedded, default) and etcd (several replicas).
+
+/** A stored value with the revision of its last write and of its creation. */
+export interface KV {
+  key: string;
+  value: Buffer;
+  /** revision of the last write of this key (the object's resourceVersion) */
+  modRevision: number;
+  /** revision at which the key was created */
+  createRevision: number;
+}
+
+export type EventType = 'PUT' | 'DELETE';
+
+/** One committed change. For DELETE, `value` is absent and `prev` holds the last value. */
+export interface StoreEvent {
+  type: EventType;
+  key: string;
+  revision: number;
+  /** the new value (PUT only) */
+  value?: Buffer;
+  /** the value before this change; absent for a create */
+  prev?: Buffer;
+  /** revision of `prev` */
+  prevRevision?: number;
+  /** revision at which the key was created */
+  createRevision: number;
+}
+
+export interface ListOptions {
+  /** only keys >= startKey (for paging) */
+  startKey?: string;
+  /** at most this many items (0 or undefined: all) */
+  limit?: number;
+}
+
+export interface ListResult {
+  items: KV[];
+  /** the revision the list was read at */
+  revision: number;
+  /** true when `limit` cut the result */
+  more: boolean;
+}
+
+/** Thrown by create when the key exists. */
+export class KeyExistsError extends Error {
+  constructor(public key: string) {
+    super(`key exists: ${key}`);
+    this.name = 'KeyExistsError';
+  }
+}
+
+/** Thrown by update/delete when the key does not exist. */
+export class KeyNotFoundError extends Error {
+  constructor(public key: string) {
+    super(`key not found: ${key}`);
+    this.name = 'KeyNotFoundError';
+  }
+}
+
+/** Thrown by update/delete when the key was written after `expectedRevision`. */
+export class RevisionConflictError extends Error {
+  constructor(public key: string, public expected: number, public actual: number) {
+    super(`revision conflict on ${key}: expected ${expected}, found ${actual}`);
+    this.name = 'RevisionConflictError';
+  }
+}
+
+/** Thrown by history when `fromRevision` is older than the oldest event still kept. */
+export class RevisionCompactedError extends Error {
+  constructor(public requested: number, public compacted: number) {
+    super(`revision ${requested} is compacted (oldest kept: ${compacted})`);
+    this.name = 'RevisionCompactedError';
+  }
+}
+
+export type Unsubscribe = () => void;
+
+export interface Store {
+  /** The newest committed revision (0 for an empty store). */
+  currentRevision(): Promise<number>;
+  /** Events with revision <= this are gone; history() from below it throws RevisionCompactedError. */
+  compactedRevision(): Promise<number>;
+
+  get(key: string): Promise<KV | null>;
+  /** Current values of all keys starting with `prefix`, in key order. */
+  list(prefix: string, opts?: ListOptions): Promise<ListResult>;
+
+  /** Creates the key; throws KeyExistsError if present. Resolves once the write is durable. */
+  create(key: string, value: Buffer): Promise<KV>;
+  /**
+   * Replaces the key's value if its modRevision still equals `expectedRevision`.
+   * Throws KeyNotFoundError or RevisionConflictError. Resolves once durable.
+   */
+  update(key: string, value: Buffer, expectedRevision: number): Promise<KV>;
+  /**
+   * Deletes the key (if `expectedRevision` is given, only if it still matches).
+   * Returns the deleted value and the revision of the delete.
+   */
+  delete(key: string, expectedRevision?: number): Promise<{ prev: KV; revision: number }>;
+
+  /**
+   * Events for keys under `prefix` with revision > fromRevision, oldest first, at most `limit`.
+   * Throws RevisionCompactedError if fromRevision < compactedRevision().
+   */
+  history(prefix: string, fromRevision: number, limit?: number): Promise<StoreEvent[]>;
+
+  /**
+   * Every event committed from now on, for every key, in revision order, delivered
+   * synchronously after the write is durable and before the write's promise resolves.
+   * (Backends fed from elsewhere, like etcd watches, deliver as soon as they learn of it.)
+   */
+  subscribe(listener: (ev: StoreEvent) => void): Unsubscribe;
+
+  /** Drops history older than the newest `keep` events. */
+  compact(keep: number): Promise<void>;
+
+  close(): Promise<void>;
+}
