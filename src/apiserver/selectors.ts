@@ -92,7 +92,7 @@ export function parseLabelSelector(input: string | undefined): LabelSelector {
         }
         fail(`found '${s[i] ?? 'end of string'}', expected: ',' or ')'`);
       }
-      reqs.push({ key, op: word, values });
+      reqs.push({ key, op: word as LabelOp, values });
     }
     ws();
     if (i < s.length) {

@@ -1,0 +1,322 @@
+// REST handlers of a resource (k8s.io/apiserver/pkg/endpoints/handlers): decode the request,
+// call the registry, render the response in the representation the client negotiated.
+import type { Request, Response } from 'express';
+import YAML from 'yaml';
+import type { KObject } from '../api/meta.ts';
+import { badRequest, gone, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type Status } from './errors.ts';
+import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
+import { applyPatch, patchType } from './patch/index.ts';
+import { ExpiredError } from '../storage/store/cacher.ts';
+import type { FieldValidation, ListResult, Registry } from './registry/generic.ts';
+import { gv, type RequestContext } from './registry/types.ts';
+import { partialObjectMetadata, table, type IncludeObject } from './table.ts';
+
+export interface RequestInfo {
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+  query: URLSearchParams;
+}
+
+export interface HandlerOptions {
+  /** how often a watch with allowWatchBookmarks gets a BOOKMARK */
+  bookmarkIntervalMs: number;
+  /** how long a watch without timeoutSeconds stays open (kube-apiserver: 30–60 min) */
+  maxWatchSeconds: number;
+  /** a watcher this far behind (bytes buffered) is closed; it will re-watch */
+  watchBufferLimit: number;
+}
+
+const BODY_TYPES = ['application/json', 'application/yaml'];
+
+// ---------------------------------------------------------------- request decoding
+
+function decodeBody(req: Request, allowed: (t: string) => boolean, accepted: string[]): { type: string; body: unknown } {
+  const type = mediaType(req.headers['content-type']) || 'application/json';
+  if (!allowed(type)) throw unsupportedMediaType(type, accepted);
+  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+  if (!raw.trim()) throw badRequest('the request body is empty');
+  try {
+    return { type, body: type === 'application/yaml' || type === 'application/apply-patch+yaml' ? YAML.parse(raw, { maxAliasCount: 100 }) : JSON.parse(raw) };
+  } catch (e) {
+    throw badRequest(`the request body could not be decoded: ${(e as Error).message}`);
+  }
+}
+
+function decodeObject(req: Request, reg: Registry): KObject {
+  const { body } = decodeBody(req, (t) => BODY_TYPES.includes(t), BODY_TYPES);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
+  const o = body as KObject;
+  const def = reg.def;
+  if (o.kind !== undefined && o.kind !== def.kind)
+    throw badRequest(`${o.kind} in version "${String(o.apiVersion ?? '').split('/').pop()}" cannot be handled as a ${def.kind}: the kind must be ${def.kind}`);
+  if (o.apiVersion !== undefined && o.apiVersion !== gv(def))
+    throw badRequest(`the API version in the data (${o.apiVersion}) does not match the expected API version (${gv(def)})`);
+  if (o.metadata !== undefined && (typeof o.metadata !== 'object' || o.metadata === null || Array.isArray(o.metadata)))
+    throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: metadata must be an object`);
+  o.metadata ??= {};
+  return o;
+}
+
+export function fieldValidation(q: URLSearchParams): FieldValidation {
+  const v = q.get('fieldValidation') ?? 'Warn';
+  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw badRequest(`fieldValidation must be one of Ignore, Warn, Strict; got "${v}"`);
+  return v;
+}
+
+export function dryRun(values: string[]): boolean {
+  for (const v of values) if (v !== 'All') throw badRequest(`Invalid dryRun value: "${v}": valid values are "All"`);
+  return values.length > 0;
+}
+
+function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  if (!/^-?\d+$/.test(v)) throw badRequest(`invalid value for ${name}: "${v}" is not an integer`);
+  return Number(v);
+}
+
+function boolParam(q: URLSearchParams, name: string): boolean | undefined {
+  const v = q.get(name);
+  if (v === null) return undefined;
+  return v === 'true' || v === '1' || v === '';
+}
+
+// ---------------------------------------------------------------- response encoding
+
+/** A Warning header value (RFC 7234 quoted-string, as kubectl parses it). */
+export function warningHeader(text: string): string {
+  return `299 - "${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+export function send(res: Response, code: number, body: unknown, yaml = false): void {
+  if (yaml) {
+    res.status(code).type('application/yaml').send(YAML.stringify(body));
+    return;
+  }
+  const json = JSON.stringify(body);
+  res.status(code).setHeader('Content-Type', 'application/json');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
+
+export function sendStatus(res: Response, err: StatusError): void {
+  send(res, err.code, err.toStatus());
+}
+
+function includeObject(q: URLSearchParams): IncludeObject {
+  const v = q.get('includeObject') ?? 'Metadata';
+  if (v !== 'None' && v !== 'Metadata' && v !== 'Object') throw badRequest(`includeObject must be one of None, Metadata, Object; got "${v}"`);
+  return v;
+}
+
+function renderObject(reg: Registry, o: KObject, r: Rendering, q: URLSearchParams): unknown {
+  if (r.kind === 'table') return table([o], reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: { resourceVersion: o.metadata.resourceVersion } });
+  if (r.kind === 'metadata') return partialObjectMetadata(o, r.version);
+  return o;
+}
+
+function renderList(reg: Registry, l: ListResult, r: Rendering, q: URLSearchParams): unknown {
+  const meta: Record<string, unknown> = { resourceVersion: l.resourceVersion };
+  if (l.continue) meta.continue = l.continue;
+  if (l.remainingItemCount !== undefined) meta.remainingItemCount = l.remainingItemCount;
+  if (r.kind === 'table') return table(l.items, reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: meta });
+  if (r.kind === 'metadata')
+    return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${r.version}`, metadata: meta, items: l.items.map((o) => partialObjectMetadata(o, r.version)) };
+  return { apiVersion: gv(reg.def), kind: reg.def.listKind, metadata: meta, items: l.items };
+}
+
+// ---------------------------------------------------------------- verbs
+
+export class ResourceHandlers {
+  constructor(
+    private readonly reg: Registry,
+    private readonly opts: HandlerOptions,
+  ) {}
+
+  async get(req: Request, res: Response, info: RequestInfo): Promise<void> {
+    const rendering = negotiateRendering(req.headers.accept);
+    const o = this.reg.get(info.namespace, info.name!);
+    send(res, 200, renderObject(this.reg, o, rendering, info.query), rendering.kind === 'object' && rendering.yaml);
+  }
+
+  async list(req: Request, res: Response, info: RequestInfo): Promise<void> {
+    const q = info.query;
+    const rendering = negotiateRendering(req.headers.accept);
+    if (boolParam(q, 'watch')) return this.watch(req, res, info, rendering);
+    const l = this.reg.list(info.namespace, {
+      labelSelector: q.get('labelSelector') ?? undefined,
+      fieldSelector: q.get('fieldSelector') ?? undefined,
+      limit: intParam(q, 'limit'),
+      continue: q.get('continue') ?? undefined,
+      resourceVersion: q.get('resourceVersion') ?? undefined,
+      resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+    });
+    send(res, 200, renderList(this.reg, l, rendering, q), rendering.kind === 'object' && rendering.yaml);
+  }
+
+  async create(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    const obj = decodeObject(req, this.reg);
+    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query));
+    const created = await this.reg.create(info.namespace, obj, ctx);
+    this.warn(res, warnings);
+    send(res, 201, created);
+  }
+
+  async update(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    const obj = decodeObject(req, this.reg);
+    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query));
+    const rv = obj.metadata.resourceVersion;
+    if (!rv)
+      throw this.invalidRV(info.name!);
+    const updated = await this.reg.update(info.namespace, info.name!, () => ({ obj, precondition: rv }), ctx, info.subresource);
+    this.warn(res, warnings);
+    send(res, 200, updated);
+  }
+
+  private invalidRV(name: string): StatusError {
+    const e = new StatusError(422, 'Invalid', `${this.reg.def.kind}.${this.reg.def.group} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`, {
+      name,
+      group: this.reg.def.group,
+      kind: this.reg.def.kind,
+      causes: [{ reason: 'FieldValueInvalid', message: 'Invalid value: 0x0: must be specified for an update', field: 'metadata.resourceVersion' }],
+    });
+    return e;
+  }
+
+  async patch(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    const ct = mediaType(req.headers['content-type']);
+    if (ct === 'application/apply-patch+yaml')
+      throw unsupportedMediaType(ct, ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
+    const type = patchType(ct);
+    const { body: patch } = decodeBody(req, () => true, []);
+    const mode = fieldValidation(info.query);
+    let warnings: string[] = [];
+    const updated = await this.reg.update(
+      info.namespace,
+      info.name!,
+      (current) => {
+        const patched = applyPatch(type, current, patch, this.reg.def.schema);
+        if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) throw unprocessable('the patched object must be a JSON object');
+        const obj = patched as KObject;
+        if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
+        warnings = this.reg.decodeFields(obj, mode);
+        const rv = obj.metadata.resourceVersion;
+        return { obj, precondition: rv && rv !== current.metadata.resourceVersion ? rv : undefined };
+      },
+      ctx,
+      info.subresource,
+    );
+    this.warn(res, warnings);
+    send(res, 200, updated);
+  }
+
+  async delete(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    let options: Record<string, any> = {};
+    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').trim() : '';
+    if (raw) {
+      try {
+        options = JSON.parse(raw);
+      } catch (e) {
+        throw badRequest(`the DeleteOptions body could not be decoded: ${(e as Error).message}`);
+      }
+      if (typeof options !== 'object' || options === null) throw badRequest('DeleteOptions must be a JSON object');
+    }
+    const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : []);
+    const { obj } = await this.reg.delete(info.namespace, info.name!, { dryRun: runDry, preconditions: options.preconditions }, { ...ctx, dryRun: runDry });
+    send(res, 200, obj);
+  }
+
+  deleteCollection(): never {
+    throw methodNotSupported(this.reg.gr, 'deletecollection');
+  }
+
+  private warn(res: Response, warnings: string[]): void {
+    if (warnings.length) res.setHeader('Warning', warnings.map(warningHeader));
+  }
+
+  // ---------------------------------------------------------------- watch
+
+  private watch(req: Request, res: Response, info: RequestInfo, rendering: Rendering): void {
+    const q = info.query;
+    const include = includeObject(q);
+    const timeoutSeconds = intParam(q, 'timeoutSeconds');
+    const bookmarks = boolParam(q, 'allowWatchBookmarks') ?? false;
+    const sendInitialEvents = boolParam(q, 'sendInitialEvents');
+    const reg = this.reg;
+    let first = true;
+    let closed = false;
+
+    const encode = (type: string, o: KObject | Status): string => {
+      let object: unknown = o;
+      if (type !== 'ERROR' && type !== 'BOOKMARK') {
+        const obj = o as KObject;
+        if (rendering.kind === 'table') {
+          object = table([obj], reg.def.columns, { include, version: rendering.version, headers: first, listMeta: { resourceVersion: obj.metadata.resourceVersion } });
+          first = false;
+        } else if (rendering.kind === 'metadata') object = partialObjectMetadata(obj, rendering.version);
+      }
+      return `${JSON.stringify({ type, object })}\n`;
+    };
+
+    let stop: () => void = () => {};
+    const timers: NodeJS.Timeout[] = [];
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      stop();
+      for (const t of timers) clearTimeout(t);
+      res.end();
+    };
+    const write = (chunk: string) => {
+      if (closed) return;
+      res.write(chunk);
+      if (res.writableLength > this.opts.watchBufferLimit) close(); // too slow a reader: it re-watches
+    };
+    const bookmark = (annotations?: Record<string, string>) =>
+      write(encode('BOOKMARK', { apiVersion: gv(reg.def), kind: reg.def.kind, metadata: { resourceVersion: String(reg.cacher.revision), ...(annotations ? { annotations } : {}) } } as KObject));
+
+    res.status(200);
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-cache, private');
+    res.setHeader('Transfer-Encoding', 'chunked');
+    res.flushHeaders();
+    req.on('close', close);
+    res.on('close', close);
+
+    try {
+      stop = reg.watch(
+        info.namespace,
+        {
+          labelSelector: q.get('labelSelector') ?? undefined,
+          fieldSelector: q.get('fieldSelector') ?? undefined,
+          resourceVersion: q.get('resourceVersion') ?? undefined,
+          sendInitialEvents,
+        },
+        { send: (type, o) => write(encode(type, o)) },
+      );
+    } catch (e) {
+      if (e instanceof ExpiredError) {
+        write(encode('ERROR', gone(`too old resource version: ${e.requested} (${e.oldest})`).toStatus()));
+        close();
+        return;
+      }
+      if (e instanceof StatusError) {
+        write(encode('ERROR', e.toStatus()));
+        close();
+        return;
+      }
+      throw e;
+    }
+    if (sendInitialEvents && bookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
+    if (bookmarks) {
+      const tick = () => {
+        bookmark();
+        timers[0] = setTimeout(tick, this.opts.bookmarkIntervalMs);
+      };
+      timers[0] = setTimeout(tick, this.opts.bookmarkIntervalMs);
+    }
+    const seconds = timeoutSeconds && timeoutSeconds > 0 ? timeoutSeconds : this.opts.maxWatchSeconds * (1 + Math.random());
+    timers[1] = setTimeout(close, seconds * 1000);
+  }
+}

@@ -1,0 +1,58 @@
+// The `pkgserver` command: serve, certs, version.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { serve } from './serve.ts';
+import { certs } from './certs.ts';
+import { VERSION } from '../version.ts';
+
+const USAGE = `Usage: pkgserver <command> [flags]
+
+Commands:
+  serve     run the API server (embedded store, generated TLS, kubeconfig in the data directory)
+  certs     write a CA, serving and admin certificates, a kubeconfig and an APIService caBundle
+  version   print the version
+
+Run "pkgserver <command> --help" for the command's flags.`;
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve':
+      return serve(rest);
+    case 'certs':
+      return certs(rest);
+    case 'version':
+    case '--version':
+      console.log(VERSION);
+      return;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return;
+    default:
+      console.error(`pkgserver: unknown command "${cmd}"\n\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+type FlagValues<T extends FlagOptions> = {
+  [K in keyof T]?: T[K]['multiple'] extends true ? string[] : T[K]['type'] extends 'boolean' ? boolean : string;
+};
+
+/** parseArgs with a --help that prints `usage`, and a clean error for bad flags. */
+export function flags<T extends FlagOptions>(argv: string[], options: T, usage: string): FlagValues<T> {
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    console.error(`pkgserver: ${(e as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return values as FlagValues<T>;
+}
