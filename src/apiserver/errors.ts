@@ -85,14 +85,19 @@ export const notAcceptable = (accepted: string[]) =>
   new StatusError(406, 'NotAcceptable', `only the following media types are accepted: ${accepted.join(', ')}`);
 
 export const requestEntityTooLarge = (limit: number) =>
-  new StatusError(413, 'RequestEntityTooLarge', `the request body is too large: limit is ${limit} bytes`);
+  new StatusError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
 
 export const expired = (message: string, continueToken?: string) =>
   new StatusError(410, 'Expired', message, undefined, continueToken ? { continue: continueToken } : undefined);
 
 export const gone = (message: string) => new StatusError(410, 'Expired', message);
 
-export const timeout = (message: string, retryAfterSeconds = 1) => new StatusError(504, 'Timeout', message, { retryAfterSeconds });
+export const timeout = (message: string, retryAfterSeconds = 1, causes?: StatusCause[]) =>
+  new StatusError(504, 'Timeout', `Timeout: ${message}`, { ...(causes ? { causes } : {}), retryAfterSeconds });
+
+/** A resourceVersion newer than the server has seen (storage.NewTooLargeResourceVersionError); client-go keys on the cause. */
+export const tooLargeResourceVersion = (requested: number, current: number) =>
+  timeout(`Too large resource version: ${requested}, current: ${current}`, 1, [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }]);
 
 export const internalError = (message = 'an internal error occurred; see the server log') =>
   new StatusError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ reason: 'UnexpectedServerResponse', message }] });
@@ -145,7 +150,7 @@ export function invalid(kind: string, group: string, name: string, errs: FieldEr
   const parts = errs.map((e) => `${e.field}: ${e.message}`);
   const msg = `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`}`;
   return new StatusError(422, 'Invalid', msg, {
-    name,
+    ...(name ? { name } : {}), // omitempty, as metav1.StatusDetails
     group,
     kind,
     causes: errs.map((e) => ({ reason: e.type, message: e.message, field: e.field })),

@@ -3,7 +3,7 @@
 import type { Request, Response } from 'express';
 import YAML from 'yaml';
 import type { KObject } from '../api/meta.ts';
-import { badRequest, gone, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type Status } from './errors.ts';
+import { badRequest, fieldErr, gone, invalid, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
 import { ExpiredError } from '../storage/store/cacher.ts';
@@ -58,14 +58,23 @@ function decodeObject(req: Request, reg: Registry): KObject {
   return o;
 }
 
-export function fieldValidation(q: URLSearchParams): FieldValidation {
-  const v = q.get('fieldValidation') ?? 'Warn';
-  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw badRequest(`fieldValidation must be one of Ignore, Warn, Strict; got "${v}"`);
+/** The options object whose query parameters a verb validates, as kube-apiserver names it in a 422. */
+export type OptionsKind = 'CreateOptions' | 'UpdateOptions' | 'PatchOptions' | 'DeleteOptions';
+
+/** An invalid option is 422 Invalid on the options kind (handlers: validation.Validate<Kind>). */
+const invalidOption = (kind: OptionsKind, err: FieldError) => invalid(kind, 'meta.k8s.io', '', [err]);
+
+export function fieldValidation(q: URLSearchParams, kind: OptionsKind): FieldValidation {
+  const v = q.get('fieldValidation') ?? '';
+  if (v === '') return 'Warn';
+  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw invalidOption(kind, fieldErr.notSupported('fieldValidation', v, ['', 'Ignore', 'Strict', 'Warn']));
   return v;
 }
 
-export function dryRun(values: string[]): boolean {
-  for (const v of values) if (v !== 'All') throw badRequest(`Invalid dryRun value: "${v}": valid values are "All"`);
+export function dryRun(values: string[], kind: OptionsKind): boolean {
+  if (values.some((v) => v !== 'All'))
+    // the bad value is the whole list, printed as Go's %#v of a []string
+    throw invalidOption(kind, { type: 'FieldValueNotSupported', field: 'dryRun', message: `Unsupported value: []string{${values.map((v) => JSON.stringify(v)).join(', ')}}: supported values: "All"` });
   return values.length > 0;
 }
 
@@ -112,7 +121,11 @@ function includeObject(q: URLSearchParams): IncludeObject {
 
 function renderObject(reg: Registry, o: KObject, r: Rendering, q: URLSearchParams): unknown {
   if (r.kind === 'table') return table([o], reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: { resourceVersion: o.metadata.resourceVersion } });
-  if (r.kind === 'metadata') return partialObjectMetadata(o, r.version);
+  if (r.kind === 'metadata') {
+    // as kube-apiserver's asPartialObjectMetadataList: the representation must fit the result
+    if (r.list) throw new StatusError(406, 'NotAcceptable', `you requested PartialObjectMetadataList, but the requested object is not a list (${reg.def.kind})`);
+    return partialObjectMetadata(o, r.version);
+  }
   return o;
 }
 
@@ -121,8 +134,10 @@ function renderList(reg: Registry, l: ListResult, r: Rendering, q: URLSearchPara
   if (l.continue) meta.continue = l.continue;
   if (l.remainingItemCount !== undefined) meta.remainingItemCount = l.remainingItemCount;
   if (r.kind === 'table') return table(l.items, reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: meta });
-  if (r.kind === 'metadata')
+  if (r.kind === 'metadata') {
+    if (!r.list) throw new StatusError(406, 'NotAcceptable', `you requested PartialObjectMetadata, but the requested object is a list (${reg.def.listKind})`);
     return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${r.version}`, metadata: meta, items: l.items.map((o) => partialObjectMetadata(o, r.version)) };
+  }
   return { apiVersion: gv(reg.def), kind: reg.def.listKind, metadata: meta, items: l.items };
 }
 
@@ -157,7 +172,7 @@ export class ResourceHandlers {
 
   async create(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     const obj = decodeObject(req, this.reg);
-    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query));
+    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'CreateOptions'));
     const created = await this.reg.create(info.namespace, obj, ctx);
     this.warn(res, warnings);
     send(res, 201, created);
@@ -165,7 +180,7 @@ export class ResourceHandlers {
 
   async update(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     const obj = decodeObject(req, this.reg);
-    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query));
+    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'UpdateOptions'));
     const rv = obj.metadata.resourceVersion;
     if (!rv)
       throw this.invalidRV(info.name!);
@@ -190,7 +205,7 @@ export class ResourceHandlers {
       throw unsupportedMediaType(ct, ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
     const type = patchType(ct);
     const { body: patch } = decodeBody(req, () => true, []);
-    const mode = fieldValidation(info.query);
+    const mode = fieldValidation(info.query, 'PatchOptions');
     let warnings: string[] = [];
     const updated = await this.reg.update(
       info.namespace,
@@ -222,7 +237,7 @@ export class ResourceHandlers {
       }
       if (typeof options !== 'object' || options === null) throw badRequest('DeleteOptions must be a JSON object');
     }
-    const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : []);
+    const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : [], 'DeleteOptions');
     const { obj } = await this.reg.delete(info.namespace, info.name!, { dryRun: runDry, preconditions: options.preconditions }, { ...ctx, dryRun: runDry });
     send(res, 200, obj);
   }
@@ -276,14 +291,11 @@ export class ResourceHandlers {
     const bookmark = (annotations?: Record<string, string>) =>
       write(encode('BOOKMARK', { apiVersion: gv(reg.def), kind: reg.def.kind, metadata: { resourceVersion: String(reg.cacher.revision), ...(annotations ? { annotations } : {}) } } as KObject));
 
-    res.status(200);
-    res.setHeader('Content-Type', 'application/json');
-    res.setHeader('Cache-Control', 'no-cache, private');
-    res.setHeader('Transfer-Encoding', 'chunked');
-    res.flushHeaders();
-    req.on('close', close);
-    res.on('close', close);
-
+    // Register first: a watch that cannot be served (a bad selector, a resourceVersion from the
+    // future) is an ordinary error response, as kube-apiserver's handler answers before serving
+    // the watch. Events produced while registering (the initial ADDEDs) wait for the stream.
+    let pending: string[] | undefined = [];
+    let expired: ExpiredError | undefined;
     try {
       stop = reg.watch(
         info.namespace,
@@ -293,21 +305,28 @@ export class ResourceHandlers {
           resourceVersion: q.get('resourceVersion') ?? undefined,
           sendInitialEvents,
         },
-        { send: (type, o) => write(encode(type, o)) },
+        { send: (type, o) => (pending ? void pending.push(encode(type, o)) : write(encode(type, o))) },
       );
     } catch (e) {
-      if (e instanceof ExpiredError) {
-        write(encode('ERROR', gone(`too old resource version: ${e.requested} (${e.oldest})`).toStatus()));
-        close();
-        return;
-      }
-      if (e instanceof StatusError) {
-        write(encode('ERROR', e.toStatus()));
-        close();
-        return;
-      }
-      throw e;
+      if (!(e instanceof ExpiredError)) throw e;
+      expired = e; // too old: the watch starts and ends with one ERROR event (the cacher's errWatcher)
     }
+
+    res.status(200);
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Cache-Control', 'no-cache, private');
+    res.setHeader('Transfer-Encoding', 'chunked');
+    res.flushHeaders();
+    req.on('close', close);
+    res.on('close', close);
+    const initial = pending;
+    pending = undefined;
+    if (expired) {
+      write(encode('ERROR', gone(`too old resource version: ${expired.requested} (${expired.oldest})`).toStatus()));
+      close();
+      return;
+    }
+    for (const chunk of initial) write(chunk);
     if (sendInitialEvents && bookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
     if (bookmarks) {
       const tick = () => {

@@ -27,7 +27,7 @@ export function parseAccept(header: string | undefined): MediaRange[] {
 export type Rendering =
   | { kind: 'object'; yaml: boolean }
   | { kind: 'table'; version: 'v1' | 'v1beta1' }
-  | { kind: 'metadata'; version: 'v1' | 'v1beta1' };
+  | { kind: 'metadata'; version: 'v1' | 'v1beta1'; /** as=PartialObjectMetadataList (else as=PartialObjectMetadata) */ list: boolean };
 
 const JSONISH = new Set(['application/json', 'application/*', '*/*']);
 
@@ -42,7 +42,7 @@ export function negotiateRendering(accept: string | undefined): Rendering {
       const version = m.params.v === 'v1beta1' ? 'v1beta1' : m.params.v === 'v1' ? 'v1' : undefined;
       if (!version) continue;
       if (as === 'Table') return { kind: 'table', version };
-      if (as === 'PartialObjectMetadata' || as === 'PartialObjectMetadataList') return { kind: 'metadata', version };
+      if (as === 'PartialObjectMetadata' || as === 'PartialObjectMetadataList') return { kind: 'metadata', version, list: as === 'PartialObjectMetadataList' };
       continue;
     }
     if (as) continue; // another group's "as" we do not speak

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import client from 'prom-client';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, etag, wantsAggregated } from './discovery.ts';
 import { badRequest, internalError, methodNotSupported, requestEntityTooLarge, StatusError, unauthorized, forbidden } from './errors.ts';
-import { dryRun, ResourceHandlers, send, sendStatus, type HandlerOptions, type RequestInfo } from './handlers.ts';
+import { dryRun, ResourceHandlers, send, sendStatus, type HandlerOptions, type OptionsKind, type RequestInfo } from './handlers.ts';
 import { documentHash, groupVersions, openAPIv2, openAPIv3 } from './openapi/builder.ts';
 import { encodeOpenAPIv2, OPENAPI_V2_PROTO_CONTENT_TYPE, wantsOpenAPIv2Proto } from './openapi/v2proto.ts';
 import { Registry } from './registry/generic.ts';
@@ -36,6 +36,8 @@ interface Served {
 }
 
 const KUBE_VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+/** The options a write's query parameters (dryRun, fieldValidation) belong to; reads have none. */
+const OPTIONS_KINDS: Record<string, OptionsKind> = { POST: 'CreateOptions', PUT: 'UpdateOptions', PATCH: 'PatchOptions', DELETE: 'DeleteOptions' };
 
 export class APIServer {
   readonly resources: ResourceDef[] = [];
@@ -282,7 +284,8 @@ export class APIServer {
       );
 
     if (def.namespaced && !namespace && (name || req.method !== 'GET')) throw methodNotSupported(reg.gr, req.method === 'POST' ? 'create' : verb);
-    const ctx: RequestContext = { user, dryRun: dryRun(q.getAll('dryRun')) };
+    const optionsKind = OPTIONS_KINDS[req.method];
+    const ctx: RequestContext = { user, dryRun: optionsKind ? dryRun(q.getAll('dryRun'), optionsKind) : false };
 
     switch (req.method) {
       case 'GET':

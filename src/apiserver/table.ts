@@ -23,14 +23,15 @@ export function partialObjectMetadata(o: KObject, version: 'v1' | 'v1beta1' = 'v
   return { kind: 'PartialObjectMetadata', apiVersion: `meta.k8s.io/${version}`, metadata: o.metadata };
 }
 
-export function tableRow(o: KObject, columns: PrinterColumn[], include: IncludeObject, now: number): TableRow {
+/** A row; its PartialObjectMetadata is of the Table's own meta.k8s.io version (handlers/response.go asTable). */
+export function tableRow(o: KObject, columns: PrinterColumn[], include: IncludeObject, now: number, version: 'v1' | 'v1beta1' = 'v1'): TableRow {
   const cells: unknown[] = [o.metadata.name];
   for (const c of columns) {
     const v = c.cell(o);
     cells.push(c.type === 'date' ? (typeof v === 'string' && v ? humanDuration(now - Date.parse(v)) : '<unknown>') : (v ?? '<none>'));
   }
   const row: TableRow = { cells };
-  if (include === 'Metadata') row.object = partialObjectMetadata(o);
+  if (include === 'Metadata') row.object = partialObjectMetadata(o, version);
   else if (include === 'Object') row.object = o;
   return row;
 }
@@ -43,7 +44,7 @@ export function table(
   const now = Date.now();
   const t: Record<string, unknown> = { kind: 'Table', apiVersion: `meta.k8s.io/${opts.version}`, metadata: opts.listMeta ?? {} };
   if (opts.headers) t.columnDefinitions = columnDefinitions(columns);
-  t.rows = objs.map((o) => tableRow(o, columns, opts.include, now));
+  t.rows = objs.map((o) => tableRow(o, columns, opts.include, now, opts.version));
   return t;
 }
 

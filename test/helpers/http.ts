@@ -15,6 +15,15 @@ export interface HttpResponse {
   /** the parsed JSON body when the response is JSON, else the body as text */
   body: any;
   raw: Buffer;
+  /** header names and values as received, in order (repeated headers stay separate) */
+  rawHeaders: string[];
+}
+
+/** Every value of a header, one per header line (e.g. each `Warning`). */
+export function headerValues(r: { rawHeaders: string[] }, name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < r.rawHeaders.length; i += 2) if (r.rawHeaders[i].toLowerCase() === name.toLowerCase()) out.push(r.rawHeaders[i + 1]);
+  return out;
 }
 
 export interface RequestOptions {
@@ -84,7 +93,7 @@ export class HttpClient {
               // leave it as text: the test will say what it got
             }
           }
-          resolve({ status: res.statusCode!, headers: res.headers, body, raw });
+          resolve({ status: res.statusCode!, headers: res.headers, body, raw, rawHeaders: res.rawHeaders });
         });
       });
       req.end(payload);

@@ -15,7 +15,7 @@ import {
   invalid,
   notFound,
   OBJECT_MODIFIED,
-  timeout,
+  tooLargeResourceVersion,
   type FieldError,
   type GroupResource,
 } from '../errors.ts';
@@ -139,6 +139,7 @@ export class Registry {
       } else if (opts.resourceVersionMatch === 'Exact') {
         const rv = parseRV(opts.resourceVersion);
         if (rv === undefined) throw badRequest('resourceVersionMatch=Exact requires a resourceVersion');
+        this.checkNotTooLarge(opts.resourceVersion);
         snapshot = this.cacher.listAt(rv, start);
       } else {
         this.checkNotTooLarge(opts.resourceVersion);
@@ -193,7 +194,7 @@ export class Registry {
   private checkNotTooLarge(resourceVersion: string | undefined): void {
     const rv = parseRV(resourceVersion);
     if (rv !== undefined && rv > this.cacher.revision)
-      throw timeout(`Too large resource version: ${rv}, current: ${this.cacher.revision}`);
+      throw tooLargeResourceVersion(rv, this.cacher.revision);
   }
 
   /**
@@ -265,9 +266,14 @@ export class Registry {
     this.def.strategy.prepareForCreate?.(obj, ctx);
     applyDefaults(obj, this.def.schema);
     await this.validate(obj, undefined, ctx);
-    if (ctx.dryRun) return obj;
+    const key = this.key(meta.namespace, meta.name!);
+    if (ctx.dryRun) {
+      // a dry run answers as the write would: an existing object is a conflict
+      if (await this.store.get(key)) throw alreadyExists(this.gr, meta.name!);
+      return obj;
+    }
     try {
-      const kv = await this.store.create(this.key(meta.namespace, meta.name!), this.encode(obj));
+      const kv = await this.store.create(key, this.encode(obj));
       return Registry.decode(kv.value, kv.modRevision);
     } catch (e) {
       if (e instanceof KeyExistsError) throw alreadyExists(this.gr, meta.name!);
@@ -277,17 +283,21 @@ export class Registry {
 
   private async validate(obj: KObject, old: KObject | undefined, ctx: RequestContext, sub?: string): Promise<void> {
     const s = this.def.strategy;
-    const errs: FieldError[] = [];
-    errs.push(...validateSchema(obj, this.def.schema));
+    const schemaErrs = validateSchema(obj, this.def.schema);
+    const errs: FieldError[] = [...schemaErrs];
     errs.push(...validateObjectMeta(obj.metadata, this.def.namespaced, (n) => (s.validateName ? s.validateName(n) : nameErrors(n))));
-    if (old) {
-      errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
-      const subStrategy = sub ? this.def.subresources[sub] : undefined;
-      if (subStrategy?.validateUpdate) errs.push(...(await subStrategy.validateUpdate(obj, old, ctx)));
-      else if (!sub && s.validateUpdate) errs.push(...(await s.validateUpdate(obj, old, ctx)));
+    if (old) errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
+    // per-kind rules (typed access to spec) run on a schema-valid object only, as kube-apiserver
+    // runs a CRD's validation rules only without schema errors; metadata errors do not stop them,
+    // so a 422 lists every cause
+    if (schemaErrs.length === 0) {
+      if (old) {
+        const subStrategy = sub ? this.def.subresources[sub] : undefined;
+        if (subStrategy?.validateUpdate) errs.push(...(await subStrategy.validateUpdate(obj, old, ctx)));
+        else if (!sub && s.validateUpdate) errs.push(...(await s.validateUpdate(obj, old, ctx)));
+      }
+      if (s.validate && (!old || !sub)) errs.push(...(await s.validate(obj, ctx)));
     }
-    // per-kind rules run on a schema-valid object only, as in kube-apiserver
-    if (errs.length === 0 && s.validate && (!old || !sub)) errs.push(...(await s.validate(obj, ctx)));
     if (errs.length) throw invalid(this.def.kind, this.def.group, obj.metadata.name ?? '', dedupe(errs));
   }
 
