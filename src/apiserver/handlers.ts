@@ -25,6 +25,8 @@ export interface HandlerOptions {
   maxWatchSeconds: number;
   /** a watcher this far behind (bytes buffered) is closed; it will re-watch */
   watchBufferLimit: number;
+  /** open watch streams; the server ends each cleanly when it shuts down */
+  openWatches: Set<() => void>;
 }
 
 const BODY_TYPES = ['application/json', 'application/yaml'];
@@ -279,6 +281,7 @@ export class ResourceHandlers {
     const close = () => {
       if (closed) return;
       closed = true;
+      this.opts.openWatches.delete(close);
       stop();
       for (const t of timers) clearTimeout(t);
       res.end();
@@ -318,6 +321,7 @@ export class ResourceHandlers {
     res.setHeader('Transfer-Encoding', 'chunked');
     res.flushHeaders();
     req.on('close', close);
+    this.opts.openWatches.add(close);
     res.on('close', close);
     const initial = pending;
     pending = undefined;

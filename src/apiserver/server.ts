@@ -27,7 +27,7 @@ export interface ServerOptions {
   authorizer?: Authorizer;
   maxRequestBytes?: number;
   watchCacheCapacity?: number;
-  handler?: Partial<HandlerOptions>;
+  handler?: Partial<Omit<HandlerOptions, 'openWatches'>>;
 }
 
 interface Served {
@@ -53,7 +53,7 @@ export class APIServer {
 
   constructor(private readonly opts: ServerOptions) {
     this.cachers = new CacherSet(opts.store);
-    this.handlerOptions = { bookmarkIntervalMs: 60_000, maxWatchSeconds: 1800, watchBufferLimit: 16 << 20, ...opts.handler };
+    this.handlerOptions = { bookmarkIntervalMs: 60_000, maxWatchSeconds: 1800, watchBufferLimit: 16 << 20, ...opts.handler, openWatches: new Set() };
     client.collectDefaultMetrics({ register: this.metrics });
     const labelNames = ['verb', 'dry_run', 'group', 'version', 'resource', 'subresource', 'scope', 'component'];
     this.requestTotal = new client.Counter({ name: 'apiserver_request_total', help: 'Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.', labelNames: [...labelNames, 'code'], registers: [this.metrics] });
@@ -99,6 +99,8 @@ export class APIServer {
 
   async stop(): Promise<void> {
     this.ready = false;
+    // end every watch stream cleanly (a clean end of stream tells clients to re-watch elsewhere)
+    for (const close of [...this.handlerOptions.openWatches]) close();
     this.cachers.stop();
     if (this.server) {
       const s = this.server;
@@ -130,10 +132,11 @@ export class APIServer {
       if (!user) return sendStatus(res, unauthorized());
       res.locals.user = user;
       res.locals.start = process.hrtime.bigint();
+      const path = req.path;
       log.debug({ user: user.name, method: req.method, url: req.originalUrl }, 'request started');
       res.on('finish', () => {
         const ms = Number(process.hrtime.bigint() - (res.locals.start as bigint)) / 1e6;
-        log.info({ user: user.name, method: req.method, path: req.path, code: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+        log.info({ user: user.name, method: req.method, path, code: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
       });
       next();
     });
@@ -170,7 +173,7 @@ export class APIServer {
       if (err instanceof StatusError) status = err;
       else if ((err as { type?: string }).type === 'entity.too.large') status = requestEntityTooLarge(limit);
       else {
-        log.error({ err, method: req.method, path: req.path }, 'unhandled error');
+        log.error({ err, method: req.method, path: req.originalUrl.split('?')[0] }, 'unhandled error');
         status = internalError();
       }
       if (res.headersSent) {

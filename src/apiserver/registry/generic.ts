@@ -69,7 +69,7 @@ const MAX_UPDATE_ATTEMPTS = 16;
 export class Registry {
   readonly gr: GroupResource;
   private readonly base: string;
-  private writeChain: Promise<unknown> = Promise.resolve();
+  private readonly locks = new KeyedMutex();
 
   constructor(
     readonly def: ResourceDef,
@@ -232,16 +232,16 @@ export class Registry {
 
   // ---------------------------------------------------------------- writes
 
-  /** Runs writes one at a time when the strategy needs them to see each other. */
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    if (!this.def.strategy.serializeWrites) return fn();
-    const run = this.writeChain.then(fn, fn);
-    this.writeChain = run.catch(() => undefined);
-    return run;
+  /** Runs writes with the same lock key one at a time (Strategy.lockKey). */
+  private locked<T>(ns: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
+    const key = this.def.strategy.lockKey?.(ns, name);
+    return key === undefined ? fn() : this.locks.run(key, fn);
   }
 
-  create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
-    return this.serialized(() => this.doCreate(ns, obj, ctx));
+  async create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
+    const created = await this.locked(ns ?? obj.metadata?.namespace, obj.metadata?.name ?? '', () => this.doCreate(ns, obj, ctx));
+    if (!ctx.dryRun) await this.def.strategy.afterWrite?.(created, undefined, ctx);
+    return created;
   }
 
   private async doCreate(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
@@ -251,7 +251,7 @@ export class Registry {
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = ns ?? meta.namespace;
     }
-    if (!meta.name && meta.generateName) meta.name = generateName(meta.generateName);
+    if (!meta.name && meta.generateName && this.def.strategy.allowGenerateName !== false) meta.name = generateName(meta.generateName);
     obj.apiVersion = gv(this.def);
     obj.kind = this.def.kind;
     // system fields (rest.FillObjectMetaSystemFields)
@@ -272,6 +272,7 @@ export class Registry {
       if (await this.store.get(key)) throw alreadyExists(this.gr, meta.name!);
       return obj;
     }
+    await this.def.strategy.beforeCreate?.(obj, ctx);
     try {
       const kv = await this.store.create(key, this.encode(obj));
       return Registry.decode(kv.value, kv.modRevision);
@@ -291,12 +292,12 @@ export class Registry {
     // runs a CRD's validation rules only without schema errors; metadata errors do not stop them,
     // so a 422 lists every cause
     if (schemaErrs.length === 0) {
-      if (old) {
-        const subStrategy = sub ? this.def.subresources[sub] : undefined;
-        if (subStrategy?.validateUpdate) errs.push(...(await subStrategy.validateUpdate(obj, old, ctx)));
-        else if (!sub && s.validateUpdate) errs.push(...(await s.validateUpdate(obj, old, ctx)));
-      }
-      if (s.validate && (!old || !sub)) errs.push(...(await s.validate(obj, ctx)));
+      if (!old) {
+        if (s.validate) errs.push(...(await s.validate(obj, ctx)));
+      } else if (sub) {
+        const v = this.def.subresources[sub].validateUpdate;
+        if (v) errs.push(...(await v(obj, old, ctx)));
+      } else if (s.validateUpdate) errs.push(...(await s.validateUpdate(obj, old, ctx)));
     }
     if (errs.length) throw invalid(this.def.kind, this.def.group, obj.metadata.name ?? '', dedupe(errs));
   }
@@ -306,16 +307,31 @@ export class Registry {
    * result, and writes it with compare-and-swap, retrying when someone else wrote in between
    * (unless the mutation pinned a resourceVersion: then that is a 409 Conflict).
    */
-  update(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject> {
-    return this.serialized(() => this.doUpdate(ns, name, mutate, ctx, sub));
+  async update(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject> {
+    let old: KObject | undefined;
+    const updated = await this.locked(ns, name, () =>
+      this.doUpdate(ns, name, mutate, ctx, sub, (o) => {
+        old = o;
+      }),
+    );
+    if (!ctx.dryRun && old && updated.metadata.resourceVersion !== old.metadata.resourceVersion) await this.def.strategy.afterWrite?.(updated, old, ctx);
+    return updated;
   }
 
-  private async doUpdate(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject> {
+  private async doUpdate(
+    ns: string | undefined,
+    name: string,
+    mutate: (current: KObject) => Mutation | Promise<Mutation>,
+    ctx: RequestContext,
+    sub: string | undefined,
+    seen: (current: KObject) => void,
+  ): Promise<KObject> {
     const key = this.key(ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
       if (!kv) throw notFound(this.gr, name);
       const current = Registry.decode(kv.value, kv.modRevision);
+      seen(current);
       const { obj, precondition } = await mutate(structuredClone(current));
       if (precondition !== undefined && precondition !== current.metadata.resourceVersion) throw conflict(this.gr, name, OBJECT_MODIFIED);
       if (obj.metadata?.name !== undefined && obj.metadata.name !== name)
@@ -329,9 +345,11 @@ export class Registry {
       try {
         if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
           // the last finalizer is gone from an object being deleted: it goes now
+          await this.def.strategy.beforeDelete?.(current, ctx);
           const res = await this.store.delete(key, kv.modRevision);
           return Registry.decode(res.prev.value, res.revision);
         }
+        await this.def.strategy.beforeUpdate?.(next, current, ctx, sub);
         const written = await this.store.update(key, this.encode(next), kv.modRevision);
         return Registry.decode(written.value, written.modRevision);
       } catch (e) {
@@ -389,21 +407,36 @@ export class Registry {
    * Deletes: with finalizers the object only gets a deletionTimestamp (and goes when the last
    * finalizer is removed); otherwise it is removed with compare-and-swap.
    */
-  delete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }> {
-    return this.serialized(() => this.doDelete(ns, name, opts, ctx));
+  async delete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }> {
+    let old: KObject | undefined;
+    const res = await this.locked(ns, name, () =>
+      this.doDelete(ns, name, opts, ctx, (o) => {
+        old = o;
+      }),
+    );
+    if (!ctx.dryRun) await this.def.strategy.afterWrite?.(res.deleted ? undefined : res.obj, old, ctx);
+    return res;
   }
 
-  private async doDelete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }> {
+  private async doDelete(
+    ns: string | undefined,
+    name: string,
+    opts: DeleteOptions,
+    ctx: RequestContext,
+    seen: (current: KObject) => void,
+  ): Promise<{ obj: KObject; deleted: boolean }> {
     const key = this.key(ns, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(key);
       if (!kv) throw notFound(this.gr, name);
       const current = Registry.decode(kv.value, kv.modRevision);
+      seen(current);
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== current.metadata.uid)
         throw conflict(this.gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
       if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
         throw conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`);
+      await this.def.strategy.validateDelete?.(current, ctx);
       try {
         if (current.metadata.finalizers?.length) {
           if (current.metadata.deletionTimestamp || ctx.dryRun) return { obj: current, deleted: false };
@@ -414,6 +447,7 @@ export class Registry {
           return { obj: Registry.decode(written.value, written.modRevision), deleted: false };
         }
         if (ctx.dryRun) return { obj: current, deleted: true };
+        await this.def.strategy.beforeDelete?.(current, ctx);
         const res = await this.store.delete(key, kv.modRevision);
         return { obj: Registry.decode(res.prev.value, res.revision), deleted: true };
       } catch (e) {
@@ -475,5 +509,21 @@ function decodeContinue(token: string): ContinueToken {
     return { rv: t.rv, start: t.start };
   } catch {
     throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+}
+
+/** One promise chain per key: `run` calls with the same key execute one at a time. */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return run;
   }
 }

@@ -76,7 +76,7 @@ export function packageVariantResource(): ResourceDef {
     strategy: {
       validate,
       validateUpdate(o, old) {
-        const errs: FieldError[] = [];
+        const errs: FieldError[] = validate(o);
         const n = (o as PackageVariant).spec.downstream;
         const p = (old as PackageVariant).spec.downstream;
         for (const f of ['target', 'repository', 'realm', 'package'] as const)

@@ -63,7 +63,8 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>): Re
       'spec.git.ref': (o) => o.spec?.git?.ref ?? '',
     },
     strategy: {
-      serializeWrites: true,
+      // writes in one namespace see each other: the url+ref+directory uniqueness check holds
+      lockKey: (ns) => `repositories/${ns}`,
       validate(o) {
         const r = o as Repository;
         const errs: FieldError[] = [...validateURL(r.spec.git.url), ...branchField('spec.git.ref', r.spec.git.ref), ...directoryField('spec.git.directory', r.spec.git.directory)];
@@ -83,8 +84,8 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>): Re
         }
         return errs;
       },
-      validateUpdate(o, old) {
-        const errs: FieldError[] = [];
+      validateUpdate(o, old, ctx) {
+        const errs: FieldError[] = [...(this.validate!(o, ctx) as FieldError[])];
         const n = o as Repository;
         const p = old as Repository;
         if (n.spec.type !== p.spec.type) errs.push(fieldErr.immutable('spec.type', n.spec.type));

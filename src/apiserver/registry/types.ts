@@ -37,16 +37,33 @@ export interface SubresourceStrategy {
 export interface Strategy {
   /** Errors for a metadata.name (default: DNS-1123 subdomain). */
   validateName?(name: string): FieldError[];
+  /** false: names are never generated from metadata.generateName (422 instead) */
+  allowGenerateName?: boolean;
   /** Clears or sets fields before a create is validated (status is cleared by the machinery). */
   prepareForCreate?(obj: KObject, ctx: RequestContext): void;
   /** Adjusts an update of the main resource (status is restored by the machinery). */
   prepareForUpdate?(obj: KObject, old: KObject, ctx: RequestContext): void;
   /** Per-kind validation of a new object (schema validation is done already). */
   validate?(obj: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
-  /** Per-kind validation of an update: immutable fields, transitions. */
+  /** Per-kind validation of an update of the main resource: immutable fields, transitions. */
   validateUpdate?(obj: KObject, old: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
-  /** Serializes writes of this resource that must see each other (e.g. uniqueness checks). */
-  serializeWrites?: boolean;
+  /** Refuses a DELETE (throw a StatusError); runs for dry runs too. */
+  validateDelete?(obj: KObject, ctx: RequestContext): void | Promise<void>;
+  /**
+   * Writes of objects with the same lock key run one at a time (uniqueness checks, and kinds whose
+   * writes have side effects, such as git, that must not interleave). Default: no lock.
+   */
+  lockKey?(namespace: string | undefined, name: string): string;
+  /**
+   * Side effects of a validated write, run under the lock just before the object is stored and
+   * never for a dry run; they may still change the object being stored (e.g. status.git).
+   */
+  beforeCreate?(obj: KObject, ctx: RequestContext): Promise<void>;
+  beforeUpdate?(obj: KObject, old: KObject, ctx: RequestContext, subresource?: string): Promise<void>;
+  /** Side effects of removing the object for good (after the last finalizer). */
+  beforeDelete?(obj: KObject, ctx: RequestContext): Promise<void>;
+  /** Follow-up work after a write was stored (outside the lock), e.g. updating other objects. */
+  afterWrite?(obj: KObject | undefined, old: KObject | undefined, ctx: RequestContext): Promise<void>;
 }
 
 export interface ResourceDef {

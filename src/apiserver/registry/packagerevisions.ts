@@ -1,0 +1,214 @@
+// The PackageRevision resource: names, immutable fields, the lifecycle state machine with
+// approval (SPEC 3.2, 3.3, 3.6). Its git side effects are the PackageService's (src/storage/git).
+import { findCondition, type KObject } from '../../api/meta.ts';
+import { labelField, realmField } from '../../api/names.ts';
+import {
+  CATALOG_TARGET,
+  GATE_APPROVE,
+  LABEL_LATEST,
+  LIFECYCLES,
+  packageRevisionName,
+  packageRevisionSchema,
+  PKG_GROUP,
+  PKG_VERSION,
+  type Lifecycle,
+  type PackageRevision,
+} from '../../api/pkg.ts';
+import { fieldErr, type FieldError } from '../errors.ts';
+import { isRevision } from '../../storage/git/layout.ts';
+import { statusSubresource } from './status.ts';
+import type { ResourceDef, SubresourceStrategy } from './types.ts';
+
+/** Annotation the server keeps with the user who last proposed the revision. */
+export const ANNOTATION_PROPOSED_BY = 'pkg.pkgserver.dev/proposed-by';
+
+type Transition = 'none' | 'propose' | 'reject' | 'approve' | 'proposeDeletion' | 'keep';
+
+const TRANSITIONS: Record<Lifecycle, Partial<Record<Lifecycle, Transition>>> = {
+  draft: { draft: 'none', proposed: 'propose' },
+  proposed: { proposed: 'none', draft: 'reject', published: 'approve' },
+  published: { published: 'none', deletionProposed: 'proposeDeletion' },
+  deletionProposed: { deletionProposed: 'none', published: 'keep' },
+};
+
+export function transition(from: Lifecycle, to: Lifecycle): Transition | undefined {
+  return TRANSITIONS[from]?.[to];
+}
+
+/** Validation of a lifecycle change; `approve` carries the gate and approver checks. */
+export function lifecycleErrors(pr: PackageRevision, old: PackageRevision, user: string, requireDistinctApprover: boolean): FieldError[] {
+  const from = old.spec.lifecycle;
+  const to = pr.spec.lifecycle;
+  const t = transition(from, to);
+  if (!t) {
+    const hint = from === 'draft' && to === 'published' ? 'propose first' : `allowed from ${from}: ${Object.keys(TRANSITIONS[from]).filter((l) => l !== from).join(', ') || 'none'}`;
+    return [fieldErr.forbidden('spec.lifecycle', `cannot change the lifecycle from ${from} to ${to}: ${hint}`)];
+  }
+  if (t !== 'approve') return [];
+  const errs: FieldError[] = [];
+  const unmet = (pr.spec.readinessGates ?? [])
+    .map((g) => g.conditionType)
+    .filter((type) => type !== GATE_APPROVE && findCondition(pr.status?.conditions, type)?.status !== 'True');
+  if (unmet.length)
+    errs.push(fieldErr.forbidden('spec.lifecycle', `cannot publish while readiness gates are not True: ${unmet.map((u) => `condition "${u}" is ${findCondition(pr.status?.conditions, u)?.status ?? 'not set'}`).join('; ')}`));
+  const proposer = old.metadata.annotations?.[ANNOTATION_PROPOSED_BY];
+  if (requireDistinctApprover && proposer && proposer === user)
+    errs.push(fieldErr.forbidden('spec.lifecycle', `repository ${pr.spec.packageRevID.repository} requires a distinct approver: user "${user}" proposed this revision`));
+  return errs;
+}
+
+function idErrors(pr: PackageRevision): FieldError[] {
+  const id = pr.spec.packageRevID;
+  return [
+    ...labelField('spec.packageRevID.target', id.target),
+    ...labelField('spec.packageRevID.repository', id.repository),
+    ...realmField('spec.packageRevID.realm', id.realm),
+    ...labelField('spec.packageRevID.package', id.package),
+    ...labelField('spec.packageRevID.workspace', id.workspace),
+    // a directory named like a revision would collide with tag names (P/v3 vs P/v3/x)
+    ...[...(id.realm ? id.realm.split('/') : []), id.package]
+      .filter((seg) => isRevision(seg))
+      .map((seg) => fieldErr.invalid(id.realm?.split('/').includes(seg) ? 'spec.packageRevID.realm' : 'spec.packageRevID.package', seg, 'a package path may not contain a segment named like a revision (v1, v2.0, ...)')),
+  ];
+}
+
+/** What the PackageRevision strategy needs to know about repositories. */
+export interface RepositoryLookup {
+  /** the Repository's deployment flag and approval policy, or undefined if it does not exist */
+  repository(namespace: string, name: string): { deployment: boolean; requireDistinctApprover: boolean } | undefined;
+}
+
+function validateCreate(pr: PackageRevision, repos: RepositoryLookup): FieldError[] {
+  const errs = idErrors(pr);
+  const id = pr.spec.packageRevID;
+  const expected = packageRevisionName(id);
+  if (pr.metadata.name !== expected && errs.length === 0)
+    errs.push(fieldErr.invalid('metadata.name', pr.metadata.name, `must be "${expected}", derived from spec.packageRevID as <target>.<repository>.<realm with "/" as ":">.<package>.<workspace>`));
+  if (pr.spec.lifecycle !== 'draft') errs.push(fieldErr.forbidden('spec.lifecycle', `a PackageRevision is created as a draft; "${pr.spec.lifecycle}" is reached through the lifecycle`));
+  if (id.revision) errs.push(fieldErr.forbidden('spec.packageRevID.revision', 'the revision is assigned by the server when the revision is published'));
+  const tasks = pr.spec.tasks ?? [];
+  if (tasks.length !== 1) errs.push(fieldErr.invalid('spec.tasks', tasks.map((t) => t.type), 'exactly one task is required: init or clone'));
+  else if (tasks[0].type === 'clone' && !pr.spec.upstream) errs.push(fieldErr.required('spec.upstream', 'a clone task copies spec.upstream'));
+  else if (tasks[0].type === 'init' && pr.spec.upstream) errs.push(fieldErr.forbidden('spec.upstream', 'an init task starts a new package; use a clone task to copy an upstream'));
+  if (pr.spec.upstream) {
+    errs.push(...labelField('spec.upstream.repository', pr.spec.upstream.repository), ...realmField('spec.upstream.realm', pr.spec.upstream.realm), ...labelField('spec.upstream.package', pr.spec.upstream.package));
+    if (pr.spec.upstream.revision && !isRevision(pr.spec.upstream.revision)) errs.push(fieldErr.invalid('spec.upstream.revision', pr.spec.upstream.revision, 'must be a published revision such as "v2", or empty for the latest'));
+  }
+  const repo = repos.repository(pr.metadata.namespace!, id.repository);
+  if (!repo) errs.push(fieldErr.invalid('spec.packageRevID.repository', id.repository, `Repository "${id.repository}" does not exist in namespace "${pr.metadata.namespace}"`));
+  else if (repo.deployment && id.target === CATALOG_TARGET) errs.push(fieldErr.invalid('spec.packageRevID.target', id.target, `"${CATALOG_TARGET}" is the target of catalog repositories; ${id.repository} is a deployment repository`));
+  else if (!repo.deployment && id.target !== CATALOG_TARGET) errs.push(fieldErr.invalid('spec.packageRevID.target', id.target, `must be "${CATALOG_TARGET}" in the catalog repository ${id.repository}`));
+  return errs;
+}
+
+function validateUpdate(pr: PackageRevision, old: PackageRevision, user: string, repos: RepositoryLookup): FieldError[] {
+  const errs: FieldError[] = [];
+  const n = pr.spec.packageRevID;
+  const o = old.spec.packageRevID;
+  for (const f of ['target', 'repository', 'realm', 'package', 'workspace'] as const)
+    if ((n[f] ?? '') !== (o[f] ?? '')) errs.push(fieldErr.immutable(`spec.packageRevID.${f}`, n[f]));
+  if ((n.revision ?? '') !== (o.revision ?? '')) errs.push(fieldErr.forbidden('spec.packageRevID.revision', 'the revision is assigned by the server when the revision is published'));
+  if (JSON.stringify(pr.spec.tasks) !== JSON.stringify(old.spec.tasks)) errs.push(fieldErr.immutable('spec.tasks', pr.spec.tasks));
+  if (JSON.stringify(pr.spec.upstream ?? null) !== JSON.stringify(old.spec.upstream ?? null)) errs.push(fieldErr.immutable('spec.upstream', pr.spec.upstream));
+  const editable = old.spec.lifecycle === 'draft' || old.spec.lifecycle === 'proposed';
+  if (!editable)
+    for (const f of ['readinessGates', 'inputs', 'updatePolicy'] as const)
+      if (JSON.stringify(pr.spec[f] ?? null) !== JSON.stringify(old.spec[f] ?? null))
+        errs.push(fieldErr.forbidden(`spec.${f}`, `may only change while the revision is draft or proposed; it is ${old.spec.lifecycle}`));
+  const repo = repos.repository(pr.metadata.namespace!, n.repository);
+  errs.push(...lifecycleErrors(pr, old, user, repo?.requireDistinctApprover ?? false));
+  return errs;
+}
+
+/** The approval subresource changes spec.lifecycle only. */
+const approvalSubresource = (repos: RepositoryLookup): SubresourceStrategy => ({
+  prepareForUpdate(obj, old) {
+    const next = structuredClone(old) as PackageRevision;
+    const lifecycle = (obj as PackageRevision).spec?.lifecycle;
+    if (lifecycle) next.spec.lifecycle = lifecycle;
+    return next;
+  },
+  validateUpdate(obj, old, ctx) {
+    const errs: FieldError[] = [];
+    const pr = obj as PackageRevision;
+    if (!LIFECYCLES.includes(pr.spec.lifecycle)) return errs; // the schema reports it
+    const repo = repos.repository(pr.metadata.namespace!, pr.spec.packageRevID.repository);
+    return lifecycleErrors(pr, old as PackageRevision, ctx.user.name, repo?.requireDistinctApprover ?? false);
+  },
+});
+
+const id = (o: KObject) => (o as PackageRevision).spec?.packageRevID ?? ({} as PackageRevision['spec']['packageRevID']);
+
+export function packageRevisionResource(repos: RepositoryLookup): ResourceDef {
+  return {
+    group: PKG_GROUP,
+    version: PKG_VERSION,
+    kind: 'PackageRevision',
+    listKind: 'PackageRevisionList',
+    plural: 'packagerevisions',
+    singular: 'packagerevision',
+    shortNames: ['pkgrev', 'pr'],
+    categories: ['pkg'],
+    namespaced: true,
+    schema: packageRevisionSchema,
+    subresources: { status: statusSubresource, approval: approvalSubresource(repos) },
+    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    description: 'PackageRevision is one revision of one package.',
+    columns: [
+      { name: 'Repository', type: 'string', description: 'Repository', priority: 0, cell: (o) => id(o).repository },
+      { name: 'Target', type: 'string', description: 'Deployment target', priority: 0, cell: (o) => id(o).target },
+      { name: 'Realm', type: 'string', description: 'Realm', priority: 0, cell: (o) => id(o).realm || '' },
+      { name: 'Package', type: 'string', description: 'Package', priority: 0, cell: (o) => id(o).package },
+      { name: 'Workspace', type: 'string', description: 'Workspace', priority: 0, cell: (o) => id(o).workspace },
+      { name: 'Revision', type: 'string', description: 'Revision', priority: 0, cell: (o) => id(o).revision || '' },
+      { name: 'Lifecycle', type: 'string', description: 'Lifecycle', priority: 0, cell: (o) => (o as PackageRevision).spec?.lifecycle },
+      { name: 'Ready', type: 'string', description: 'Ready condition', priority: 0, cell: (o) => findCondition(o.status?.conditions, 'Ready')?.status ?? 'Unknown' },
+      { name: 'Latest', type: 'boolean', description: 'Latest published revision of the package', priority: 0, cell: (o) => o.metadata.labels?.[LABEL_LATEST] === 'true' },
+      { name: 'Age', type: 'date', description: 'CreationTimestamp', priority: 0, cell: (o) => o.metadata.creationTimestamp },
+      {
+        name: 'Upstream',
+        type: 'string',
+        description: 'Upstream revision',
+        priority: 1,
+        cell: (o) => {
+          const u = (o as PackageRevision).spec?.upstream;
+          return u ? `${[u.repository, u.realm, u.package].filter(Boolean).join('/')}@${u.revision || 'latest'}` : '';
+        },
+      },
+      { name: 'PublishedBy', type: 'string', description: 'Approver', priority: 1, cell: (o) => (o as PackageRevision).status?.publishedBy ?? '' },
+    ],
+    fieldSelectors: {
+      'spec.packageRevID.target': (o) => id(o).target ?? '',
+      'spec.packageRevID.repository': (o) => id(o).repository ?? '',
+      'spec.packageRevID.realm': (o) => id(o).realm ?? '',
+      'spec.packageRevID.package': (o) => id(o).package ?? '',
+      'spec.packageRevID.workspace': (o) => id(o).workspace ?? '',
+      'spec.packageRevID.revision': (o) => id(o).revision ?? '',
+      'spec.lifecycle': (o) => (o as PackageRevision).spec?.lifecycle ?? '',
+    },
+    strategy: {
+      validateName: () => [], // checked against spec.packageRevID in validate
+      allowGenerateName: false,
+      prepareForUpdate(obj, old, ctx) {
+        // the server keeps the proposer; clients cannot set it
+        const pr = obj as PackageRevision;
+        const ann = { ...(pr.metadata.annotations ?? {}) };
+        const prev = old.metadata.annotations?.[ANNOTATION_PROPOSED_BY];
+        if (prev) ann[ANNOTATION_PROPOSED_BY] = prev;
+        else delete ann[ANNOTATION_PROPOSED_BY];
+        if (transition((old as PackageRevision).spec.lifecycle, pr.spec?.lifecycle) === 'propose') ann[ANNOTATION_PROPOSED_BY] = ctx.user.name;
+        pr.metadata.annotations = ann;
+      },
+      validate(obj) {
+        const pr = obj as PackageRevision;
+        const errs = validateCreate(pr, repos);
+        if (pr.metadata.generateName && !pr.metadata.name)
+          errs.unshift(fieldErr.forbidden('metadata.generateName', `not supported for PackageRevision; the name is derived from spec.packageRevID: "${packageRevisionName(pr.spec.packageRevID)}"`));
+        return errs;
+      },
+      validateUpdate(obj, old, ctx) {
+        return validateUpdate(obj as PackageRevision, old as PackageRevision, ctx.user.name, repos);
+      },
+    },
+  };
+}
