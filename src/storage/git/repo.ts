@@ -1,0 +1,807 @@
+// One git repository, read and written with isomorphic-git's object API (blobs, trees, commits,
+// refs) — never a work tree or an index.
+//
+// A repository is either a local bare repository used in place, or a bare clone (in the data
+// directory) of an http(s) remote. For a remote, local `refs/heads/*` and `refs/tags/*` mirror the
+// remote's as of the last fetch, and ref updates are pushed (compare-and-swap) before the local
+// ref moves, so the remote is always the source of truth.
+//
+// isomorphic-git does no locking of its own, so every write (and every fetch) runs under one
+// async mutex per repository (`withLock`, re-entrant within one async call chain). Reads of
+// immutable objects need no lock.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import fs from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import git, { type HttpClient, type TreeEntry } from 'isomorphic-git';
+import nodeHttp from 'isomorphic-git/http/node';
+import { GitRemoteHTTP } from 'isomorphic-git/managers';
+
+export type { TreeEntry };
+
+const ZERO_OID = '0'.repeat(40);
+const OID = /^[0-9a-f]{40}$/;
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_IDENTITY: GitIdentity = { name: 'pkgserver', email: 'pkgserver@localhost' };
+/**
+ * The clone's `remote.origin.fetch`. isomorphic-git needs one, and writes every advertised ref it
+ * maps; `fetch` mirrors refs itself, so this one maps nothing that fetch advertises to it.
+ */
+const FETCH_REFSPEC = '+refs/pkgserver/none:refs/pkgserver/none';
+const TREE_MODE = '040000';
+const FILE_MODE = '100644';
+/** Bound on the memo of oid → peeled commit oid (objects never change, so entries never go stale). */
+const PEEL_MEMO_LIMIT = 100_000;
+
+export class GitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+/** The remote refused the credentials (HTTP 401/403), or asked for credentials we do not have. */
+export class GitAuthError extends GitError {}
+/** The remote could not be reached, did not answer in time, or answered with a server error. */
+export class GitUnreachableError extends GitError {}
+/** A compare-and-swap ref update lost: the ref is not at the expected value (or the move is not a fast-forward). */
+export class GitConflictError extends GitError {}
+/** A ref name that git would refuse, or that clashes with an existing ref (`a/v1` vs `a/v1/x`). */
+export class GitRefNameError extends GitError {}
+
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+/** Basic auth (`username`/`password`) or a bearer `token` (sent as `Authorization: Bearer`; wins over the others). */
+export interface GitAuth {
+  username?: string;
+  password?: string;
+  token?: string;
+}
+
+export interface GitRepoOptions {
+  /** the bare repository (local mode) or where the bare clone of `remote` lives */
+  gitdir: string;
+  /** an http(s) remote; without it `gitdir` is an existing bare repository used directly */
+  remote?: { url: string; auth?: GitAuth };
+  /** bound on every network operation (default 30 s) */
+  timeoutMs?: number;
+  /** committer of every commit, and author when a commit names none */
+  author?: GitIdentity;
+}
+
+export interface GitSignature extends GitIdentity {
+  /** seconds since the epoch */
+  timestamp: number;
+  /** minutes, as `Date#getTimezoneOffset` (UTC+2 is -120) */
+  timezoneOffset: number;
+}
+
+export interface CommitInfo {
+  oid: string;
+  message: string;
+  author: GitSignature;
+  committer: GitSignature;
+  parents: string[];
+  tree: string;
+}
+
+/** A ref that `fetch` created (`before` null), moved, or deleted (`after` null); values are as stored (unpeeled). */
+export interface RefChange {
+  ref: string;
+  before: string | null;
+  after: string | null;
+}
+
+/** A package: a directory (path from the repository root) holding a `Kptfile`, and its tree. */
+export interface PackageDir {
+  path: string;
+  tree: string;
+}
+
+export interface CommitFilesOptions {
+  /** the commit whose tree is the base; null for a root commit on an empty tree */
+  parent: string | null;
+  /** directory to replace, from the repository root ("" or "/" = the whole tree) */
+  dir: string;
+  /** the directory's new content, paths relative to `dir`; null (or empty: git has no empty directories) removes `dir` */
+  files: Map<string, Buffer> | null;
+  /** the base tree; only the parent's tree is supported (the default) */
+  baseTree?: 'parent';
+  message: string;
+  /** defaults to the repository's identity */
+  author?: GitIdentity;
+}
+
+/** `git check-ref-format` rules, restricted to branches and tags (`refs/heads/…`, `refs/tags/…`). */
+export function isValidRefName(ref: string): boolean {
+  if (!/^refs\/(heads|tags)\/./.test(ref)) return false;
+  if (ref.endsWith('/') || ref.endsWith('.') || ref.includes('..') || ref.includes('@{')) return false;
+  // control characters, space, ~ ^ : ? * [ and backslash
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
+  return ref.split('/').every((part) => part.length > 0 && !part.startsWith('.') && !part.endsWith('.lock'));
+}
+
+/** Splits a path inside the repository into its parts ("" → []); refuses anything git or fsck would not take. */
+function splitPath(p: string, what: string): string[] {
+  const trimmed = p.replace(/^\/+|\/+$/g, '');
+  if (trimmed === '') return [];
+  const parts = trimmed.split('/');
+  for (const part of parts) {
+    if (part === '' || part === '.' || part === '..' || part.toLowerCase() === '.git' || part.includes('\0')) {
+      throw new GitError(`invalid ${what} ${JSON.stringify(p)}`);
+    }
+  }
+  return parts;
+}
+
+function assertOid(oid: string | null, what: string): void {
+  if (oid !== null && !OID.test(oid)) throw new GitError(`${what} is not an object id: ${JSON.stringify(oid)}`);
+}
+
+const oidOrNone = (oid: string | null) => oid ?? '(none)';
+
+/** The `code` of an isomorphic-git error (its class name) or of a Node system error. */
+function errorCode(err: unknown): string | undefined {
+  return (err as { code?: string } | undefined)?.code;
+}
+
+function pktLine(line: string): Buffer {
+  const data = Buffer.from(line);
+  return Buffer.concat([Buffer.from((data.length + 4).toString(16).padStart(4, '0')), data]);
+}
+
+/**
+ * A smart-HTTP upload-pack advertisement of `oids` as branches `refs/heads/0`, `refs/heads/1`, …
+ * (HEAD a symref to the first), with the remote's other capabilities.
+ */
+function wantAdvertisement(oids: string[], capabilities: Set<string>): Buffer {
+  const caps = [...[...capabilities].filter((c) => !c.startsWith('symref=')), 'symref=HEAD:refs/heads/0'].join(' ');
+  return Buffer.concat([
+    pktLine('# service=git-upload-pack\n'),
+    Buffer.from('0000'),
+    ...oids.map((oid, i) => pktLine(`${oid} refs/heads/${i}${i === 0 ? `\0${caps}` : ''}\n`)),
+    Buffer.from('0000'),
+  ]);
+}
+
+async function* single(buf: Buffer): AsyncIterableIterator<Uint8Array> {
+  yield buf;
+}
+
+/** Ends `iterator` (with `aborted`'s rejection) as soon as `aborted` settles, and releases it. */
+async function* abortable(iterator: AsyncIterableIterator<Uint8Array>, aborted: Promise<never>): AsyncIterableIterator<Uint8Array> {
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+/**
+ * An HTTP client whose requests and response bodies all fail once `signal` aborts, even when the
+ * peer stops answering mid-stream; isomorphic-git then rejects instead of waiting forever.
+ */
+function abortableHttp(base: HttpClient, signal: AbortSignal): HttpClient {
+  const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  aborted.catch(() => {}); // observed by whoever races it; not an unhandled rejection otherwise
+  return {
+    async request(req) {
+      const res = await Promise.race([base.request({ ...req, signal }), aborted]);
+      return { ...res, body: res.body && abortable(res.body, aborted) };
+    },
+  };
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+
+export class GitRepo {
+  /** isomorphic-git's object cache (parsed packfiles and indexes), shared by every call on this repository */
+  private readonly cache = {};
+  private readonly lockHeld = new AsyncLocalStorage<true>();
+  private lockTail: Promise<void> = Promise.resolve();
+  /** oid of a commit or (annotated) tag → the commit it peels to */
+  private readonly peeled = new Map<string, string>();
+
+  private constructor(
+    readonly gitdir: string,
+    private readonly remote: { url: string; auth?: GitAuth } | undefined,
+    private readonly timeoutMs: number,
+    private readonly identity: GitIdentity,
+  ) {}
+
+  /**
+   * Opens `gitdir`: the local bare repository itself (no `remote`), or the bare clone of `remote`,
+   * which is created (init, remote config, first fetch) when absent and reused when present.
+   * Credentials in the URL are moved to `auth`, so they never reach the git config.
+   */
+  static async open(opts: GitRepoOptions): Promise<GitRepo> {
+    const gitdir = path.resolve(opts.gitdir);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const identity = opts.author ?? DEFAULT_IDENTITY;
+    if (!opts.remote) {
+      if (!(await isGitDir(gitdir))) throw new GitError(`${gitdir} is not a git repository`);
+      return new GitRepo(gitdir, undefined, timeoutMs, identity);
+    }
+
+    const remote = parseRemote(opts.remote.url, opts.remote.auth);
+    if (await isGitDir(gitdir)) {
+      if ((await git.getConfig({ fs, gitdir, path: 'remote.origin.url' })) !== remote.url) {
+        await git.setConfig({ fs, gitdir, path: 'remote.origin.url', value: remote.url });
+      }
+      return new GitRepo(gitdir, remote, timeoutMs, identity);
+    }
+
+    // Clone into a scratch directory and rename it into place, so a failed or interrupted first
+    // fetch never leaves a half-made clone that a later open would take for a good one.
+    await mkdir(path.dirname(gitdir), { recursive: true });
+    const scratch = `${gitdir}.clone-${process.pid}-${Date.now()}`;
+    try {
+      await git.init({ fs, gitdir: scratch, bare: true, defaultBranch: 'main' });
+      await git.setConfig({ fs, gitdir: scratch, path: 'remote.origin.url', value: remote.url });
+      await git.setConfig({ fs, gitdir: scratch, path: 'remote.origin.fetch', value: FETCH_REFSPEC });
+      await new GitRepo(scratch, remote, timeoutMs, identity).fetch();
+      await rename(scratch, gitdir);
+    } catch (err) {
+      await rm(scratch, { recursive: true, force: true });
+      throw err;
+    }
+    return new GitRepo(gitdir, remote, timeoutMs, identity);
+  }
+
+  /** The remote's URL (without credentials), or undefined for a local repository. */
+  get url(): string | undefined {
+    return this.remote?.url;
+  }
+
+  /**
+   * Runs `fn` alone among this repository's locked sections. Re-entrant: `fn` (and anything it
+   * awaits) may call locked methods such as `commitFiles` and `updateRef` without deadlocking.
+   */
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.lockHeld.getStore()) return fn();
+    const run = this.lockTail.then(() => this.lockHeld.run(true, fn));
+    this.lockTail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // fetch
+
+  /**
+   * Fetches every branch and tag and makes local `refs/heads/*` and `refs/tags/*` exactly the
+   * remote's: new refs are created, moved ones moved, vanished ones deleted. A local repository
+   * has nothing to fetch. Returns the changes, sorted by ref.
+   */
+  async fetch(): Promise<RefChange[]> {
+    const remote = this.remote;
+    if (!remote) return [];
+    return this.withLock(async () => {
+      const before = await this.readLocalRefs();
+      const advertised = await this.network('fetch', async (http) => {
+        const info = await GitRemoteHTTP.discover({ http, service: 'git-upload-pack', url: remote.url, headers: this.authHeaders(), protocolVersion: 1 });
+        const refs = new Map<string, string>();
+        for (const [ref, oid] of info.refs as Map<string, string>) if (isValidRefName(ref)) refs.set(ref, oid);
+        // Local refs only ever point at objects that are here (with everything they reach).
+        const local = new Set(before.values());
+        const missing: string[] = [];
+        for (const oid of new Set(refs.values())) if (!local.has(oid) && !(await this.hasObject(oid))) missing.push(oid);
+        if (missing.length > 0) {
+          // isomorphic-git's fetch writes the refs it fetches itself, before the objects have
+          // arrived, and copes badly with moved tags and `a/v1` → `a/v1/x`. So it is only asked
+          // for objects: it sees an advertisement of just the missing oids under names that the
+          // configured refspec (FETCH_REFSPEC) does not map anywhere, and tags off.
+          const advertisement = wantAdvertisement(missing, info.capabilities as Set<string>);
+          const replaying: HttpClient = {
+            async request(req) {
+              if (req.method !== 'GET') return http.request(req);
+              const headers = { 'content-type': 'application/x-git-upload-pack-advertisement' };
+              return { url: req.url, method: 'GET', statusCode: 200, statusMessage: 'OK', headers, body: single(advertisement) };
+            },
+          };
+          await git.fetch({ fs, http: replaying, gitdir: this.gitdir, cache: this.cache, url: remote.url, remoteRef: 'refs/heads/0', tags: false, headers: this.authHeaders() });
+        }
+        return refs;
+      });
+
+      // The objects are all here now; mirror the refs. Deletions go first so that `a/v1` can
+      // give way to `a/v1/x` and vice versa.
+      const current = await this.readLocalRefs();
+      for (const ref of current.keys()) if (!advertised.has(ref)) await this.writeLocalRef(ref, null);
+      for (const [ref, oid] of advertised) if (current.get(ref) !== oid) await this.writeLocalRef(ref, oid);
+
+      const changes: RefChange[] = [];
+      for (const ref of new Set([...before.keys(), ...advertised.keys()])) {
+        const was = before.get(ref) ?? null;
+        const now = advertised.get(ref) ?? null;
+        if (was !== now) changes.push({ ref, before: was, after: now });
+      }
+      return changes.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reads
+
+  /** The commit a full ref name (`refs/heads/main`, `refs/tags/a/v1`) points to, tags peeled; null when absent. */
+  async resolve(ref: string): Promise<string | null> {
+    if (!isValidRefName(ref)) throw new GitRefNameError(`invalid ref name ${JSON.stringify(ref)}`);
+    const oid = (await this.readRefs(ref)).get(ref);
+    return oid === undefined ? null : this.peel(oid);
+  }
+
+  /** Every branch or tag under `prefix`, by name without the prefix, to the commit it points to (tags peeled). */
+  async listRefs(prefix: 'refs/heads/' | 'refs/tags/'): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const [ref, oid] of await this.readRefs(prefix)) out.set(ref.slice(prefix.length), await this.peel(oid));
+    return out;
+  }
+
+  async readCommit(oid: string): Promise<CommitInfo> {
+    const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+    return { oid, message: commit.message, author: commit.author, committer: commit.committer, parents: commit.parent, tree: commit.tree };
+  }
+
+  /** The entries of directory `dir` (from the root) of a commit or tree; empty when there is no such directory. */
+  async listTree(commitOrTreeOid: string, dir: string): Promise<TreeEntry[]> {
+    const tree = await this.subtree(commitOrTreeOid, splitPath(dir, 'directory'));
+    return tree ? this.readTree(tree) : [];
+  }
+
+  /** Every file under `dir` of a commit (recursively), by path relative to `dir`, sorted by path. */
+  async readFiles(commitOid: string, dir: string): Promise<Map<string, Buffer>> {
+    const files: [string, Buffer][] = [];
+    const visit = async (tree: string, prefix: string): Promise<void> => {
+      await Promise.all(
+        (await this.readTree(tree)).map(async (entry) => {
+          const rel = prefix + entry.path;
+          if (entry.type === 'tree') await visit(entry.oid, `${rel}/`);
+          else if (entry.type === 'blob') {
+            const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache });
+            files.push([rel, Buffer.from(blob)]);
+          }
+          // a 'commit' entry is a submodule: no content in this repository
+        }),
+      );
+    };
+    const root = await this.subtree(commitOid, splitPath(dir, 'directory'));
+    if (root) await visit(root, '');
+    return new Map(files.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** Every directory under `baseDir` of a commit that holds a `Kptfile`, not looking inside packages; sorted by path. */
+  async findPackages(commitOid: string, baseDir: string): Promise<PackageDir[]> {
+    const found: PackageDir[] = [];
+    const visit = async (tree: string, dir: string): Promise<void> => {
+      const entries = await this.readTree(tree);
+      if (entries.some((e) => e.path === 'Kptfile' && e.type === 'blob')) {
+        found.push({ path: dir, tree });
+        return;
+      }
+      await Promise.all(entries.filter((e) => e.type === 'tree').map((e) => visit(e.oid, dir ? `${dir}/${e.path}` : e.path)));
+    };
+    const parts = splitPath(baseDir, 'directory');
+    const root = await this.subtree(commitOid, parts);
+    if (root) await visit(root, parts.join('/'));
+    return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // writes
+
+  /**
+   * Writes a commit whose tree is the parent's with exactly `dir` replaced by `files` (or removed)
+   * and returns its oid; no ref moves. Directories left empty by a removal disappear, as in git.
+   */
+  async commitFiles(opts: CommitFilesOptions): Promise<string> {
+    assertOid(opts.parent, 'parent');
+    const dirParts = splitPath(opts.dir, 'directory');
+    const files = opts.files && opts.files.size > 0 ? opts.files : null;
+    return this.withLock(async () => {
+      const base = opts.parent ? (await this.readCommit(opts.parent)).tree : null;
+      const content = files ? await this.writeFileTree(files) : null;
+      const tree = (await this.replaceSubtree(base, dirParts, content)) ?? (await git.writeTree({ fs, gitdir: this.gitdir, tree: [] }));
+      const now = { timestamp: Math.floor(Date.now() / 1000), timezoneOffset: new Date().getTimezoneOffset() };
+      return git.writeCommit({
+        fs,
+        gitdir: this.gitdir,
+        commit: {
+          message: opts.message.endsWith('\n') ? opts.message : `${opts.message}\n`,
+          tree,
+          parent: opts.parent ? [opts.parent] : [],
+          author: { ...(opts.author ?? this.identity), ...now },
+          committer: { ...this.identity, ...now },
+        },
+      });
+    });
+  }
+
+  /**
+   * Compare-and-swap of a branch or lightweight tag: sets `ref` to commit `newOid` (null deletes
+   * it) provided it is at `expectedOld` (null: it must not exist; an annotated tag is also at the
+   * commit it peels to); otherwise GitConflictError.
+   * A move must be a fast-forward (GitConflictError otherwise); rewrite a ref by deleting and
+   * re-creating it. With a remote, the remote is updated first (the push carries the expected
+   * old value, so a remote that moved meanwhile refuses it) and the local ref follows.
+   */
+  async updateRef(ref: string, newOid: string | null, expectedOld: string | null): Promise<void> {
+    if (!isValidRefName(ref)) throw new GitRefNameError(`invalid ref name ${JSON.stringify(ref)}`);
+    assertOid(newOid, 'new value');
+    assertOid(expectedOld, 'expected value');
+    return this.withLock(async () => {
+      if (newOid !== null) {
+        await this.assertNoNameClash(ref);
+        await this.assertFastForward(ref, expectedOld, newOid);
+      }
+      if (this.remote) {
+        await this.push(ref, newOid, expectedOld);
+      } else {
+        const current = (await this.readRefs(ref)).get(ref) ?? null;
+        if (!(await this.isAt(current, expectedOld))) throw new GitConflictError(`${ref} is at ${oidOrNone(current)}, expected ${oidOrNone(expectedOld)}`);
+      }
+      await this.writeLocalRef(ref, newOid);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // internals
+
+  /** Pushes one ref update; the remote must hold `expectedOld` when the push is sent. */
+  private async push(ref: string, newOid: string | null, expectedOld: string | null): Promise<void> {
+    const url = this.remote!.url;
+    // After a successful push isomorphic-git records the ref under refs/remotes/origin/, which
+    // nothing here reads. An empty directory left there by an earlier delete (`x/` of `x/y`)
+    // would make that write, and so the whole push, fail after the remote took it: start clean.
+    await rm(path.join(this.gitdir, 'refs/remotes'), { recursive: true, force: true });
+    let remoteOld: string | null = null;
+    try {
+      await this.network(`push ${ref} to`, (http) =>
+        git.push({
+          fs,
+          http,
+          gitdir: this.gitdir,
+          cache: this.cache,
+          url,
+          // An oid is taken as is, so no local ref is needed before the push succeeds.
+          ref: newOid ?? ZERO_OID,
+          remoteRef: ref,
+          // Never forced: isomorphic-git then refuses non-fast-forward moves itself; a delete
+          // skips that check anyway, with or without force.
+          delete: newOid === null,
+          headers: this.authHeaders(),
+          // Called with the remote's value from the receive-pack advertisement, which is also the
+          // old value the push sends: the remote refuses the update if the ref moved since.
+          onPrePush: ({ remoteRef }) => {
+            remoteOld = remoteRef.oid === ZERO_OID ? null : remoteRef.oid;
+            return this.isAt(remoteOld, expectedOld);
+          },
+        }),
+      );
+    } catch (err) {
+      switch (errorCode(err)) {
+        case 'UserCanceledError':
+          throw new GitConflictError(`${ref} is at ${oidOrNone(remoteOld)} on ${url}, expected ${oidOrNone(expectedOld)}`);
+        case 'PushRejectedError': // not a fast-forward, or the tag exists
+        case 'GitPushError': // the remote refused the ref update (e.g. it moved after the advertisement)
+          throw new GitConflictError(`push of ${ref} to ${url} rejected: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Runs one network operation with a deadline: past `timeoutMs` every request and response
+   * stream is aborted. Errors become GitAuthError / GitUnreachableError / GitError with messages
+   * that name the URL (never credentials).
+   */
+  private async network<T>(what: string, op: (http: HttpClient) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error('timeout')), this.timeoutMs);
+    try {
+      return await op(abortableHttp(nodeHttp, controller.signal));
+    } catch (err) {
+      if (controller.signal.aborted) throw new GitUnreachableError(`${what} ${this.remote!.url}: no answer within ${this.timeoutMs} ms`);
+      throw this.remoteError(what, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private remoteError(what: string, err: unknown): unknown {
+    const e = err as { code?: string; message?: string; data?: { statusCode?: number; statusMessage?: string } };
+    const where = `${what} ${this.remote!.url}`;
+    if (e.code === 'HttpError') {
+      const status = e.data?.statusCode;
+      if (status === 401 || status === 403) {
+        return new GitAuthError(`${where}: ${this.remote!.auth ? 'authentication failed' : 'authentication required'} (HTTP ${status})`);
+      }
+      return new GitUnreachableError(`${where}: HTTP ${status} ${e.data?.statusMessage ?? ''}`.trimEnd());
+    }
+    if ((e.code && NETWORK_CODES.has(e.code)) || e.message === 'socket hang up') {
+      return new GitUnreachableError(`${where}: unreachable (${e.code ?? e.message})`);
+    }
+    if (e.code === 'SmartHttpError') return new GitError(`${where}: not a git smart-HTTP endpoint`);
+    if (['UserCanceledError', 'PushRejectedError', 'GitPushError'].includes(e.code ?? '')) return err; // push decides
+    return new GitError(`${where}: ${this.scrub(e.message ?? String(err))}`);
+  }
+
+  /** Removes every credential (and its Basic encoding) from a text. */
+  private scrub(text: string): string {
+    const auth = this.remote?.auth;
+    const secrets = [auth?.password, auth?.token, this.authHeaders().Authorization?.replace(/^\w+ /, '')];
+    for (const secret of secrets) if (secret) text = text.split(secret).join('***');
+    return text;
+  }
+
+  /** A fresh headers object each call (isomorphic-git adds to it). */
+  private authHeaders(): Record<string, string> {
+    const auth = this.remote?.auth;
+    if (auth?.token) return { Authorization: `Bearer ${auth.token}` };
+    if (auth?.username || auth?.password) {
+      return { Authorization: `Basic ${Buffer.from(`${auth.username ?? ''}:${auth.password ?? ''}`).toString('base64')}` };
+    }
+    return {};
+  }
+
+  /** Whether a ref holding `value` is at `expected`: the same oid, or an annotated tag of that commit (as listRefs shows it). */
+  private async isAt(value: string | null, expected: string | null): Promise<boolean> {
+    if (value === expected) return true;
+    if (value === null || expected === null) return false;
+    try {
+      return (await this.peel(value)) === expected;
+    } catch (err) {
+      if (errorCode(err) === 'NotFoundError') return false; // a remote value this clone has not fetched
+      throw err;
+    }
+  }
+
+  private async assertNoNameClash(ref: string): Promise<void> {
+    const namespace = ref.startsWith('refs/heads/') ? 'refs/heads/' : 'refs/tags/';
+    for (const existing of (await this.readRefs(namespace)).keys()) {
+      if (existing.startsWith(`${ref}/`) || ref.startsWith(`${existing}/`)) {
+        throw new GitRefNameError(`${ref} clashes with the existing ref ${existing}`);
+      }
+    }
+  }
+
+  private async assertFastForward(ref: string, from: string | null, to: string): Promise<void> {
+    try {
+      await git.readCommit({ fs, gitdir: this.gitdir, oid: to, cache: this.cache });
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'NotFoundError' || code === 'ObjectTypeError') throw new GitError(`${to} is not a commit in ${this.gitdir}`);
+      throw err;
+    }
+    if (from === null || from === to) return;
+    if (!(await git.isDescendent({ fs, gitdir: this.gitdir, oid: to, ancestor: from, depth: -1, cache: this.cache }))) {
+      throw new GitConflictError(`${ref}: ${to} is not a fast-forward of ${from}`);
+    }
+  }
+
+  /**
+   * Sets a ref (as a loose file) or deletes it (loose file and packed-refs entry). Every file is
+   * replaced atomically, as git does (write `<file>.lock`, rename it over the file), so neither
+   * a concurrent reader nor a crash ever sees a half-written ref. (isomorphic-git's writeRef
+   * and deleteRef truncate and rewrite in place.)
+   */
+  private async writeLocalRef(ref: string, oid: string | null): Promise<void> {
+    const file = path.join(this.gitdir, ref);
+    if (oid !== null) {
+      await mkdir(path.dirname(file), { recursive: true });
+      await replaceFile(file, `${oid}\n`);
+      return;
+    }
+    // packed-refs first: a crash in between then leaves the ref as it was, not at an older packed value
+    await this.removePackedRef(ref);
+    await rm(file, { force: true });
+    // An empty `refs/tags/a/v1/` would block a later `refs/tags/a/v1`.
+    for (let dir = path.posix.dirname(ref); dir.split('/').length > 2; dir = path.posix.dirname(dir)) {
+      try {
+        await rmdir(path.join(this.gitdir, dir));
+      } catch {
+        break; // not empty (or already gone)
+      }
+    }
+  }
+
+  private async removePackedRef(ref: string): Promise<void> {
+    const file = path.join(this.gitdir, 'packed-refs');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    const lines = text.split('\n');
+    let dropping = false; // a `^peeled` line belongs to the ref line before it
+    const kept = lines.filter((line) => {
+      if (!line.startsWith('^')) dropping = line.slice(41) === ref && OID.test(line.slice(0, 40));
+      return !dropping;
+    });
+    if (kept.length !== lines.length) await replaceFile(file, kept.join('\n'));
+  }
+
+  /** Local branches and tags, unpeeled. */
+  private async readLocalRefs(): Promise<Map<string, string>> {
+    return new Map([...(await this.readRefs('refs/heads/')), ...(await this.readRefs('refs/tags/'))]);
+  }
+
+  /**
+   * Every ref whose name starts with `prefix` (a full ref name yields at most itself), from
+   * packed-refs and loose files (loose ones win), without isomorphic-git's per-ref re-reading
+   * of packed-refs. Records the peeled values packed-refs carries.
+   */
+  private async readRefs(prefix: string): Promise<Map<string, string>> {
+    const refs = new Map<string, string>();
+    let packed = '';
+    try {
+      packed = await readFile(path.join(this.gitdir, 'packed-refs'), 'utf8');
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+    }
+    let last: string | undefined;
+    for (const line of packed.split('\n')) {
+      if (line.startsWith('^')) {
+        if (last) this.remember(last, line.slice(1, 41));
+      } else if (OID.test(line.slice(0, 40)) && line[40] === ' ') {
+        last = line.slice(0, 40);
+        const name = line.slice(41);
+        if (name.startsWith(prefix)) refs.set(name, last);
+      }
+    }
+
+    const readLoose = async (name: string): Promise<void> => {
+      let entries: fs.Dirent[];
+      try {
+        entries = await readdir(path.join(this.gitdir, name), { withFileTypes: true });
+      } catch (err) {
+        const code = errorCode(err);
+        if (code === 'ENOTDIR') return readLooseFile(name);
+        if (code === 'ENOENT') return;
+        throw err;
+      }
+      await Promise.all(entries.map((e) => (e.isDirectory() ? readLoose(`${name}/${e.name}`) : readLooseFile(`${name}/${e.name}`))));
+    };
+    const readLooseFile = async (name: string): Promise<void> => {
+      if (!name.startsWith(prefix) || name.endsWith('.lock')) return;
+      const content = (await readFile(path.join(this.gitdir, name), 'utf8').catch(() => '')).trim();
+      if (OID.test(content)) refs.set(name, content);
+      else if (content.startsWith('ref: ')) refs.set(name, await git.resolveRef({ fs, gitdir: this.gitdir, ref: name }));
+    };
+    // `refs/tags/` is a directory; a full ref name is a file (or a directory of longer names).
+    await readLoose(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+    return refs;
+  }
+
+  private async hasObject(oid: string): Promise<boolean> {
+    try {
+      await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
+      return true;
+    } catch (err) {
+      if (errorCode(err) === 'NotFoundError') return false;
+      throw err;
+    }
+  }
+
+  /** The commit an oid peels to (annotated tags followed). */
+  private async peel(oid: string): Promise<string> {
+    const known = this.peeled.get(oid);
+    if (known) return known;
+    const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+    const commit = type === 'tag' ? await this.peel((object as { object: string }).object) : oid;
+    this.remember(oid, commit);
+    return commit;
+  }
+
+  private remember(oid: string, commit: string): void {
+    if (this.peeled.size >= PEEL_MEMO_LIMIT) this.peeled.clear();
+    this.peeled.set(oid, commit);
+  }
+
+  private async readTree(oid: string): Promise<TreeEntry[]> {
+    return (await git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache })).tree;
+  }
+
+  /** The tree at `parts` below a commit or tree; null when there is no directory there. */
+  private async subtree(oid: string, parts: string[]): Promise<string | null> {
+    try {
+      const { oid: tree } = await git.readTree({ fs, gitdir: this.gitdir, oid, filepath: parts.length ? parts.join('/') : undefined, cache: this.cache });
+      return tree;
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'NotFoundError' || code === 'ObjectTypeError') return null;
+      throw err;
+    }
+  }
+
+  /** Writes blobs and trees for `files` (paths relative to one directory) and returns the top tree. */
+  private async writeFileTree(files: Map<string, Buffer>): Promise<string> {
+    interface Dir {
+      files: Map<string, Buffer>;
+      dirs: Map<string, Dir>;
+    }
+    const root: Dir = { files: new Map(), dirs: new Map() };
+    for (const [file, content] of files) {
+      const parts = splitPath(file, 'file path');
+      if (parts.length === 0) throw new GitError(`invalid file path ${JSON.stringify(file)}`);
+      let dir = root;
+      for (const part of parts.slice(0, -1)) {
+        if (dir.files.has(part)) throw new GitError(`${file}: ${part} is both a file and a directory`);
+        if (!dir.dirs.has(part)) dir.dirs.set(part, { files: new Map(), dirs: new Map() });
+        dir = dir.dirs.get(part)!;
+      }
+      const name = parts[parts.length - 1];
+      if (dir.dirs.has(name) || dir.files.has(name)) throw new GitError(`${file}: given twice, or as both a file and a directory`);
+      dir.files.set(name, content);
+    }
+    const write = async (dir: Dir): Promise<string> => {
+      const entries: TreeEntry[] = await Promise.all([
+        ...[...dir.files].map(async ([name, content]) => ({
+          mode: FILE_MODE,
+          path: name,
+          type: 'blob' as const,
+          oid: await git.writeBlob({ fs, gitdir: this.gitdir, blob: content }),
+        })),
+        ...[...dir.dirs].map(async ([name, sub]) => ({ mode: TREE_MODE, path: name, type: 'tree' as const, oid: await write(sub) })),
+      ]);
+      return git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+    };
+    return write(root);
+  }
+
+  /**
+   * Returns `tree` (null: empty) with the directory at `parts` replaced by `content` (null:
+   * removed), rewriting only the trees along that path; null when the result is empty.
+   */
+  private async replaceSubtree(tree: string | null, parts: string[], content: string | null): Promise<string | null> {
+    if (parts.length === 0) return content;
+    const [name, ...rest] = parts;
+    const entries = tree ? await this.readTree(tree) : [];
+    const existing = entries.find((e) => e.path === name);
+    if (existing && existing.type !== 'tree') throw new GitError(`${name} is a file, not a directory`);
+    const replaced = await this.replaceSubtree(existing?.oid ?? null, rest, content);
+    const others = entries.filter((e) => e !== existing);
+    if (replaced) others.push({ mode: TREE_MODE, path: name, type: 'tree', oid: replaced });
+    return others.length ? git.writeTree({ fs, gitdir: this.gitdir, tree: others }) : null;
+  }
+}
+
+/** Replaces `file` with `content` atomically, through git's lock file name (which git and readRefs skip). */
+async function replaceFile(file: string, content: string): Promise<void> {
+  const lock = `${file}.lock`;
+  await writeFile(lock, content);
+  await rename(lock, file);
+}
+
+async function isGitDir(dir: string): Promise<boolean> {
+  try {
+    const [head, objects] = await Promise.all([stat(path.join(dir, 'HEAD')), stat(path.join(dir, 'objects'))]);
+    return head.isFile() && objects.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Checks the URL and moves any `user:password@` out of it into the auth. */
+function parseRemote(raw: string, auth: GitAuth | undefined): { url: string; auth?: GitAuth } {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new GitError('remote URL is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GitError(`remote URL scheme ${url.protocol} is not supported (http or https)`);
+  const embedded = url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+  url.username = '';
+  url.password = '';
+  return { url: url.toString().replace(/\/$/, ''), auth: auth ?? embedded };
+}
