@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { parseAccept } from './negotiate.ts';
 import { groupVersions } from './openapi/builder.ts';
-import { gv, type ResourceDef } from './registry/types.ts';
+import { gv, servedSubresources, type ResourceDef } from './registry/types.ts';
 
 const SUB_VERBS = ['get', 'patch', 'update'];
 
@@ -29,7 +29,7 @@ export function aggregatedDiscovery(resources: ResourceDef[], version: 'v2' | 'v
             verbs: r.verbs,
             shortNames: r.shortNames,
             categories: r.categories,
-            subresources: Object.keys(r.subresources).map((s) => ({
+            subresources: servedSubresources(r).map((s) => ({
               subresource: s,
               responseKind: { group: r.group, version: r.version, kind: r.kind },
               verbs: SUB_VERBS,
@@ -69,7 +69,7 @@ export function apiResourceList(resources: ResourceDef[], group: string, version
     groupVersion: gv({ group, version }),
     resources: rs.flatMap((r) => [
       { name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, shortNames: r.shortNames, categories: r.categories },
-      ...Object.keys(r.subresources).map((s) => ({ name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: SUB_VERBS })),
+      ...servedSubresources(r).map((s) => ({ name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: r.kind, verbs: SUB_VERBS })),
     ]),
   };
 }

@@ -7,7 +7,7 @@ import { badRequest, fieldErr, gone, invalid, methodNotSupported, StatusError, u
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
 import { ExpiredError } from '../storage/store/cacher.ts';
-import type { FieldValidation, ListResult, Registry } from './registry/generic.ts';
+import type { FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
 import { gv, type RequestContext } from './registry/types.ts';
 import { partialObjectMetadata, table, type IncludeObject } from './table.ts';
 
@@ -45,7 +45,7 @@ function decodeBody(req: Request, allowed: (t: string) => boolean, accepted: str
   }
 }
 
-function decodeObject(req: Request, reg: Registry): KObject {
+function decodeObject(req: Request, reg: RESTStorage): KObject {
   const { body } = decodeBody(req, (t) => BODY_TYPES.includes(t), BODY_TYPES);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
   const o = body as KObject;
@@ -121,7 +121,7 @@ function includeObject(q: URLSearchParams): IncludeObject {
   return v;
 }
 
-function renderObject(reg: Registry, o: KObject, r: Rendering, q: URLSearchParams): unknown {
+function renderObject(reg: RESTStorage, o: KObject, r: Rendering, q: URLSearchParams): unknown {
   if (r.kind === 'table') return table([o], reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: { resourceVersion: o.metadata.resourceVersion } });
   if (r.kind === 'metadata') {
     // as kube-apiserver's asPartialObjectMetadataList: the representation must fit the result
@@ -131,7 +131,7 @@ function renderObject(reg: Registry, o: KObject, r: Rendering, q: URLSearchParam
   return o;
 }
 
-function renderList(reg: Registry, l: ListResult, r: Rendering, q: URLSearchParams): unknown {
+function renderList(reg: RESTStorage, l: ListResult, r: Rendering, q: URLSearchParams): unknown {
   const meta: Record<string, unknown> = { resourceVersion: l.resourceVersion };
   if (l.continue) meta.continue = l.continue;
   if (l.remainingItemCount !== undefined) meta.remainingItemCount = l.remainingItemCount;
@@ -147,13 +147,13 @@ function renderList(reg: Registry, l: ListResult, r: Rendering, q: URLSearchPara
 
 export class ResourceHandlers {
   constructor(
-    private readonly reg: Registry,
+    private readonly reg: RESTStorage,
     private readonly opts: HandlerOptions,
   ) {}
 
   async get(req: Request, res: Response, info: RequestInfo): Promise<void> {
     const rendering = negotiateRendering(req.headers.accept);
-    const o = this.reg.get(info.namespace, info.name!);
+    const o = await this.reg.get(info.namespace, info.name!);
     send(res, 200, renderObject(this.reg, o, rendering, info.query), rendering.kind === 'object' && rendering.yaml);
   }
 
@@ -161,7 +161,7 @@ export class ResourceHandlers {
     const q = info.query;
     const rendering = negotiateRendering(req.headers.accept);
     if (boolParam(q, 'watch')) return this.watch(req, res, info, rendering);
-    const l = this.reg.list(info.namespace, {
+    const l = await this.reg.list(info.namespace, {
       labelSelector: q.get('labelSelector') ?? undefined,
       fieldSelector: q.get('fieldSelector') ?? undefined,
       limit: intParam(q, 'limit'),
@@ -292,7 +292,7 @@ export class ResourceHandlers {
       if (res.writableLength > this.opts.watchBufferLimit) close(); // too slow a reader: it re-watches
     };
     const bookmark = (annotations?: Record<string, string>) =>
-      write(encode('BOOKMARK', { apiVersion: gv(reg.def), kind: reg.def.kind, metadata: { resourceVersion: String(reg.cacher.revision), ...(annotations ? { annotations } : {}) } } as KObject));
+      write(encode('BOOKMARK', { apiVersion: gv(reg.def), kind: reg.def.kind, metadata: { resourceVersion: String(reg.revision()), ...(annotations ? { annotations } : {}) } } as KObject));
 
     // Register first: a watch that cannot be served (a bad selector, a resourceVersion from the
     // future) is an ordinary error response, as kube-apiserver's handler answers before serving

@@ -10,7 +10,7 @@ import { badRequest, internalError, methodNotSupported, requestEntityTooLarge, S
 import { dryRun, ResourceHandlers, send, sendStatus, type HandlerOptions, type OptionsKind, type RequestInfo } from './handlers.ts';
 import { documentHash, groupVersions, openAPIv2, openAPIv3 } from './openapi/builder.ts';
 import { encodeOpenAPIv2, OPENAPI_V2_PROTO_CONTENT_TYPE, wantsOpenAPIv2Proto } from './openapi/v2proto.ts';
-import { Registry } from './registry/generic.ts';
+import { Registry, type RESTStorage } from './registry/generic.ts';
 import type { RequestContext, ResourceDef, UserInfo } from './registry/types.ts';
 import { allowAuthenticated, ClientCertAuthenticator, type Authenticator, type Authorizer } from './auth.ts';
 import { Cacher, CacherSet } from '../storage/store/cacher.ts';
@@ -31,7 +31,7 @@ export interface ServerOptions {
 }
 
 interface Served {
-  reg: Registry;
+  reg: RESTStorage;
   handlers: ResourceHandlers;
 }
 
@@ -76,9 +76,12 @@ export class APIServer {
     return reg;
   }
 
-  registry(group: string, plural: string): Registry | undefined {
-    for (const [k, s] of this.served) if (k.startsWith(`${group}/`) && k.endsWith(`/${plural}`)) return s.reg;
-    return undefined;
+  /** Serves a resource from a storage of its own (e.g. a view over another resource). */
+  addStorage(storage: RESTStorage): void {
+    const def = storage.def;
+    this.resources.push(def);
+    this.served.set(`${def.group}/${def.version}/${def.plural}`, { reg: storage, handlers: new ResourceHandlers(storage, this.handlerOptions) });
+    this.openapiCache = undefined;
   }
 
   async start(): Promise<AddressInfo> {
@@ -258,7 +261,7 @@ export class APIServer {
     }
     const [plural, name, subresource, ...extra] = tail;
     const served = plural ? this.served.get(`${group}/${version}/${plural}`) : undefined;
-    if (!served || extra.length > 0 || (subresource && !served.reg.def.subresources[subresource])) {
+    if (!served || extra.length > 0 || (subresource && (!served.reg.def.subresources[subresource] || served.reg.def.subresources[subresource].internal))) {
       throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
     }
     const { reg, handlers } = served;

@@ -4,11 +4,9 @@ import path from 'node:path';
 import pino from 'pino';
 import { flags } from './main.ts';
 import { ensurePKI, kubeconfigYAML } from './pki.ts';
-import { APIServer } from '../apiserver/server.ts';
+import { buildApp } from '../app.ts';
+import { credentialsFile } from '../storage/git/backend.ts';
 import { SqliteStore } from '../storage/store/sqlite.ts';
-import { repositoryResource } from '../apiserver/registry/repositories.ts';
-import { packageVariantResource } from '../apiserver/registry/packagevariants.ts';
-import type { Registry } from '../apiserver/registry/generic.ts';
 
 const USAGE = `Usage: pkgserver serve [flags]
 
@@ -23,7 +21,11 @@ Flags:
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --watch-cache-size N      events kept per resource for watches to resume from (default 10000)
   --history-size N          events kept in the store (default 100000)
-  --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)`;
+  --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)
+  --credentials-file FILE   git credentials for Repository spec.git.credentials: YAML
+                            {"<namespace>/<name>" or "<name>": {username, password} or {token}}
+  --git-timeout SECS        bound on every git network operation (default 30)
+  --controllers BOOL        run the controllers (repository sync) (default true)`;
 
 export async function serve(argv: string[]): Promise<void> {
   const f = flags(
@@ -40,6 +42,9 @@ export async function serve(argv: string[]): Promise<void> {
       'watch-cache-size': { type: 'string' },
       'history-size': { type: 'string' },
       'bookmark-interval': { type: 'string' },
+      'credentials-file': { type: 'string' },
+      'git-timeout': { type: 'string' },
+      controllers: { type: 'string' },
     },
     USAGE,
   );
@@ -64,31 +69,32 @@ export async function serve(argv: string[]): Promise<void> {
     historyLimit: num(f['history-size'], 100_000, 'history-size'),
     onListenerError: (err) => logger.error({ err }, 'store listener failed'),
   });
-  const server = new APIServer({
+  const app = buildApp({
     bindAddress: bind,
     port,
     tls,
     store,
     logger,
+    dataDir,
+    credentials: credentialsFile(f['credentials-file'] && path.resolve(f['credentials-file'])),
+    gitTimeoutMs: num(f['git-timeout'], 30, 'git-timeout') * 1000,
+    controllers: f.controllers !== 'false',
     watchCacheCapacity: num(f['watch-cache-size'], 10_000, 'watch-cache-size'),
     handler: { bookmarkIntervalMs: num(f['bookmark-interval'], 60, 'bookmark-interval') * 1000 },
   });
-  let repositories: Registry | undefined;
-  repositories = server.addResource(repositoryResource((ns) => repositories!.list(ns, {}).items));
-  server.addResource(packageVariantResource());
 
-  const addr = await server.start();
+  const addr = await app.start();
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
   const kubeconfig = path.join(dataDir, 'kubeconfig');
   await writeFile(kubeconfig, kubeconfigYAML({ server: `https://${host}:${addr.port}`, caCert: files.caCert, clientCert: files.adminCert, clientKey: files.adminKey }), { mode: 0o600 });
-  logger.info({ address: `https://${host}:${addr.port}`, kubeconfig }, `pkgserver is serving; try: kubectl --kubeconfig ${kubeconfig} api-resources --api-group=config.pkg.pkgserver.dev`);
+  logger.info({ address: `https://${host}:${addr.port}`, kubeconfig }, `pkgserver is serving; try: kubectl --kubeconfig ${kubeconfig} get packagerevisions -A`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    await server.stop();
+    await app.stop();
     await store.close();
     process.exit(0);
   };

@@ -3,7 +3,7 @@
 // protobuf (1.27/1.28); kube-apiserver's aggregator merges both.
 import { createHash } from 'node:crypto';
 import type { Schema } from '../../api/schema.ts';
-import { gv, type ResourceDef } from '../registry/types.ts';
+import { gv, servedSubresources, type ResourceDef } from '../registry/types.ts';
 
 export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'];
 
@@ -137,7 +137,7 @@ function operations(r: ResourceDef, ref: RefStyle) {
     paths[`${base}/{name}${suffix}`] = p;
   };
   item('', '', r.verbs.includes('delete'));
-  for (const sub of Object.keys(r.subresources)) item(`/${sub}`, sub[0].toUpperCase() + sub.slice(1), false);
+  for (const sub of servedSubresources(r)) item(`/${sub}`, sub[0].toUpperCase() + sub.slice(1), false);
   if (r.namespaced)
     paths[`/apis/${gv(r)}/${r.plural}`] = {
       get: { tags: tag, description: `list or watch objects of kind ${K}`, operationId: `list${K}ForAllNamespaces`, responses: ok(listRef), ...ext('list') },

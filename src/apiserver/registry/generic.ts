@@ -1,6 +1,7 @@
 // The generic registry of one resource (k8s.io/apiserver/pkg/registry/generic/registry.Store):
 // create, get, list, watch, update (guaranteed update with compare-and-swap), delete with
 // finalizers, on top of the revisioned store for writes and the watch cache for reads.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { randomUUID, randomInt } from 'node:crypto';
 import { timestamp, type KObject } from '../../api/meta.ts';
@@ -66,7 +67,22 @@ export interface Mutation {
 
 const MAX_UPDATE_ATTEMPTS = 16;
 
-export class Registry {
+/** What the REST handlers need of a resource's storage (the generic Registry, or a custom one). */
+export interface RESTStorage {
+  readonly def: ResourceDef;
+  readonly gr: GroupResource;
+  /** the newest revision the storage has seen (for BOOKMARK events) */
+  revision(): number;
+  get(ns: string | undefined, name: string): KObject | Promise<KObject>;
+  list(ns: string | undefined, opts: ListOptions): ListResult | Promise<ListResult>;
+  watch(ns: string | undefined, opts: WatchOptions, sink: WatchSink): () => void;
+  create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject>;
+  update(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject>;
+  delete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }>;
+  decodeFields(obj: KObject, mode: FieldValidation): string[];
+}
+
+export class Registry implements RESTStorage {
   readonly gr: GroupResource;
   private readonly base: string;
   private readonly locks = new KeyedMutex();
@@ -82,6 +98,10 @@ export class Registry {
 
   static prefix(def: Pick<ResourceDef, 'group' | 'plural'>): string {
     return `/registry/${def.group || 'core'}/${def.plural}/`;
+  }
+
+  revision(): number {
+    return this.cacher.revision;
   }
 
   key(ns: string | undefined, name: string): string {
@@ -100,19 +120,8 @@ export class Registry {
     return Buffer.from(JSON.stringify({ ...o, metadata: meta }));
   }
 
-  /**
-   * Removes unknown fields. Strict: 400 listing them; Warn: returned as warnings; Ignore: dropped.
-   */
   decodeFields(obj: KObject, mode: FieldValidation): string[] {
-    const unknown = prune(obj, this.def.schema);
-    if (unknown.length === 0 || mode === 'Ignore') return [];
-    const list = unknown.map((p) => `unknown field "${p}"`);
-    if (mode === 'Strict')
-      throw badRequest(
-        `${this.def.kind} in version "${this.def.version}" cannot be handled as a ${this.def.kind}: strict decoding error: ${list.join(', ')}`,
-        unknown.map((p) => ({ reason: 'FieldValueInvalid', message: `unknown field "${p}"`, field: p })),
-      );
-    return list;
+    return decodeFields(this.def, obj, mode);
   }
 
   // ---------------------------------------------------------------- reads
@@ -232,6 +241,11 @@ export class Registry {
 
   // ---------------------------------------------------------------- writes
 
+  /** Runs `fn` holding a write lock key (see Strategy.lockKey); this registry's writes inside it do not wait. */
+  withLockKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, fn);
+  }
+
   /** Runs writes with the same lock key one at a time (Strategy.lockKey). */
   private locked<T>(ns: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
     const key = this.def.strategy.lockKey?.(ns, name);
@@ -240,7 +254,7 @@ export class Registry {
 
   async create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
     const created = await this.locked(ns ?? obj.metadata?.namespace, obj.metadata?.name ?? '', () => this.doCreate(ns, obj, ctx));
-    if (!ctx.dryRun) await this.def.strategy.afterWrite?.(created, undefined, ctx);
+    if (!ctx.dryRun && !ctx.mirror) await this.def.strategy.afterWrite?.(created, undefined, ctx);
     return created;
   }
 
@@ -262,8 +276,8 @@ export class Registry {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     delete meta.managedFields;
-    if (this.def.subresources.status) delete obj.status;
-    this.def.strategy.prepareForCreate?.(obj, ctx);
+    if (this.def.subresources.status && !ctx.mirror) delete obj.status;
+    if (!ctx.mirror) this.def.strategy.prepareForCreate?.(obj, ctx);
     applyDefaults(obj, this.def.schema);
     await this.validate(obj, undefined, ctx);
     const key = this.key(meta.namespace, meta.name!);
@@ -272,7 +286,7 @@ export class Registry {
       if (await this.store.get(key)) throw alreadyExists(this.gr, meta.name!);
       return obj;
     }
-    await this.def.strategy.beforeCreate?.(obj, ctx);
+    if (!ctx.mirror) await this.def.strategy.beforeCreate?.(obj, ctx);
     try {
       const kv = await this.store.create(key, this.encode(obj));
       return Registry.decode(kv.value, kv.modRevision);
@@ -291,7 +305,7 @@ export class Registry {
     // per-kind rules (typed access to spec) run on a schema-valid object only, as kube-apiserver
     // runs a CRD's validation rules only without schema errors; metadata errors do not stop them,
     // so a 422 lists every cause
-    if (schemaErrs.length === 0) {
+    if (schemaErrs.length === 0 && !ctx.mirror) {
       if (!old) {
         if (s.validate) errs.push(...(await s.validate(obj, ctx)));
       } else if (sub) {
@@ -314,7 +328,7 @@ export class Registry {
         old = o;
       }),
     );
-    if (!ctx.dryRun && old && updated.metadata.resourceVersion !== old.metadata.resourceVersion) await this.def.strategy.afterWrite?.(updated, old, ctx);
+    if (!ctx.dryRun && !ctx.mirror && old && updated.metadata.resourceVersion !== old.metadata.resourceVersion) await this.def.strategy.afterWrite?.(updated, old, ctx);
     return updated;
   }
 
@@ -340,21 +354,23 @@ export class Registry {
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       const next = this.prepareUpdate(obj, current, ctx, sub);
       await this.validate(next, current, ctx, sub);
+      if (ctx.dryRun) return isDeepStrictEqual(next, current) ? current : next;
+      const finalDelete = next.metadata.deletionTimestamp && !next.metadata.finalizers?.length;
+      if (!finalDelete && !ctx.mirror) await this.def.strategy.beforeUpdate?.(next, current, ctx, sub);
       if (isDeepStrictEqual(next, current)) return current; // nothing changed: no write, same resourceVersion
-      if (ctx.dryRun) return next;
       try {
-        if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
+        if (finalDelete) {
           // the last finalizer is gone from an object being deleted: it goes now
-          await this.def.strategy.beforeDelete?.(current, ctx);
+          if (!ctx.mirror) await this.def.strategy.beforeDelete?.(current, ctx);
           const res = await this.store.delete(key, kv.modRevision);
           return Registry.decode(res.prev.value, res.revision);
         }
-        await this.def.strategy.beforeUpdate?.(next, current, ctx, sub);
         const written = await this.store.update(key, this.encode(next), kv.modRevision);
         return Registry.decode(written.value, written.modRevision);
       } catch (e) {
         if (e instanceof RevisionConflictError || e instanceof KeyNotFoundError) {
-          if (precondition !== undefined) throw conflict(this.gr, name, OBJECT_MODIFIED);
+          // a pinned resourceVersion, or side effects already done for this attempt: no retry
+          if (precondition !== undefined || this.def.strategy.beforeUpdate) throw conflict(this.gr, name, OBJECT_MODIFIED);
           if (attempt < MAX_UPDATE_ATTEMPTS) continue;
           throw conflict(this.gr, name, OBJECT_MODIFIED);
         }
@@ -373,11 +389,11 @@ export class Registry {
       next.apiVersion = gv(this.def);
       next.kind = this.def.kind;
       next.metadata ??= {};
-      if (this.def.subresources.status) {
+      if (this.def.subresources.status && !ctx.mirror) {
         if (old.status === undefined) delete next.status;
         else next.status = structuredClone(old.status);
       }
-      this.def.strategy.prepareForUpdate?.(next, old, ctx);
+      if (!ctx.mirror) this.def.strategy.prepareForUpdate?.(next, old, ctx);
     }
     const m = next.metadata;
     const o = old.metadata;
@@ -414,7 +430,7 @@ export class Registry {
         old = o;
       }),
     );
-    if (!ctx.dryRun) await this.def.strategy.afterWrite?.(res.deleted ? undefined : res.obj, old, ctx);
+    if (!ctx.dryRun && !ctx.mirror) await this.def.strategy.afterWrite?.(res.deleted ? undefined : res.obj, old, ctx);
     return res;
   }
 
@@ -436,7 +452,7 @@ export class Registry {
         throw conflict(this.gr, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`);
       if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
         throw conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`);
-      await this.def.strategy.validateDelete?.(current, ctx);
+      if (!ctx.mirror) await this.def.strategy.validateDelete?.(current, ctx);
       try {
         if (current.metadata.finalizers?.length) {
           if (current.metadata.deletionTimestamp || ctx.dryRun) return { obj: current, deleted: false };
@@ -447,7 +463,7 @@ export class Registry {
           return { obj: Registry.decode(written.value, written.modRevision), deleted: false };
         }
         if (ctx.dryRun) return { obj: current, deleted: true };
-        await this.def.strategy.beforeDelete?.(current, ctx);
+        if (!ctx.mirror) await this.def.strategy.beforeDelete?.(current, ctx);
         const res = await this.store.delete(key, kv.modRevision);
         return { obj: Registry.decode(res.prev.value, res.revision), deleted: true };
       } catch (e) {
@@ -456,6 +472,21 @@ export class Registry {
       }
     }
   }
+}
+
+/**
+ * Removes unknown fields. Strict: 400 listing them; Warn: returned as warnings; Ignore: dropped.
+ */
+export function decodeFields(def: ResourceDef, obj: KObject, mode: FieldValidation): string[] {
+  const unknown = prune(obj, def.schema);
+  if (unknown.length === 0 || mode === 'Ignore') return [];
+  const list = unknown.map((p) => `unknown field "${p}"`);
+  if (mode === 'Strict')
+    throw badRequest(
+      `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: strict decoding error: ${list.join(', ')}`,
+      unknown.map((p) => ({ reason: 'FieldValueInvalid', message: `unknown field "${p}"`, field: p })),
+    );
+  return list;
 }
 
 /** Everything but metadata and status: a change of it bumps metadata.generation. */
@@ -512,13 +543,20 @@ function decodeContinue(token: string): ContinueToken {
   }
 }
 
-/** One promise chain per key: `run` calls with the same key execute one at a time. */
+/**
+ * One promise chain per key: `run` calls with the same key execute one at a time. Re-entrant: a
+ * `run` inside a `run` of the same key (in the same async flow) executes at once.
+ */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly held = new AsyncLocalStorage<Set<string>>();
 
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const held = this.held.getStore();
+    if (held?.has(key)) return fn();
+    const inner = () => this.held.run(new Set([...(held ?? []), key]), fn);
     const prev = this.tails.get(key) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
+    const run = prev.then(inner, inner);
     const tail = run.catch(() => undefined);
     this.tails.set(key, tail);
     void tail.then(() => {

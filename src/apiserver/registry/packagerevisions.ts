@@ -14,10 +14,11 @@ import {
   type Lifecycle,
   type PackageRevision,
 } from '../../api/pkg.ts';
-import { fieldErr, type FieldError } from '../errors.ts';
+import { fieldErr, forbidden, type FieldError } from '../errors.ts';
+import { RESOURCES_SUBRESOURCE } from './packagerevisionresources.ts';
 import { isRevision } from '../../storage/git/layout.ts';
 import { statusSubresource } from './status.ts';
-import type { ResourceDef, SubresourceStrategy } from './types.ts';
+import type { RequestContext, ResourceDef, SubresourceStrategy } from './types.ts';
 
 /** Annotation the server keeps with the user who last proposed the revision. */
 export const ANNOTATION_PROPOSED_BY = 'pkg.pkgserver.dev/proposed-by';
@@ -139,7 +140,18 @@ const approvalSubresource = (repos: RepositoryLookup): SubresourceStrategy => ({
 
 const id = (o: KObject) => (o as PackageRevision).spec?.packageRevID ?? ({} as PackageRevision['spec']['packageRevID']);
 
-export function packageRevisionResource(repos: RepositoryLookup): ResourceDef {
+/** The git side of PackageRevision writes (src/storage/git/backend.ts), and follow-up work. */
+export interface PackageRevisionHooks {
+  lockKey(namespace: string | undefined, repository: string): string;
+  create(pr: PackageRevision, ctx: RequestContext): Promise<void>;
+  update(next: PackageRevision, old: PackageRevision, ctx: RequestContext, sub?: string): Promise<void>;
+  delete(pr: PackageRevision, ctx: RequestContext): Promise<void>;
+  /** refuses deleting a revision that others still use (throws a StatusError) */
+  checkUnused(pr: PackageRevision): void;
+  afterWrite(pr: PackageRevision | undefined, old: PackageRevision | undefined, ctx: RequestContext): Promise<void>;
+}
+
+export function packageRevisionResource(repos: RepositoryLookup, hooks?: PackageRevisionHooks): ResourceDef {
   return {
     group: PKG_GROUP,
     version: PKG_VERSION,
@@ -151,7 +163,12 @@ export function packageRevisionResource(repos: RepositoryLookup): ResourceDef {
     categories: ['pkg'],
     namespaced: true,
     schema: packageRevisionSchema,
-    subresources: { status: statusSubresource, approval: approvalSubresource(repos) },
+    subresources: {
+      status: statusSubresource,
+      approval: approvalSubresource(repos),
+      // PackageRevisionResources writes go through here: same lock, same resourceVersion
+      [RESOURCES_SUBRESOURCE]: { internal: true, prepareForUpdate: (_obj, old) => structuredClone(old) },
+    },
     verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
     description: 'PackageRevision is one revision of one package.',
     columns: [
@@ -209,6 +226,19 @@ export function packageRevisionResource(repos: RepositoryLookup): ResourceDef {
       validateUpdate(obj, old, ctx) {
         return validateUpdate(obj as PackageRevision, old as PackageRevision, ctx.user.name, repos);
       },
+      validateDelete(obj) {
+        const pr = obj as PackageRevision;
+        if (pr.spec.lifecycle === 'published')
+          throw forbidden({ group: PKG_GROUP, resource: 'packagerevisions' }, pr.metadata.name!, 'a published revision cannot be deleted: propose deletion first (spec.lifecycle: deletionProposed)');
+        if (pr.spec.lifecycle === 'deletionProposed') hooks?.checkUnused(pr);
+      },
+      ...(hooks && {
+        lockKey: (ns: string | undefined, name: string) => hooks.lockKey(ns, name.split('.')[1] ?? ''),
+        beforeCreate: (obj: KObject, ctx: RequestContext) => hooks.create(obj as PackageRevision, ctx),
+        beforeUpdate: (obj: KObject, old: KObject, ctx: RequestContext, sub?: string) => hooks.update(obj as PackageRevision, old as PackageRevision, ctx, sub),
+        beforeDelete: (obj: KObject, ctx: RequestContext) => hooks.delete(obj as PackageRevision, ctx),
+        afterWrite: (obj: KObject | undefined, old: KObject | undefined, ctx: RequestContext) => hooks.afterWrite(obj as PackageRevision | undefined, old as PackageRevision | undefined, ctx),
+      }),
     },
   };
 }

@@ -15,6 +15,12 @@ export interface UserInfo {
 export interface RequestContext {
   user: UserInfo;
   dryRun: boolean;
+  /**
+   * A controller's write that records what git already holds (repository sync): schema and
+   * metadata are validated, but per-kind rules and side effects are skipped, and a create keeps
+   * the status it carries. Never set from a request.
+   */
+  mirror?: boolean;
 }
 
 export interface PrinterColumn {
@@ -29,6 +35,8 @@ export interface PrinterColumn {
 
 /** How a write through a subresource (or the main resource) is narrowed to what it may change. */
 export interface SubresourceStrategy {
+  /** used by the server itself only: not served, not in discovery or OpenAPI */
+  internal?: boolean;
   /** returns the object to store, built from the request's object and the stored one */
   prepareForUpdate(obj: KObject, old: KObject, ctx: RequestContext): KObject;
   validateUpdate?(obj: KObject, old: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
@@ -88,5 +96,8 @@ export interface ResourceDef {
   strategy: Strategy;
   description: string;
 }
+
+/** The subresources served over HTTP (internal ones are left out). */
+export const servedSubresources = (r: Pick<ResourceDef, 'subresources'>) => Object.keys(r.subresources).filter((s) => !r.subresources[s].internal);
 
 export const gv = (r: Pick<ResourceDef, 'group' | 'version'>) => (r.group ? `${r.group}/${r.version}` : r.version);

@@ -42,7 +42,7 @@ export function validateFiles(resources: Record<string, unknown>, limits: Conten
     total += bytes;
     if (bytes > limits.maxFileBytes) errs.push(fieldErr.tooLong(field, limits.maxFileBytes));
     if (isYAML(p) || p === KPTFILE) {
-      const docs = YAML.parseAllDocuments(content, { maxAliasCount: 100, prettyErrors: true });
+      const docs = YAML.parseAllDocuments(content, { prettyErrors: true });
       for (const d of Array.isArray(docs) ? docs : [docs]) {
         const e = d.errors[0];
         if (e) {

@@ -1,0 +1,137 @@
+// PackageRevisionResources (SPEC 3.4): the files of a PackageRevision, as a view over it. Same
+// name, namespace, metadata and resourceVersion; reads come from git at the revision's commit;
+// an update is one commit on the draft branch and bumps the PackageRevision's resourceVersion.
+import type { KObject } from '../../api/meta.ts';
+import { PKG_GROUP, PKG_VERSION, packageRevisionResourcesSchema, type PackageRevision, type PackageRevisionResources } from '../../api/pkg.ts';
+import { badRequest, conflict, forbidden, methodNotSupported, notFound, OBJECT_MODIFIED, StatusError, type GroupResource } from '../errors.ts';
+import type { PackageBackend } from '../../storage/git/backend.ts';
+import { decodeFields, type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, type Mutation, type Registry, type RESTStorage, type WatchOptions, type WatchSink } from './generic.ts';
+import { gv, type RequestContext, type ResourceDef } from './types.ts';
+
+/** The request context of a resources write: the PackageRevision registry's hook commits these files. */
+export interface ResourcesContext extends RequestContext {
+  resources: Record<string, string>;
+}
+
+export const RESOURCES_SUBRESOURCE = 'resources';
+
+export class PackageRevisionResourcesStorage implements RESTStorage {
+  readonly def: ResourceDef;
+  readonly gr: GroupResource = { group: PKG_GROUP, resource: 'packagerevisionresources' };
+
+  constructor(
+    private readonly prs: Registry,
+    private readonly backend: PackageBackend,
+  ) {
+    const prDef = prs.def;
+    this.def = {
+      group: PKG_GROUP,
+      version: PKG_VERSION,
+      kind: 'PackageRevisionResources',
+      listKind: 'PackageRevisionResourcesList',
+      plural: 'packagerevisionresources',
+      singular: 'packagerevisionresources',
+      shortNames: ['prr'],
+      categories: ['pkg'],
+      namespaced: true,
+      schema: packageRevisionResourcesSchema,
+      subresources: {},
+      verbs: ['get', 'list', 'patch', 'update', 'watch'],
+      description: 'PackageRevisionResources holds the files of a PackageRevision.',
+      columns: [
+        { name: 'Repository', type: 'string', description: 'Repository', priority: 0, cell: (o) => o.spec?.packageRevID?.repository },
+        { name: 'Package', type: 'string', description: 'Package', priority: 0, cell: (o) => o.spec?.packageRevID?.package },
+        { name: 'Workspace', type: 'string', description: 'Workspace', priority: 0, cell: (o) => o.spec?.packageRevID?.workspace },
+        { name: 'Revision', type: 'string', description: 'Revision', priority: 0, cell: (o) => o.spec?.packageRevID?.revision || '' },
+        { name: 'Files', type: 'integer', description: 'Number of files', priority: 0, cell: (o) => Object.keys(o.spec?.resources ?? {}).length },
+      ],
+      fieldSelectors: prDef.fieldSelectors,
+      strategy: {},
+    };
+  }
+
+  revision(): number {
+    return this.prs.revision();
+  }
+
+  private async view(pr: KObject): Promise<PackageRevisionResources> {
+    const p = pr as PackageRevision;
+    return {
+      apiVersion: gv(this.def),
+      kind: this.def.kind,
+      metadata: structuredClone(p.metadata),
+      spec: { packageRevID: structuredClone(p.spec.packageRevID), resources: await this.backend.readResources(p) },
+    };
+  }
+
+  /** The PackageRevision; its absence is this resource's NotFound. */
+  private pr(ns: string | undefined, name: string): PackageRevision {
+    try {
+      return this.prs.get(ns, name) as PackageRevision;
+    } catch (e) {
+      if (e instanceof StatusError && e.code === 404) throw notFound(this.gr, name);
+      throw e;
+    }
+  }
+
+  async get(ns: string | undefined, name: string): Promise<KObject> {
+    return this.view(this.pr(ns, name));
+  }
+
+  async list(ns: string | undefined, opts: ListOptions): Promise<ListResult> {
+    const l = this.prs.list(ns, opts);
+    return { ...l, items: await Promise.all(l.items.map((o) => this.view(o))) };
+  }
+
+  /** PackageRevision events become PackageRevisionResources events, in order (files are read from git). */
+  watch(ns: string | undefined, opts: WatchOptions, sink: WatchSink): () => void {
+    let chain = Promise.resolve();
+    let stopped = false;
+    const stop = this.prs.watch(ns, opts, {
+      send: (type, o) => {
+        chain = chain.then(async () => {
+          const v = type === 'DELETED' ? ({ apiVersion: gv(this.def), kind: this.def.kind, metadata: o.metadata, spec: { packageRevID: (o as PackageRevision).spec.packageRevID, resources: {} } } as KObject) : await this.view(o).catch(() => undefined);
+          if (v && !stopped) sink.send(type, v);
+        });
+      },
+    });
+    return () => {
+      stopped = true;
+      stop();
+    };
+  }
+
+  async create(): Promise<KObject> {
+    throw methodNotSupported(this.gr, 'create (PackageRevisionResources are created with their PackageRevision)');
+  }
+
+  async delete(_ns: string | undefined, _name: string, _opts: DeleteOptions): Promise<{ obj: KObject; deleted: boolean }> {
+    throw methodNotSupported(this.gr, 'delete (PackageRevisionResources are deleted with their PackageRevision)');
+  }
+
+  decodeFields(obj: KObject, mode: FieldValidation): string[] {
+    return decodeFields(this.def, obj, mode);
+  }
+
+  /**
+   * Writes the files: the update must carry the PackageRevision's current resourceVersion; the
+   * commit happens in the PackageRevision registry's write path, under its lock.
+   */
+  async update(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext): Promise<KObject> {
+    const current = (await this.get(ns, name)) as PackageRevisionResources;
+    const { obj, precondition } = await mutate(structuredClone(current));
+    const rv = precondition ?? current.metadata.resourceVersion;
+    if (rv !== current.metadata.resourceVersion) throw conflict(this.gr, name, OBJECT_MODIFIED);
+    const next = obj as PackageRevisionResources;
+    if (next.metadata?.name !== undefined && next.metadata.name !== name) throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+    const resources = next.spec?.resources ?? {};
+    if (JSON.stringify(resources) === JSON.stringify(current.spec.resources)) return current;
+    const pr = this.pr(ns, name);
+    if (pr.spec.lifecycle !== 'draft' && pr.spec.lifecycle !== 'proposed')
+      throw forbidden(this.gr, name, `the revision is ${pr.spec.lifecycle} and published revisions are immutable; create a new draft (an init task of the same package) to change it`);
+    if (ctx.dryRun) return { ...current, spec: { ...current.spec, resources } };
+    const rctx: ResourcesContext = { ...ctx, resources };
+    const updated = await this.prs.update(ns, name, (cur) => ({ obj: cur, precondition: rv }), rctx, RESOURCES_SUBRESOURCE);
+    return this.view(updated);
+  }
+}

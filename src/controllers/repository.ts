@@ -1,0 +1,332 @@
+// The repository controller (SPEC 4.4, 5.1): for each Repository, fetch on its period (and when
+// its annotations change), discover tags and draft/proposed branches, and reconcile the stored
+// PackageRevisions to git: new tags become published revisions, changes made directly in git are
+// taken over, vanished branches and tags remove their revisions, half-done publishes are
+// finished. Sets Ready (False with an actionable reason), lastSyncTime and counts.
+import type { Logger } from 'pino';
+import type { Repository } from '../api/config.ts';
+import { findCondition, timestamp, type Condition, type KObject } from '../api/meta.ts';
+import { LABEL_LATEST, packageRevisionName, workspaceForRevision, type PackageRevision, type PackageRevisionSpec } from '../api/pkg.ts';
+import { parseDuration } from '../api/names.ts';
+import type { Registry } from '../apiserver/registry/generic.ts';
+import type { RequestContext } from '../apiserver/registry/types.ts';
+import type { PackageBackend } from '../storage/git/backend.ts';
+import type { PackageRepo } from '../storage/git/packages.ts';
+import { compareRevisions, type PackageKey, type Trailer } from '../storage/git/layout.ts';
+import { GitAuthError, GitUnreachableError } from '../storage/git/repo.ts';
+import { WorkQueue } from './queue.ts';
+
+export interface RepositoryControllerOptions {
+  repositories: Registry;
+  packageRevisions: Registry;
+  backend: PackageBackend;
+  logger: Logger;
+  context: RequestContext;
+  /** how far back the branch history is searched for publishes whose tag is missing */
+  historyDepth?: number;
+}
+
+/** What git says one PackageRevision is. */
+interface Observed {
+  name: string;
+  key: PackageKey;
+  spec: PackageRevisionSpec;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  git: { branch?: string; tag?: string; commit: string };
+  publishedBy?: string;
+  publishTimestamp?: string;
+}
+
+const TRIGGER_ANNOTATION = 'pkg.pkgserver.dev/sync';
+
+export class RepositoryController {
+  private readonly queue: WorkQueue;
+  private stopWatch?: () => void;
+  /** last generation + annotations seen per Repository: status writes do not re-trigger a sync */
+  private readonly seen = new Map<string, string>();
+  /** commit oid → its trailer (commits never change) */
+  private readonly trailers = new Map<string, Trailer | null>();
+  private readonly log: Logger;
+
+  constructor(private readonly o: RepositoryControllerOptions) {
+    this.log = o.logger.child({ controller: 'repository' });
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      workers: 4,
+      baseDelayMs: 1000,
+      maxDelayMs: 60_000,
+      onError: (key, err) => this.log.warn({ repository: key, err: (err as Error).message }, 'sync failed'),
+    });
+  }
+
+  start(): void {
+    this.stopWatch = this.o.repositories.watch(undefined, { sendInitialEvents: true }, {
+      send: (type, obj) => {
+        const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
+        if (type === 'DELETED') {
+          this.seen.delete(key);
+          this.queue.add(key);
+          return;
+        }
+        const fingerprint = `${obj.metadata.generation}|${JSON.stringify(obj.metadata.annotations ?? {})}`;
+        if (this.seen.get(key) === fingerprint) return;
+        this.seen.set(key, fingerprint);
+        this.queue.add(key);
+      },
+    });
+    // revisions whose Repository is gone (deleted while the server was down)
+    const names = new Set(this.o.repositories.list(undefined, {}).items.map((r) => `${r.metadata.namespace}/${r.metadata.name}`));
+    for (const pr of this.o.packageRevisions.list(undefined, {}).items as PackageRevision[]) {
+      const key = `${pr.metadata.namespace}/${pr.spec.packageRevID.repository}`;
+      if (!names.has(key)) this.queue.add(key);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopWatch?.();
+    await this.queue.stop();
+  }
+
+  /** Waits until every queued sync has run (tests, benchmarks). */
+  drained(): Promise<void> {
+    return this.queue.drained();
+  }
+
+  /** Syncs one Repository now and waits for it. */
+  async syncNow(namespace: string, name: string): Promise<void> {
+    await this.reconcile(`${namespace}/${name}`);
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const [ns, name] = key.split('/');
+    let repoObj: Repository | undefined;
+    try {
+      repoObj = this.o.repositories.get(ns, name) as Repository;
+    } catch {
+      repoObj = undefined;
+    }
+    if (!repoObj || repoObj.metadata.deletionTimestamp) {
+      await this.removeRevisions(ns, name);
+      this.o.backend.forget(ns, name);
+      this.queue.forget(key);
+      return;
+    }
+    const started = Date.now();
+    try {
+      const repo = await this.o.backend.open(repoObj);
+      // the same lock as API writes of this repository's revisions
+      const counts = await this.o.packageRevisions.withLockKey(`${ns}/${name}`, () => this.sync(repo, ns, name));
+      await this.setStatus(ns, name, { type: 'Ready', status: 'True', reason: 'Synced', message: `synced in ${Date.now() - started} ms` }, counts);
+      this.log.debug({ repository: key, ms: Date.now() - started, ...counts }, 'synced');
+    } catch (e) {
+      const reason = e instanceof GitAuthError ? 'AuthenticationFailed' : e instanceof GitUnreachableError ? 'Unreachable' : 'SyncFailed';
+      const hint =
+        reason === 'AuthenticationFailed'
+          ? ' (check spec.git.credentials and the credentials it names)'
+          : reason === 'Unreachable'
+            ? ' (check spec.git.url and that the git server is up; the sync retries with backoff)'
+            : '';
+      await this.setStatus(ns, name, { type: 'Ready', status: 'False', reason, message: `${(e as Error).message}${hint}` });
+      throw e;
+    } finally {
+      const period = parseDuration(repoObj.spec.sync.period) ?? 60;
+      this.queue.addAfter(key, period * 1000);
+    }
+  }
+
+  private async setStatus(ns: string, name: string, cond: Omit<Condition, 'lastTransitionTime'>, counts?: { packages: number; revisions: number; head?: string }): Promise<void> {
+    await this.o.repositories
+      .update(
+        ns,
+        name,
+        (cur) => {
+          const status = { ...(cur.status ?? {}) };
+          const old = findCondition(status.conditions, cond.type);
+          const changed = !old || old.status !== cond.status || old.reason !== cond.reason;
+          const c: Condition = { ...cond, lastTransitionTime: changed ? timestamp() : old!.lastTransitionTime, observedGeneration: cur.metadata.generation };
+          if (!changed && old!.message === c.message) c.message = old!.message;
+          status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== cond.type), c];
+          if (counts) {
+            status.lastSyncTime = timestamp();
+            status.packageCount = counts.packages;
+            status.revisionCount = counts.revisions;
+            if (counts.head) status.headCommit = counts.head;
+            else delete status.headCommit;
+          }
+          return { obj: { ...cur, status } };
+        },
+        this.o.context,
+        'status',
+      )
+      .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository status not written'));
+  }
+
+  private async trailer(repo: PackageRepo, commit: string): Promise<Trailer | null> {
+    let t = this.trailers.get(commit);
+    if (t === undefined) {
+      t = (await repo.trailer(commit)) ?? null;
+      if (this.trailers.size > 200_000) this.trailers.clear();
+      this.trailers.set(commit, t);
+    }
+    return t;
+  }
+
+  /** Fetches, finishes interrupted publishes, and makes the stored revisions match git. */
+  private async sync(repo: PackageRepo, ns: string, name: string): Promise<{ packages: number; revisions: number; head?: string }> {
+    await repo.withLock(async () => {
+      await repo.fetch();
+      repo.invalidate(); // a local repository may have been changed by others
+      await this.completeTags(repo);
+    });
+    const refs = await repo.refs();
+    const observed = new Map<string, Observed>();
+
+    for (const [tag, commit] of refs.tags) {
+      const parsed = repo.layout.parseTag(tag);
+      if (!parsed) continue;
+      const t = await this.trailer(repo, commit);
+      const fromServer = t && t.spec.packageRevID.revision === parsed.revision && repo.layout.packagePath(keyFromSpec(t.spec)) === repo.layout.packagePath(parsed.key);
+      const ws = fromServer ? t.spec.packageRevID.workspace : workspaceForRevision(parsed.revision);
+      const spec: PackageRevisionSpec = fromServer
+        ? { ...t.spec, lifecycle: 'published' }
+        : { packageRevID: { ...parsed.key, repository: name, workspace: ws, revision: parsed.revision }, lifecycle: 'published', updatePolicy: 'loose', tasks: [{ type: 'init' }] };
+      spec.packageRevID = { ...spec.packageRevID, repository: name };
+      const commitInfo = fromServer && t.publishedBy ? undefined : await repo.git.readCommit(commit);
+      observed.set(packageRevisionName(spec.packageRevID), {
+        name: packageRevisionName(spec.packageRevID),
+        key: parsed.key,
+        spec,
+        labels: fromServer ? t.labels : undefined,
+        annotations: fromServer ? t.annotations : undefined,
+        git: { tag, commit },
+        publishedBy: (fromServer && t.publishedBy) || commitInfo?.author.name,
+        publishTimestamp: (fromServer && t.publishTimestamp) || (commitInfo ? timestamp(new Date(commitInfo.author.timestamp * 1000)) : undefined),
+      });
+    }
+
+    const staleBranches: string[] = [];
+    for (const [branch, commit] of refs.heads) {
+      const parsed = repo.layout.parseBranch(branch);
+      if (!parsed) continue;
+      const id = { ...parsed.key, repository: name, workspace: parsed.workspace };
+      const n = packageRevisionName(id);
+      if (observed.has(n)) {
+        staleBranches.push(branch); // published already: the publish stopped before deleting its branch
+        continue;
+      }
+      const t = await this.trailer(repo, commit);
+      const spec: PackageRevisionSpec = t && packageRevisionName({ ...t.spec.packageRevID, repository: name }) === n ? { ...t.spec } : { packageRevID: id, lifecycle: parsed.kind, updatePolicy: 'loose', tasks: [{ type: 'init' }] };
+      spec.packageRevID = { ...spec.packageRevID, repository: name, revision: undefined };
+      delete spec.packageRevID.revision;
+      spec.lifecycle = parsed.kind;
+      const existing = observed.get(n);
+      if (existing?.git.branch?.startsWith('proposed/') && parsed.kind === 'draft') continue; // both exist after an interrupted rename: proposed wins
+      observed.set(n, { name: n, key: parsed.key, spec, labels: t?.labels, annotations: t?.annotations, git: { branch, commit } });
+    }
+    if (staleBranches.length)
+      await repo.withLock(async () => {
+        for (const b of staleBranches) await repo.deleteBranch(b);
+      });
+
+    // the store follows git
+    const stored = new Map(
+      (this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${name}` }).items as PackageRevision[]).map((p) => [p.metadata.name!, p]),
+    );
+    const latest = latestPerPackage(observed, repo);
+    for (const ob of observed.values()) {
+      const isLatest = latest.get(repo.layout.packagePath(ob.key)) === ob.name;
+      await this.apply(ns, ob, stored.get(ob.name), isLatest);
+      stored.delete(ob.name);
+    }
+    for (const gone of stored.values()) {
+      await this.o.packageRevisions.delete(ns, gone.metadata.name!, { dryRun: false }, { ...this.o.context, mirror: true }).catch(() => undefined);
+    }
+    const packages = new Set([...observed.values()].map((o) => repo.layout.packagePath(o.key)));
+    return { packages: packages.size, revisions: observed.size, head: (await repo.head()) ?? undefined };
+  }
+
+  /** A publish whose commit reached the branch but whose tag did not: tag it now. */
+  private async completeTags(repo: PackageRepo): Promise<void> {
+    let commit = await repo.head();
+    const tags = (await repo.refs()).tags;
+    for (let i = 0; commit && i < (this.o.historyDepth ?? 50); i++) {
+      const info = await repo.git.readCommit(commit);
+      const t = await this.trailer(repo, commit);
+      if (t?.spec.lifecycle === 'published' && t.spec.packageRevID.revision) {
+        const tag = repo.layout.tag(keyFromSpec(t.spec), t.spec.packageRevID.revision);
+        if (tags.has(tag)) break; // everything older was tagged already
+        this.log.info({ repository: repo.cfg.name, tag, commit }, 'finishing an interrupted publish: creating its tag');
+        await repo.tag(tag, commit);
+      }
+      commit = info.parents[0];
+    }
+  }
+
+  /** Creates or updates the stored PackageRevision to what git says (lifecycle, revision, commit). */
+  private async apply(ns: string, ob: Observed, current: PackageRevision | undefined, isLatest: boolean): Promise<void> {
+    const ctx = { ...this.o.context, mirror: true };
+    const status = { git: ob.git, ...(ob.publishedBy ? { publishedBy: ob.publishedBy } : {}), ...(ob.publishTimestamp ? { publishTimestamp: ob.publishTimestamp } : {}) };
+    if (!current) {
+      const labels = { ...(ob.labels ?? {}) };
+      if (isLatest) labels[LABEL_LATEST] = 'true';
+      const obj: KObject = {
+        apiVersion: 'pkg.pkgserver.dev/v1alpha1',
+        kind: 'PackageRevision',
+        metadata: { name: ob.name, namespace: ns, ...(Object.keys(labels).length ? { labels } : {}), ...(ob.annotations ? { annotations: ob.annotations } : {}) },
+        spec: ob.spec,
+        status,
+      };
+      await this.o.packageRevisions.create(ns, obj, ctx);
+      return;
+    }
+    const lifecycle =
+      ob.spec.lifecycle === 'published' && current.spec.lifecycle === 'deletionProposed' ? 'deletionProposed' : ob.spec.lifecycle; // deletionProposed lives only in the API
+    const facts = (lc: string, rev: string | undefined, git: Observed['git'] | undefined, by: string | undefined, latest: boolean) =>
+      JSON.stringify([lc, rev ?? null, git?.branch ?? null, git?.tag ?? null, git?.commit ?? null, by ?? null, latest]);
+    const want = facts(lifecycle, ob.spec.packageRevID.revision, ob.git, ob.publishedBy ?? current.status?.publishedBy, isLatest);
+    const have = facts(current.spec.lifecycle, current.spec.packageRevID.revision, current.status?.git as Observed['git'], current.status?.publishedBy, current.metadata.labels?.[LABEL_LATEST] === 'true');
+    if (want === have) return;
+    await this.o.packageRevisions.update(
+      ns,
+      ob.name,
+      (cur) => {
+        const pr = cur as PackageRevision;
+        pr.spec.lifecycle = lifecycle;
+        if (ob.spec.packageRevID.revision) pr.spec.packageRevID.revision = ob.spec.packageRevID.revision;
+        else delete pr.spec.packageRevID.revision;
+        pr.status = { ...(pr.status ?? {}), ...status };
+        const labels = { ...(pr.metadata.labels ?? {}) };
+        if (isLatest) labels[LABEL_LATEST] = 'true';
+        else delete labels[LABEL_LATEST];
+        pr.metadata.labels = labels;
+        return { obj: pr };
+      },
+      ctx,
+    );
+  }
+
+  private async removeRevisions(ns: string, repository: string): Promise<void> {
+    const ctx = { ...this.o.context, mirror: true };
+    for (const pr of this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${repository}` }).items)
+      await this.o.packageRevisions.delete(ns, pr.metadata.name!, { dryRun: false }, ctx).catch(() => undefined);
+  }
+
+  /** Sync requests from annotations: any change of a Repository's annotations syncs it at once. */
+  static readonly triggerAnnotation = TRIGGER_ANNOTATION;
+}
+
+function keyFromSpec(spec: PackageRevisionSpec): PackageKey {
+  return { target: spec.packageRevID.target, realm: spec.packageRevID.realm ?? '', package: spec.packageRevID.package };
+}
+
+/** The newest published revision of each package path → its name. */
+function latestPerPackage(observed: Map<string, Observed>, repo: PackageRepo): Map<string, string> {
+  const best = new Map<string, Observed>();
+  for (const o of observed.values()) {
+    if (o.spec.lifecycle !== 'published' || !o.spec.packageRevID.revision) continue;
+    const p = repo.layout.packagePath(o.key);
+    const b = best.get(p);
+    if (!b || compareRevisions(o.spec.packageRevID.revision, b.spec.packageRevID.revision!) > 0) best.set(p, o);
+  }
+  return new Map([...best].map(([p, o]) => [p, o.name]));
+}

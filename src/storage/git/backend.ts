@@ -1,0 +1,264 @@
+// The git side of PackageRevision writes: every API write that changes a revision's content or
+// lifecycle does its git work here, under the repository's lock, before the object is stored
+// (so the API never reports what git does not have). Also opens repositories (bare clones of
+// remotes in the data directory, or local bare repositories used directly).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { Repository } from '../../api/config.ts';
+import { timestamp } from '../../api/meta.ts';
+import { LABEL_LATEST, type PackageRevision } from '../../api/pkg.ts';
+import { fieldErr, invalid, StatusError, type FieldError } from '../../apiserver/errors.ts';
+import type { RequestContext, UserInfo } from '../../apiserver/registry/types.ts';
+import { transition } from '../../apiserver/registry/packagerevisions.ts';
+import { GitRepo, type GitAuth, type GitIdentity } from './repo.ts';
+import { PackageRepo } from './packages.ts';
+import { commitMessage, type PackageKey, type Trailer } from './layout.ts';
+import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
+
+export interface Credentials {
+  /** basic auth or bearer token for a Repository's spec.git.credentials */
+  lookup(namespace: string, name: string): Promise<GitAuth | undefined>;
+}
+
+/** The standalone credentials file: YAML `{ "<namespace>/<name>" | "<name>": {username, password} | {token} }`. */
+export function credentialsFile(file: string | undefined): Credentials {
+  let cache: Promise<Record<string, GitAuth>> | undefined;
+  return {
+    async lookup(namespace, name) {
+      if (!file) return undefined;
+      cache ??= readFile(file, 'utf8').then((t) => (YAML.parse(t) ?? {}) as Record<string, GitAuth>);
+      const all = await cache;
+      return all[`${namespace}/${name}`] ?? all[name];
+    },
+  };
+}
+
+export interface BackendOptions {
+  dataDir: string;
+  credentials: Credentials;
+  /** Repository object by namespace and name */
+  repository(namespace: string, name: string): Repository | undefined;
+  committer: GitIdentity;
+  timeoutMs?: number;
+  log?: (msg: string) => void;
+}
+
+const unavailable = (message: string) => new StatusError(503, 'ServiceUnavailable', message);
+
+/** The identity recorded as author of a user's commits. */
+export function authorOf(user: UserInfo): GitIdentity {
+  return { name: user.name, email: user.name.includes('@') ? user.name : `${user.name}@pkgserver.local` };
+}
+
+export const keyOf = (pr: PackageRevision): PackageKey => ({
+  target: pr.spec.packageRevID.target,
+  realm: pr.spec.packageRevID.realm ?? '',
+  package: pr.spec.packageRevID.package,
+});
+
+export function trailerOf(pr: PackageRevision): Trailer {
+  const t: Trailer = { name: pr.metadata.name!, spec: pr.spec };
+  if (pr.metadata.labels && Object.keys(pr.metadata.labels).length) t.labels = Object.fromEntries(Object.entries(pr.metadata.labels).filter(([k]) => k !== LABEL_LATEST));
+  if (pr.metadata.annotations && Object.keys(pr.metadata.annotations).length) t.annotations = pr.metadata.annotations;
+  if (pr.status?.publishedBy) t.publishedBy = pr.status.publishedBy;
+  if (pr.status?.publishTimestamp) t.publishTimestamp = pr.status.publishTimestamp;
+  return t;
+}
+
+const describe = (pr: PackageRevision) => {
+  const id = pr.spec.packageRevID;
+  return `${id.package} ${id.revision || id.workspace} (${[id.target, id.repository, id.realm, id.package].filter(Boolean).join('/')})`;
+};
+
+export class PackageBackend {
+  private readonly repos = new Map<string, { url: string; repo: Promise<PackageRepo> }>();
+
+  constructor(private readonly opts: BackendOptions) {}
+
+  /** The open repository of a Repository object, opening (cloning) it when needed. */
+  async repo(namespace: string, name: string): Promise<PackageRepo> {
+    const r = this.opts.repository(namespace, name);
+    if (!r) throw unavailable(`Repository "${name}" does not exist in namespace "${namespace}"`);
+    return this.open(r);
+  }
+
+  open(r: Repository): Promise<PackageRepo> {
+    const id = `${r.metadata.namespace}/${r.metadata.name}`;
+    const known = this.repos.get(id);
+    if (known && known.url === r.spec.git.url) return known.repo;
+    const repo = this.doOpen(r);
+    this.repos.set(id, { url: r.spec.git.url, repo });
+    repo.catch(() => this.repos.delete(id)); // a failed open is retried next time
+    return repo;
+  }
+
+  private async doOpen(r: Repository): Promise<PackageRepo> {
+    const url = r.spec.git.url;
+    const local = !/^https?:\/\//.test(url);
+    const auth = r.spec.git.credentials ? await this.opts.credentials.lookup(r.metadata.namespace!, r.spec.git.credentials) : undefined;
+    if (r.spec.git.credentials && !auth) throw unavailable(`credentials "${r.spec.git.credentials}" of Repository "${r.metadata.name}" are not configured`);
+    const gitdir = local
+      ? url.replace(/^file:\/\//, '')
+      : path.join(this.opts.dataDir, 'git', r.metadata.namespace!, `${r.metadata.name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.git`);
+    const git = await GitRepo.open({ gitdir, remote: local ? undefined : { url, auth }, timeoutMs: this.opts.timeoutMs, author: this.opts.committer });
+    return new PackageRepo(
+      { namespace: r.metadata.namespace!, name: r.metadata.name!, url, ref: r.spec.git.ref, directory: r.spec.git.directory, deployment: r.spec.deployment },
+      git,
+      this.opts.log,
+    );
+  }
+
+  /** Forgets a repository (its Repository was deleted); git data stays. */
+  forget(namespace: string, name: string): void {
+    this.repos.delete(`${namespace}/${name}`);
+  }
+
+  // ---------------------------------------------------------------- hooks of the PackageRevision registry
+
+  /** Creates the draft branch: content from init (new, or the latest published) or clone. */
+  async create(pr: PackageRevision, ctx: RequestContext): Promise<void> {
+    const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
+    await repo.withLock(async () => {
+      const key = keyOf(pr);
+      await this.checkNesting(repo, pr);
+      let files: Files;
+      if (pr.spec.tasks[0].type === 'clone') files = await this.cloneFiles(pr);
+      else {
+        const latest = (await repo.published(key)).at(-1);
+        files = latest ? await repo.files(latest.commit, key) : new Map([[KPTFILE, Buffer.from(newKptfile(pr.spec.packageRevID.package))]]);
+      }
+      files = withManagedFiles(files, pr.spec.inputs, repo.cfg.deployment);
+      const branch = repo.layout.draftBranch(key, pr.spec.packageRevID.workspace);
+      if ((await repo.refs()).heads.has(branch))
+        throw new StatusError(409, 'AlreadyExists', `branch ${branch} already exists in repository ${repo.cfg.name}; the repository sync will adopt it`);
+      const subject = `Create draft ${describe(pr)} by ${pr.spec.tasks[0].type}`;
+      const commit = await repo.createBranch(branch, key, files, commitMessage(subject, trailerOf(pr)), authorOf(ctx.user));
+      pr.status = { ...(pr.status ?? {}), git: { branch, commit } };
+    });
+  }
+
+  /** A package directory may not be inside another package, nor hold one. */
+  private async checkNesting(repo: PackageRepo, pr: PackageRevision): Promise<void> {
+    const mine = repo.layout.packagePath(keyOf(pr));
+    const refs = await repo.refs();
+    const known = new Set<string>(await repo.packagesOnMain());
+    for (const tag of refs.tags.keys()) {
+      const t = repo.layout.parseTag(tag);
+      if (t) known.add(repo.layout.packagePath(t.key));
+    }
+    for (const b of refs.heads.keys()) {
+      const p = repo.layout.parseBranch(b);
+      if (p) known.add(repo.layout.packagePath(p.key));
+    }
+    for (const other of known) {
+      if (mine.startsWith(`${other}/`) || other.startsWith(`${mine}/`))
+        throw invalid(pr.kind ?? 'PackageRevision', 'pkg.pkgserver.dev', pr.metadata.name!, [
+          fieldErr.invalid('spec.packageRevID', mine, `package directories may not nest: ${other} is ${mine.startsWith(`${other}/`) ? 'a package that contains it' : 'a package inside it'}`),
+        ]);
+    }
+  }
+
+  private async cloneFiles(pr: PackageRevision): Promise<Files> {
+    const up = pr.spec.upstream!;
+    const ns = pr.metadata.namespace!;
+    const upRepoObj = this.opts.repository(ns, up.repository);
+    const fail = (e: FieldError): never => {
+      throw invalid('PackageRevision', 'pkg.pkgserver.dev', pr.metadata.name!, [e]);
+    };
+    if (!upRepoObj) return fail(fieldErr.invalid('spec.upstream.repository', up.repository, `Repository "${up.repository}" does not exist in namespace "${ns}"`));
+    if (upRepoObj.spec.deployment) return fail(fieldErr.invalid('spec.upstream.repository', up.repository, 'the upstream must be in a catalog repository'));
+    const upRepo = await this.open(upRepoObj);
+    const key: PackageKey = { target: 'catalog', realm: up.realm ?? '', package: up.package };
+    const published = await upRepo.withLock(() => upRepo.published(key));
+    const chosen = up.revision ? published.find((p) => p.revision === up.revision) : published.at(-1);
+    if (!chosen)
+      return fail(
+        fieldErr.invalid('spec.upstream', `${[up.repository, up.realm, up.package].filter(Boolean).join('/')}@${up.revision || 'latest'}`, `no such published revision; published: ${published.map((p) => p.revision).join(', ') || 'none'}`),
+      );
+    up.revision = chosen.revision;
+    const dir = upRepo.layout.packagePath(key);
+    const files = await upRepo.files(chosen.commit, key);
+    const kpt = files.get(KPTFILE)?.toString('utf8');
+    files.set(KPTFILE, Buffer.from(kptfileWithUpstream(kpt, pr.spec.packageRevID.package, { repo: upRepoObj.spec.git.url, directory: dir, ref: chosen.tag, commit: chosen.commit })));
+    return files;
+  }
+
+  /** Git work of a lifecycle change (propose, reject, approve) or of a change of inputs. */
+  async update(next: PackageRevision, old: PackageRevision, ctx: RequestContext, sub: string | undefined): Promise<void> {
+    if (sub === 'status') return;
+    const repo = await this.repo(next.metadata.namespace!, next.spec.packageRevID.repository);
+    const key = keyOf(next);
+    const ws = next.spec.packageRevID.workspace;
+    await repo.withLock(async () => {
+      const t = transition(old.spec.lifecycle, next.spec.lifecycle);
+      const git = { ...(next.status?.git ?? {}) };
+      if (t === 'propose' || t === 'reject') {
+        const from = repo.layout.branch(t === 'propose' ? 'draft' : 'proposed', key, ws);
+        const to = repo.layout.branch(t === 'propose' ? 'proposed' : 'draft', key, ws);
+        git.commit = await repo.renameBranch(from, to);
+        git.branch = to;
+      } else if (t === 'approve') {
+        const revision = await repo.nextRevision(key);
+        next.spec.packageRevID.revision = revision;
+        next.status = { ...(next.status ?? {}), publishedBy: ctx.user.name, publishTimestamp: timestamp() };
+        next.metadata.labels = { ...(next.metadata.labels ?? {}), [LABEL_LATEST]: 'true' };
+        const { commit, tag } = await repo.publish(repo.layout.proposedBranch(key, ws), key, revision, commitMessage(`Publish ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
+        git.commit = commit;
+        git.tag = tag;
+        delete git.branch;
+      } else if ((next.spec.lifecycle === 'draft' || next.spec.lifecycle === 'proposed') && JSON.stringify(next.spec.inputs ?? null) !== JSON.stringify(old.spec.inputs ?? null)) {
+        const branch = repo.layout.branch(next.spec.lifecycle, key, ws);
+        const current = await repo.files((await repo.refs()).heads.get(branch) ?? '', key);
+        git.commit = await repo.commitToBranch(branch, key, withManagedFiles(current, next.spec.inputs, repo.cfg.deployment), commitMessage(`Update inputs of ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
+      }
+      next.status = { ...(next.status ?? {}), git };
+    });
+  }
+
+  /** Removes a revision from git: a draft's branch, or a published revision's tag (and directory if last). */
+  async delete(pr: PackageRevision, ctx: RequestContext): Promise<void> {
+    const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
+    const key = keyOf(pr);
+    await repo.withLock(async () => {
+      if (pr.spec.lifecycle === 'draft' || pr.spec.lifecycle === 'proposed') {
+        await repo.deleteBranch(repo.layout.branch(pr.spec.lifecycle, key, pr.spec.packageRevID.workspace));
+        return;
+      }
+      const revision = pr.spec.packageRevID.revision!;
+      const others = (await repo.published(key)).filter((p) => p.revision !== revision);
+      await repo.deleteRevision(repo.layout.tag(key, revision), key, others.length === 0, commitMessage(`Delete ${describe(pr)}`, trailerOf(pr)), authorOf(ctx.user));
+    });
+  }
+
+  // ---------------------------------------------------------------- PackageRevisionResources
+
+  async readResources(pr: PackageRevision): Promise<Record<string, string>> {
+    const commit = pr.status?.git?.commit;
+    if (!commit) return {};
+    const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
+    return fromFiles(await repo.files(commit, keyOf(pr)));
+  }
+
+  /** One commit on the draft branch with the new files (strict: exactly these; loose: merged over). */
+  async writeResources(next: PackageRevision, resources: Record<string, string>, ctx: RequestContext): Promise<void> {
+    const errs = validateFiles(resources);
+    if (errs.length) throw invalid('PackageRevisionResources', 'pkg.pkgserver.dev', next.metadata.name!, errs);
+    const repo = await this.repo(next.metadata.namespace!, next.spec.packageRevID.repository);
+    const key = keyOf(next);
+    await repo.withLock(async () => {
+      const branch = repo.layout.branch(next.spec.lifecycle === 'proposed' ? 'proposed' : 'draft', key, next.spec.packageRevID.workspace);
+      const head = (await repo.refs()).heads.get(branch);
+      if (!head) throw unavailable(`branch ${branch} is missing in repository ${repo.cfg.name}; the repository sync will reconcile it`);
+      const base = next.spec.updatePolicy === 'strict' ? new Map<string, Buffer>() : await repo.files(head, key);
+      for (const [p, c] of toFiles(resources)) base.set(p, c);
+      if (!base.has(KPTFILE))
+        throw invalid('PackageRevisionResources', 'pkg.pkgserver.dev', next.metadata.name!, [fieldErr.required(`spec.resources[${KPTFILE}]`, 'a package needs its Kptfile')]);
+      const files = withManagedFiles(base, next.spec.inputs, repo.cfg.deployment);
+      const commit = await repo.commitToBranch(branch, key, files, commitMessage(`Update ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
+      next.status = { ...(next.status ?? {}), git: { ...(next.status?.git ?? {}), branch, commit } };
+    });
+  }
+}
+

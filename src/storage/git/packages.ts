@@ -1,0 +1,210 @@
+// Package-level git operations on one repository (SPEC 4.2, 4.3): drafts on branches, publish as
+// a commit on the repository branch plus a lightweight tag, deletion. Every method runs under
+// the repository's lock; writes to the shared branch are compare-and-swap and, when the remote
+// moved, re-fetched, rebuilt on the new head and retried.
+import { GitConflictError, GitRepo, type GitIdentity } from './repo.ts';
+import { compareRevisions, Layout, parseTrailer, revisionMajor, type PackageKey, type Trailer } from './layout.ts';
+import type { Files } from './content.ts';
+
+export interface RepoConfig {
+  namespace: string;
+  name: string;
+  /** the URL as the Repository names it (for Kptfile upstreams) */
+  url: string;
+  ref: string;
+  directory: string;
+  deployment: boolean;
+}
+
+export interface Refs {
+  heads: Map<string, string>;
+  tags: Map<string, string>;
+}
+
+const MAX_PUSH_ATTEMPTS = 6;
+
+/** A test hook: `PKGSERVER_TEST_PAUSE=<step>` stops a publish at that step (the test kills the process). */
+async function testPause(step: string, log?: (msg: string) => void): Promise<void> {
+  if (process.env.PKGSERVER_TEST_PAUSE !== step) return;
+  log?.(`test pause at ${step}`);
+  await new Promise(() => {});
+}
+
+export class PackageRepo {
+  readonly layout: Layout;
+  private refsCache?: Refs;
+
+  constructor(
+    readonly cfg: RepoConfig,
+    readonly git: GitRepo,
+    private readonly log?: (msg: string) => void,
+  ) {
+    this.layout = new Layout(cfg.directory, cfg.deployment);
+  }
+
+  get mainRef(): string {
+    return `refs/heads/${this.cfg.ref}`;
+  }
+
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.git.withLock(fn);
+  }
+
+  /** Fetches from the remote (nothing for a local repository) and forgets the cached refs. */
+  async fetch(): Promise<void> {
+    await this.git.fetch();
+    this.refsCache = undefined;
+  }
+
+  /** Branches and tags, cached until the next write or fetch. */
+  async refs(): Promise<Refs> {
+    if (!this.refsCache) {
+      const [heads, tags] = await Promise.all([this.git.listRefs('refs/heads/'), this.git.listRefs('refs/tags/')]);
+      this.refsCache = { heads, tags };
+    }
+    return this.refsCache;
+  }
+
+  /** Forgets cached refs (after a ref changed outside this object, e.g. a local repository). */
+  invalidate(): void {
+    this.refsCache = undefined;
+  }
+
+  async head(): Promise<string | null> {
+    return (await this.refs()).heads.get(this.cfg.ref) ?? null;
+  }
+
+  async files(commit: string, key: PackageKey): Promise<Files> {
+    return this.git.readFiles(commit, this.layout.packagePath(key));
+  }
+
+  async trailer(commit: string): Promise<Trailer | undefined> {
+    return parseTrailer((await this.git.readCommit(commit)).message);
+  }
+
+  /** Published revisions of a package (from its tags), oldest first. */
+  async published(key: PackageKey): Promise<{ revision: string; commit: string; tag: string }[]> {
+    const prefix = `${this.layout.packagePath(key)}/`;
+    const out: { revision: string; commit: string; tag: string }[] = [];
+    for (const [tag, commit] of (await this.refs()).tags) {
+      if (!tag.startsWith(prefix)) continue;
+      const parsed = this.layout.parseTag(tag);
+      if (parsed && this.layout.packagePath(parsed.key) === this.layout.packagePath(key)) out.push({ revision: parsed.revision, commit, tag });
+    }
+    return out.sort((a, b) => compareRevisions(a.revision, b.revision));
+  }
+
+  /** `v<highest published major + 1>` */
+  async nextRevision(key: PackageKey): Promise<string> {
+    const majors = (await this.published(key)).map((p) => revisionMajor(p.revision));
+    return `v${Math.max(0, ...majors) + 1}`;
+  }
+
+  /** Package paths on the main branch (directories holding a Kptfile). */
+  async packagesOnMain(): Promise<string[]> {
+    const head = await this.head();
+    if (!head) return [];
+    return (await this.git.findPackages(head, this.cfg.directory)).map((p) => p.path);
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  private async setRef(ref: string, value: string | null, expected: string | null): Promise<void> {
+    try {
+      await this.git.updateRef(ref, value, expected);
+    } finally {
+      this.refsCache = undefined;
+    }
+  }
+
+  /**
+   * Runs `attempt` with the current head of the main branch; when the compare-and-swap of the
+   * branch loses (someone else pushed), fetches and tries again on the new head.
+   */
+  private async onMain<T>(attempt: (head: string | null) => Promise<{ commit: string; result: T }>): Promise<T> {
+    for (let i = 1; ; i++) {
+      const head = await this.head();
+      const { commit, result } = await attempt(head);
+      try {
+        await this.setRef(this.mainRef, commit, head);
+        return result;
+      } catch (e) {
+        if (!(e instanceof GitConflictError) || i >= MAX_PUSH_ATTEMPTS) throw e;
+        this.log?.(`${this.cfg.name}: ${this.cfg.ref} moved, rebuilding on the new head (attempt ${i + 1})`);
+        await this.fetch();
+      }
+    }
+  }
+
+  /** Creates `branch` with one commit: the main branch's tree with the package replaced by `files`. */
+  async createBranch(branch: string, key: PackageKey, files: Files, message: string, author: GitIdentity): Promise<string> {
+    const head = await this.head();
+    const commit = await this.git.commitFiles({ parent: head, dir: this.layout.packagePath(key), files, message, author });
+    await this.setRef(`refs/heads/${branch}`, commit, null);
+    return commit;
+  }
+
+  /** One commit on `branch` replacing the package's files. */
+  async commitToBranch(branch: string, key: PackageKey, files: Files, message: string, author: GitIdentity): Promise<string> {
+    const ref = `refs/heads/${branch}`;
+    const head = (await this.refs()).heads.get(branch);
+    if (!head) throw new GitConflictError(`branch ${branch} does not exist`);
+    const commit = await this.git.commitFiles({ parent: head, dir: this.layout.packagePath(key), files, message, author });
+    await this.setRef(ref, commit, head);
+    return commit;
+  }
+
+  /** Renames a branch (drafts/… ↔ proposed/…): the new one first, so a crash never loses the commit. */
+  async renameBranch(from: string, to: string): Promise<string> {
+    const commit = (await this.refs()).heads.get(from);
+    if (!commit) throw new GitConflictError(`branch ${from} does not exist`);
+    const existing = (await this.refs()).heads.get(to);
+    if (existing && existing !== commit) await this.setRef(`refs/heads/${to}`, null, existing); // a leftover
+    if (existing !== commit) await this.setRef(`refs/heads/${to}`, commit, null);
+    await this.setRef(`refs/heads/${from}`, null, commit);
+    return commit;
+  }
+
+  async deleteBranch(branch: string): Promise<void> {
+    const commit = (await this.refs()).heads.get(branch);
+    if (commit) await this.setRef(`refs/heads/${branch}`, null, commit);
+  }
+
+  /**
+   * Publishes the package from `branch` as `revision`: one commit on the main branch that changes
+   * only the package directory, the lightweight tag on it, then the branch is deleted.
+   */
+  async publish(branch: string, key: PackageKey, revision: string, message: string, author: GitIdentity): Promise<{ commit: string; tag: string }> {
+    const draft = (await this.refs()).heads.get(branch);
+    if (!draft) throw new GitConflictError(`branch ${branch} does not exist`);
+    const files = await this.files(draft, key);
+    const dir = this.layout.packagePath(key);
+    const commit = await this.onMain(async (head) => {
+      const c = await this.git.commitFiles({ parent: head, dir, files, message, author });
+      return { commit: c, result: c };
+    });
+    await testPause('after-commit', this.log);
+    const tag = this.layout.tag(key, revision);
+    await this.setRef(`refs/tags/${tag}`, commit, null);
+    await testPause('after-tag', this.log);
+    await this.setRef(`refs/heads/${branch}`, null, draft);
+    return { commit, tag };
+  }
+
+  /** Creates a missing tag of a publish that was interrupted after its commit. */
+  async tag(tag: string, commit: string): Promise<void> {
+    if ((await this.refs()).tags.get(tag) === commit) return;
+    await this.setRef(`refs/tags/${tag}`, commit, null);
+  }
+
+  /** Deletes a published revision's tag; `removePackage`: also one commit removing its directory. */
+  async deleteRevision(tag: string, key: PackageKey, removePackage: boolean, message: string, author: GitIdentity): Promise<void> {
+    const commit = (await this.refs()).tags.get(tag);
+    if (commit) await this.setRef(`refs/tags/${tag}`, null, commit);
+    if (!removePackage) return;
+    const dir = this.layout.packagePath(key);
+    const head = await this.head();
+    if (!head || (await this.git.listTree(head, dir)).length === 0) return; // not on the branch
+    await this.onMain(async (h) => ({ commit: await this.git.commitFiles({ parent: h, dir, files: null, message, author }), result: undefined }));
+  }
+}
