@@ -10,7 +10,7 @@ import { LABEL_LATEST, packageRevisionName, workspaceForRevision, type PackageRe
 import { parseDuration } from '../api/names.ts';
 import type { Registry } from '../apiserver/registry/generic.ts';
 import type { RequestContext } from '../apiserver/registry/types.ts';
-import type { PackageBackend } from '../storage/git/backend.ts';
+import { withReady, type PackageBackend } from '../storage/git/backend.ts';
 import type { PackageRepo } from '../storage/git/packages.ts';
 import { compareRevisions, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { GitAuthError, GitUnreachableError } from '../storage/git/repo.ts';
@@ -265,7 +265,7 @@ export class RepositoryController {
   /** Creates or updates the stored PackageRevision to what git says (lifecycle, revision, commit). */
   private async apply(ns: string, ob: Observed, current: PackageRevision | undefined, isLatest: boolean): Promise<void> {
     const ctx = { ...this.o.context, mirror: true };
-    const status = { git: ob.git, ...(ob.publishedBy ? { publishedBy: ob.publishedBy } : {}), ...(ob.publishTimestamp ? { publishTimestamp: ob.publishTimestamp } : {}) };
+    const status = { ...withReady(current?.status, 'Synced', ob.git.tag ? `tag ${ob.git.tag}` : `branch ${ob.git.branch}`), git: ob.git, ...(ob.publishedBy ? { publishedBy: ob.publishedBy } : {}), ...(ob.publishTimestamp ? { publishTimestamp: ob.publishTimestamp } : {}) };
     if (!current) {
       const labels = { ...(ob.labels ?? {}) };
       if (isLatest) labels[LABEL_LATEST] = 'true';

@@ -26,6 +26,9 @@ export interface StartOptions {
   dataDir?: string;
   port?: number;
   args?: string[];
+  /** run the controllers (repository sync); off by default so API tests see only their own writes */
+  controllers?: boolean;
+  env?: Record<string, string>;
 }
 
 export function tempDir(prefix = 'pkgserver-test-'): string {
@@ -36,8 +39,20 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerHandle
   const dataDir = opts.dataDir ?? tempDir();
   const proc = spawn(
     process.execPath,
-    [path.join(ROOT, 'bin/pkgserver.js'), 'serve', '--data-dir', dataDir, '--secure-port', String(opts.port ?? 0), '--log-level', 'debug', ...(opts.args ?? [])],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    [
+      path.join(ROOT, 'bin/pkgserver.js'),
+      'serve',
+      '--data-dir',
+      dataDir,
+      '--secure-port',
+      String(opts.port ?? 0),
+      '--log-level',
+      'debug',
+      '--controllers',
+      String(opts.controllers ?? false),
+      ...(opts.args ?? []),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } },
   );
   const logs: string[] = [];
   const exited = once(proc, 'exit');

@@ -45,6 +45,15 @@ export interface BackendOptions {
   log?: (msg: string) => void;
 }
 
+/** Ready: the revision's content is in git (a branch or a tag) and can be read. */
+export function withReady(status: PackageRevision['status'], reason: string, message: string): NonNullable<PackageRevision['status']> {
+  const conditions = (status?.conditions ?? []).filter((c) => c.type !== 'Ready');
+  const old = status?.conditions?.find((c) => c.type === 'Ready');
+  const same = old?.status === 'True' && old.reason === reason;
+  conditions.push({ type: 'Ready', status: 'True', reason, message, lastTransitionTime: same ? old!.lastTransitionTime : timestamp() });
+  return { ...(status ?? {}), conditions };
+}
+
 const unavailable = (message: string) => new StatusError(503, 'ServiceUnavailable', message);
 
 /** The identity recorded as author of a user's commits. */
@@ -135,7 +144,7 @@ export class PackageBackend {
         throw new StatusError(409, 'AlreadyExists', `branch ${branch} already exists in repository ${repo.cfg.name}; the repository sync will adopt it`);
       const subject = `Create draft ${describe(pr)} by ${pr.spec.tasks[0].type}`;
       const commit = await repo.createBranch(branch, key, files, commitMessage(subject, trailerOf(pr)), authorOf(ctx.user));
-      pr.status = { ...(pr.status ?? {}), git: { branch, commit } };
+      pr.status = { ...withReady(pr.status, 'DraftCreated', `draft branch ${branch}`), git: { branch, commit } };
     });
   }
 
@@ -208,6 +217,7 @@ export class PackageBackend {
         git.commit = commit;
         git.tag = tag;
         delete git.branch;
+        next.status = withReady(next.status, 'Published', `tag ${tag} on ${repo.cfg.ref}`);
       } else if ((next.spec.lifecycle === 'draft' || next.spec.lifecycle === 'proposed') && JSON.stringify(next.spec.inputs ?? null) !== JSON.stringify(old.spec.inputs ?? null)) {
         const branch = repo.layout.branch(next.spec.lifecycle, key, ws);
         const current = await repo.files((await repo.refs()).heads.get(branch) ?? '', key);
