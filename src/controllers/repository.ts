@@ -12,7 +12,7 @@ import type { Registry } from '../apiserver/registry/generic.ts';
 import type { RequestContext } from '../apiserver/registry/types.ts';
 import { withReady, type PackageBackend } from '../storage/git/backend.ts';
 import type { PackageRepo } from '../storage/git/packages.ts';
-import { compareRevisions, type PackageKey, type Trailer } from '../storage/git/layout.ts';
+import { compareRevisions, parseTrailer, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { GitAuthError, GitUnreachableError } from '../storage/git/repo.ts';
 import { WorkQueue } from './queue.ts';
 
@@ -40,13 +40,20 @@ interface Observed {
 
 const TRIGGER_ANNOTATION = 'pkg.pkgserver.dev/sync';
 
+interface CommitFacts {
+  trailer?: Trailer;
+  author: string;
+  time: string;
+  parent?: string;
+}
+
 export class RepositoryController {
   private readonly queue: WorkQueue;
   private stopWatch?: () => void;
   /** last generation + annotations seen per Repository: status writes do not re-trigger a sync */
   private readonly seen = new Map<string, string>();
-  /** commit oid → its trailer (commits never change) */
-  private readonly trailers = new Map<string, Trailer | null>();
+  /** commit oid → its trailer and author (commits never change) */
+  private readonly commits = new Map<string, CommitFacts>();
   private readonly log: Logger;
 
   constructor(private readonly o: RepositoryControllerOptions) {
@@ -161,14 +168,15 @@ export class RepositoryController {
       .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository status not written'));
   }
 
-  private async trailer(repo: PackageRepo, commit: string): Promise<Trailer | null> {
-    let t = this.trailers.get(commit);
-    if (t === undefined) {
-      t = (await repo.trailer(commit)) ?? null;
-      if (this.trailers.size > 200_000) this.trailers.clear();
-      this.trailers.set(commit, t);
+  private async facts(repo: PackageRepo, commit: string): Promise<CommitFacts> {
+    let f = this.commits.get(commit);
+    if (!f) {
+      const info = await repo.git.readCommit(commit);
+      f = { trailer: parseTrailer(info.message), author: info.author.name, time: timestamp(new Date(info.author.timestamp * 1000)), parent: info.parents[0] };
+      if (this.commits.size > 200_000) this.commits.clear();
+      this.commits.set(commit, f);
     }
-    return t;
+    return f;
   }
 
   /** Fetches, finishes interrupted publishes, and makes the stored revisions match git. */
@@ -184,14 +192,14 @@ export class RepositoryController {
     for (const [tag, commit] of refs.tags) {
       const parsed = repo.layout.parseTag(tag);
       if (!parsed) continue;
-      const t = await this.trailer(repo, commit);
+      const c = await this.facts(repo, commit);
+      const t = c.trailer;
       const fromServer = t && t.spec.packageRevID.revision === parsed.revision && repo.layout.packagePath(keyFromSpec(t.spec)) === repo.layout.packagePath(parsed.key);
       const ws = fromServer ? t.spec.packageRevID.workspace : workspaceForRevision(parsed.revision);
       const spec: PackageRevisionSpec = fromServer
         ? { ...t.spec, lifecycle: 'published' }
         : { packageRevID: { ...parsed.key, repository: name, workspace: ws, revision: parsed.revision }, lifecycle: 'published', updatePolicy: 'loose', tasks: [{ type: 'init' }] };
       spec.packageRevID = { ...spec.packageRevID, repository: name };
-      const commitInfo = fromServer && t.publishedBy ? undefined : await repo.git.readCommit(commit);
       observed.set(packageRevisionName(spec.packageRevID), {
         name: packageRevisionName(spec.packageRevID),
         key: parsed.key,
@@ -199,8 +207,8 @@ export class RepositoryController {
         labels: fromServer ? t.labels : undefined,
         annotations: fromServer ? t.annotations : undefined,
         git: { tag, commit },
-        publishedBy: (fromServer && t.publishedBy) || commitInfo?.author.name,
-        publishTimestamp: (fromServer && t.publishTimestamp) || (commitInfo ? timestamp(new Date(commitInfo.author.timestamp * 1000)) : undefined),
+        publishedBy: (fromServer && t.publishedBy) || c.author,
+        publishTimestamp: (fromServer && t.publishTimestamp) || c.time,
       });
     }
 
@@ -214,7 +222,7 @@ export class RepositoryController {
         staleBranches.push(branch); // published already: the publish stopped before deleting its branch
         continue;
       }
-      const t = await this.trailer(repo, commit);
+      const t = (await this.facts(repo, commit)).trailer;
       const spec: PackageRevisionSpec = t && packageRevisionName({ ...t.spec.packageRevID, repository: name }) === n ? { ...t.spec } : { packageRevID: id, lifecycle: parsed.kind, updatePolicy: 'loose', tasks: [{ type: 'init' }] };
       spec.packageRevID = { ...spec.packageRevID, repository: name, revision: undefined };
       delete spec.packageRevID.revision;
@@ -250,15 +258,14 @@ export class RepositoryController {
     let commit = await repo.head();
     const tags = (await repo.refs()).tags;
     for (let i = 0; commit && i < (this.o.historyDepth ?? 50); i++) {
-      const info = await repo.git.readCommit(commit);
-      const t = await this.trailer(repo, commit);
+      const { trailer: t, parent } = await this.facts(repo, commit);
       if (t?.spec.lifecycle === 'published' && t.spec.packageRevID.revision) {
         const tag = repo.layout.tag(keyFromSpec(t.spec), t.spec.packageRevID.revision);
         if (tags.has(tag)) break; // everything older was tagged already
         this.log.info({ repository: repo.cfg.name, tag, commit }, 'finishing an interrupted publish: creating its tag');
         await repo.tag(tag, commit);
       }
-      commit = info.parents[0];
+      commit = parent ?? null;
     }
   }
 

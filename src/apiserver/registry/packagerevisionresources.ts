@@ -127,7 +127,9 @@ export class PackageRevisionResourcesStorage implements RESTStorage {
     const resources = next.spec?.resources ?? {};
     if (JSON.stringify(resources) === JSON.stringify(current.spec.resources)) return current;
     const pr = this.pr(ns, name);
-    if (pr.spec.lifecycle !== 'draft' && pr.spec.lifecycle !== 'proposed')
+    if (pr.spec.lifecycle === 'proposed')
+      throw forbidden(this.gr, name, 'the revision is proposed: only drafts can be edited; reject it (spec.lifecycle: draft) to change its files');
+    if (pr.spec.lifecycle !== 'draft')
       throw forbidden(this.gr, name, `the revision is ${pr.spec.lifecycle} and published revisions are immutable; create a new draft (an init task of the same package) to change it`);
     if (ctx.dryRun) return { ...current, spec: { ...current.spec, resources } };
     const rctx: ResourcesContext = { ...ctx, resources };

@@ -258,7 +258,7 @@ export class PackageBackend {
     const repo = await this.repo(next.metadata.namespace!, next.spec.packageRevID.repository);
     const key = keyOf(next);
     await repo.withLock(async () => {
-      const branch = repo.layout.branch(next.spec.lifecycle === 'proposed' ? 'proposed' : 'draft', key, next.spec.packageRevID.workspace);
+      const branch = repo.layout.draftBranch(key, next.spec.packageRevID.workspace);
       const head = (await repo.refs()).heads.get(branch);
       if (!head) throw unavailable(`branch ${branch} is missing in repository ${repo.cfg.name}; the repository sync will reconcile it`);
       const base = next.spec.updatePolicy === 'strict' ? new Map<string, Buffer>() : await repo.files(head, key);
