@@ -12,7 +12,7 @@ import { repositoryResource } from './apiserver/registry/repositories.ts';
 import type { RequestContext } from './apiserver/registry/types.ts';
 import { APIServer, type ServerOptions } from './apiserver/server.ts';
 import { RepositoryController } from './controllers/repository.ts';
-import { PackageBackend, type Credentials } from './storage/git/backend.ts';
+import { asStatusError, PackageBackend, type Credentials } from './storage/git/backend.ts';
 import { compareRevisions } from './storage/git/layout.ts';
 
 export interface AppOptions extends ServerOptions {
@@ -88,9 +88,10 @@ export function buildApp(opts: AppOptions): App {
 
   const hooks: PackageRevisionHooks = {
     lockKey: (ns, repo) => `${ns}/${repo}`,
-    create: (pr, ctx) => backend.create(pr, ctx),
-    update: (next, old, ctx, sub) => (sub === RESOURCES_SUBRESOURCE ? backend.writeResources(next, (ctx as ResourcesContext).resources, ctx) : backend.update(next, old, ctx, sub)),
-    delete: (pr, ctx) => backend.delete(pr, ctx),
+    create: (pr, ctx) => backend.create(pr, ctx).catch(asStatusError),
+    update: (next, old, ctx, sub) =>
+      (sub === RESOURCES_SUBRESOURCE ? backend.writeResources(next, (ctx as ResourcesContext).resources, ctx) : backend.update(next, old, ctx, sub)).catch(asStatusError),
+    delete: (pr, ctx) => backend.delete(pr, ctx).catch(asStatusError),
     checkUnused(pr) {
       const id = pr.spec.packageRevID;
       const ns = pr.metadata.namespace;

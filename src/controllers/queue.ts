@@ -1,6 +1,7 @@
 // A rate-limited work queue (client-go's workqueue, reduced): a key is queued at most once,
-// never processed by two workers at once, re-queued with exponential backoff on failure, and can
-// be scheduled for later.
+// never processed by two workers at once, re-queued with exponential backoff on failure (unless it
+// is already scheduled sooner, e.g. by its handler's own periodic re-queue), and can be scheduled
+// for later.
 
 export class WorkQueue {
   private readonly pending = new Set<string>();
@@ -8,7 +9,7 @@ export class WorkQueue {
   private readonly active = new Set<string>();
   /** keys added while being processed: they run again afterwards */
   private readonly dirty = new Set<string>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private readonly failures = new Map<string, number>();
   private running = 0;
   private stopped = false;
@@ -41,7 +42,7 @@ export class WorkQueue {
       this.add(key);
     }, ms);
     t.unref();
-    this.timers.set(key, t);
+    this.timers.set(key, { timer: t, due: Date.now() + ms });
   }
 
   forget(key: string): void {
@@ -51,7 +52,7 @@ export class WorkQueue {
 
   private clearTimer(key: string): void {
     const t = this.timers.get(key);
-    if (t) clearTimeout(t);
+    if (t) clearTimeout(t.timer);
     this.timers.delete(key);
   }
 
@@ -70,7 +71,9 @@ export class WorkQueue {
             const n = (this.failures.get(key) ?? 0) + 1;
             this.failures.set(key, n);
             this.opts.onError?.(key, err);
-            this.addAfter(key, Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (n - 1)));
+            const delay = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (n - 1));
+            const scheduled = this.timers.get(key);
+            if (!scheduled || scheduled.due > Date.now() + delay) this.addAfter(key, delay);
           },
         )
         .finally(() => {
@@ -91,7 +94,7 @@ export class WorkQueue {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers.values()) clearTimeout(t);
+    for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     this.order.length = 0;
     this.pending.clear();

@@ -253,17 +253,27 @@ export class RepositoryController {
     return { packages: packages.size, revisions: observed.size, head: (await repo.head()) ?? undefined };
   }
 
-  /** A publish whose commit reached the branch but whose tag did not: tag it now. */
+  /**
+   * A publish whose commit reached the branch but whose tag did not: tag it now. Such a publish
+   * still has its proposed branch with the same package content (publish deletes the branch only
+   * after tagging); a publish commit with neither its tag nor that branch is a revision deleted
+   * since, and stays deleted.
+   */
   private async completeTags(repo: PackageRepo): Promise<void> {
     let commit = await repo.head();
-    const tags = (await repo.refs()).tags;
+    const { tags, heads } = await repo.refs();
     for (let i = 0; commit && i < (this.o.historyDepth ?? 50); i++) {
       const { trailer: t, parent } = await this.facts(repo, commit);
       if (t?.spec.lifecycle === 'published' && t.spec.packageRevID.revision) {
-        const tag = repo.layout.tag(keyFromSpec(t.spec), t.spec.packageRevID.revision);
+        const key = keyFromSpec(t.spec);
+        const tag = repo.layout.tag(key, t.spec.packageRevID.revision);
         if (tags.has(tag)) break; // everything older was tagged already
-        this.log.info({ repository: repo.cfg.name, tag, commit }, 'finishing an interrupted publish: creating its tag');
-        await repo.tag(tag, commit);
+        const proposed = heads.get(repo.layout.proposedBranch(key, t.spec.packageRevID.workspace));
+        const dir = repo.layout.packagePath(key);
+        if (proposed && JSON.stringify(await repo.git.listTree(proposed, dir)) === JSON.stringify(await repo.git.listTree(commit, dir))) {
+          this.log.info({ repository: repo.cfg.name, tag, commit }, 'finishing an interrupted publish: creating its tag');
+          await repo.tag(tag, commit);
+        }
       }
       commit = parent ?? null;
     }

@@ -281,12 +281,12 @@ export class Registry implements RESTStorage {
     applyDefaults(obj, this.def.schema);
     await this.validate(obj, undefined, ctx);
     const key = this.key(meta.namespace, meta.name!);
-    if (ctx.dryRun) {
-      // a dry run answers as the write would: an existing object is a conflict
-      if (await this.store.get(key)) throw alreadyExists(this.gr, meta.name!);
-      return obj;
-    }
-    if (!ctx.mirror) await this.def.strategy.beforeCreate?.(obj, ctx);
+    // an existing object is a conflict, found before any side effect: a dry run answers as the
+    // write would, and a beforeCreate hook (git) must not act for a create that cannot succeed
+    const sideEffects = !ctx.mirror && this.def.strategy.beforeCreate !== undefined;
+    if ((ctx.dryRun || sideEffects) && (await this.store.get(key))) throw alreadyExists(this.gr, meta.name!);
+    if (ctx.dryRun) return obj;
+    if (sideEffects) await this.def.strategy.beforeCreate!(obj, ctx);
     try {
       const kv = await this.store.create(key, this.encode(obj));
       return Registry.decode(kv.value, kv.modRevision);

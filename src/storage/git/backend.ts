@@ -3,7 +3,7 @@
 // (so the API never reports what git does not have). Also opens repositories (bare clones of
 // remotes in the data directory, or local bare repositories used directly).
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { Repository } from '../../api/config.ts';
@@ -12,7 +12,7 @@ import { LABEL_LATEST, type PackageRevision } from '../../api/pkg.ts';
 import { fieldErr, invalid, StatusError, type FieldError } from '../../apiserver/errors.ts';
 import type { RequestContext, UserInfo } from '../../apiserver/registry/types.ts';
 import { transition } from '../../apiserver/registry/packagerevisions.ts';
-import { GitRepo, type GitAuth, type GitIdentity } from './repo.ts';
+import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from './repo.ts';
 import { PackageRepo } from './packages.ts';
 import { commitMessage, type PackageKey, type Trailer } from './layout.ts';
 import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
@@ -22,14 +22,19 @@ export interface Credentials {
   lookup(namespace: string, name: string): Promise<GitAuth | undefined>;
 }
 
-/** The standalone credentials file: YAML `{ "<namespace>/<name>" | "<name>": {username, password} | {token} }`. */
+/**
+ * The standalone credentials file: YAML `{ "<namespace>/<name>" | "<name>": {username, password} | {token} }`.
+ * Read again whenever it changes (inode, size or mtime), so fixed or rotated credentials apply without a restart.
+ */
 export function credentialsFile(file: string | undefined): Credentials {
-  let cache: Promise<Record<string, GitAuth>> | undefined;
+  let cache: { stamp: string; entries: Promise<Record<string, GitAuth>> } | undefined;
   return {
     async lookup(namespace, name) {
       if (!file) return undefined;
-      cache ??= readFile(file, 'utf8').then((t) => (YAML.parse(t) ?? {}) as Record<string, GitAuth>);
-      const all = await cache;
+      const st = await stat(file);
+      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      if (cache?.stamp !== stamp) cache = { stamp, entries: readFile(file, 'utf8').then((t) => (YAML.parse(t) ?? {}) as Record<string, GitAuth>) };
+      const all = await cache.entries;
       return all[`${namespace}/${name}`] ?? all[name];
     },
   };
@@ -55,6 +60,16 @@ export function withReady(status: PackageRevision['status'], reason: string, mes
 }
 
 const unavailable = (message: string) => new StatusError(503, 'ServiceUnavailable', message);
+
+/**
+ * Rethrows a git failure as the API reports it: an unreachable remote or refused credentials 503,
+ * a lost compare-and-swap 409 (the messages name the remote, never credentials); others as they are.
+ */
+export function asStatusError(e: unknown): never {
+  if (e instanceof GitUnreachableError || e instanceof GitAuthError) throw unavailable(e.message);
+  if (e instanceof GitConflictError) throw new StatusError(409, 'Conflict', e.message);
+  throw e;
+}
 
 /** The identity recorded as author of a user's commits. */
 export function authorOf(user: UserInfo): GitIdentity {
@@ -96,18 +111,31 @@ export class PackageBackend {
   open(r: Repository): Promise<PackageRepo> {
     const id = `${r.metadata.namespace}/${r.metadata.name}`;
     const known = this.repos.get(id);
-    if (known && known.url === r.spec.git.url) return known.repo;
+    if (known && known.url === r.spec.git.url) {
+      // the credentials are looked up on every use: they may have been fixed or rotated since
+      return known.repo.then(async (repo) => {
+        repo.git.setAuth(await this.auth(r));
+        return repo;
+      });
+    }
     const repo = this.doOpen(r);
     this.repos.set(id, { url: r.spec.git.url, repo });
     repo.catch(() => this.repos.delete(id)); // a failed open is retried next time
     return repo;
   }
 
+  /** The credentials `spec.git.credentials` names, as configured now. */
+  private async auth(r: Repository): Promise<GitAuth | undefined> {
+    if (!r.spec.git.credentials) return undefined;
+    const auth = await this.opts.credentials.lookup(r.metadata.namespace!, r.spec.git.credentials);
+    if (!auth) throw unavailable(`credentials "${r.spec.git.credentials}" of Repository "${r.metadata.name}" are not configured`);
+    return auth;
+  }
+
   private async doOpen(r: Repository): Promise<PackageRepo> {
     const url = r.spec.git.url;
     const local = !/^https?:\/\//.test(url);
-    const auth = r.spec.git.credentials ? await this.opts.credentials.lookup(r.metadata.namespace!, r.spec.git.credentials) : undefined;
-    if (r.spec.git.credentials && !auth) throw unavailable(`credentials "${r.spec.git.credentials}" of Repository "${r.metadata.name}" are not configured`);
+    const auth = await this.auth(r);
     const gitdir = local
       ? url.replace(/^file:\/\//, '')
       : path.join(this.opts.dataDir, 'git', r.metadata.namespace!, `${r.metadata.name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.git`);

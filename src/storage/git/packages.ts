@@ -165,9 +165,17 @@ export class PackageRepo {
     return commit;
   }
 
+  /** Deletes a branch; one that is gone from the remote already (deleted by another server) is fine. */
   async deleteBranch(branch: string): Promise<void> {
     const commit = (await this.refs()).heads.get(branch);
-    if (commit) await this.setRef(`refs/heads/${branch}`, null, commit);
+    if (!commit) return;
+    try {
+      await this.setRef(`refs/heads/${branch}`, null, commit);
+    } catch (e) {
+      if (!(e instanceof GitConflictError)) throw e;
+      await this.fetch();
+      if ((await this.refs()).heads.has(branch)) throw e;
+    }
   }
 
   /**
@@ -187,7 +195,14 @@ export class PackageRepo {
     const tag = this.layout.tag(key, revision);
     await this.setRef(`refs/tags/${tag}`, commit, null);
     await testPause('after-tag', this.log);
-    await this.setRef(`refs/heads/${branch}`, null, draft);
+    // The revision is published now (commit and tag). Deleting the branch is cleanup: when it
+    // fails (another server's sync deleted it first, the remote just went away), the repository
+    // sync deletes a leftover branch of a published revision.
+    try {
+      await this.setRef(`refs/heads/${branch}`, null, draft);
+    } catch (e) {
+      this.log?.(`${this.cfg.name}: published ${tag}, but branch ${branch} was not deleted (the sync will): ${(e as Error).message}`);
+    }
     return { commit, tag };
   }
 

@@ -210,7 +210,7 @@ export class GitRepo {
 
   private constructor(
     readonly gitdir: string,
-    private readonly remote: { url: string; auth?: GitAuth } | undefined,
+    private readonly remote: Remote | undefined,
     private readonly timeoutMs: number,
     private readonly identity: GitIdentity,
   ) {}
@@ -252,6 +252,11 @@ export class GitRepo {
       throw err;
     }
     return new GitRepo(gitdir, remote, timeoutMs, identity);
+  }
+
+  /** Uses `auth` (undefined: the URL's own user:password, if any) for every later network operation, e.g. after a rotation. */
+  setAuth(auth: GitAuth | undefined): void {
+    if (this.remote) this.remote.auth = auth ?? this.remote.urlAuth;
   }
 
   /** The remote's URL (without credentials), or undefined for a local repository. */
@@ -791,8 +796,17 @@ async function isGitDir(dir: string): Promise<boolean> {
   }
 }
 
+interface Remote {
+  /** without credentials */
+  url: string;
+  /** what requests send */
+  auth?: GitAuth;
+  /** the `user:password@` the URL carried */
+  urlAuth?: GitAuth;
+}
+
 /** Checks the URL and moves any `user:password@` out of it into the auth. */
-function parseRemote(raw: string, auth: GitAuth | undefined): { url: string; auth?: GitAuth } {
+function parseRemote(raw: string, auth: GitAuth | undefined): Remote {
   let url: URL;
   try {
     url = new URL(raw);
@@ -803,5 +817,5 @@ function parseRemote(raw: string, auth: GitAuth | undefined): { url: string; aut
   const embedded = url.username || url.password ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
   url.username = '';
   url.password = '';
-  return { url: url.toString().replace(/\/$/, ''), auth: auth ?? embedded };
+  return { url: url.toString().replace(/\/$/, ''), auth: auth ?? embedded, urlAuth: embedded };
 }
