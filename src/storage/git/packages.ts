@@ -21,7 +21,8 @@ export interface Refs {
   tags: Map<string, string>;
 }
 
-const MAX_PUSH_ATTEMPTS = 6;
+/** Attempts of a write to the shared branch that loses its compare-and-swap to other writers. */
+const MAX_PUSH_ATTEMPTS = 12;
 
 /** A test hook: `PKGSERVER_TEST_PAUSE=<step>` stops a publish at that step (the test kills the process). */
 async function testPause(step: string, log?: (msg: string) => void): Promise<void> {
@@ -131,6 +132,8 @@ export class PackageRepo {
       } catch (e) {
         if (!(e instanceof GitConflictError) || i >= MAX_PUSH_ATTEMPTS) throw e;
         this.log?.(`${this.cfg.name}: ${this.cfg.ref} moved, rebuilding on the new head (attempt ${i + 1})`);
+        // a jittered pause, growing with each lost race, so competing writers stop colliding
+        await new Promise((r) => setTimeout(r, Math.random() * 50 * i));
         await this.fetch();
       }
     }

@@ -30,6 +30,8 @@ const DEFAULT_IDENTITY: GitIdentity = { name: 'pkgserver', email: 'pkgserver@loc
 const FETCH_REFSPEC = '+refs/pkgserver/none:refs/pkgserver/none';
 const TREE_MODE = '040000';
 const FILE_MODE = '100644';
+/** Fetches re-asked when refs moved on the remote during the fetch. */
+const FETCH_ATTEMPTS = 5;
 /** Bound on the memo of oid → peeled commit oid (objects never change, so entries never go stale). */
 const PEEL_MEMO_LIMIT = 100_000;
 
@@ -202,7 +204,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
 
 export class GitRepo {
   /** isomorphic-git's object cache (parsed packfiles and indexes), shared by every call on this repository */
-  private readonly cache = {};
+  private cache = {};
   private readonly lockHeld = new AsyncLocalStorage<true>();
   private lockTail: Promise<void> = Promise.resolve();
   /** oid of a commit or (annotated) tag → the commit it peels to */
@@ -292,14 +294,15 @@ export class GitRepo {
     return this.withLock(async () => {
       const before = await this.readLocalRefs();
       const advertised = await this.network('fetch', async (http) => {
-        const info = await GitRemoteHTTP.discover({ http, service: 'git-upload-pack', url: remote.url, headers: this.authHeaders(), protocolVersion: 1 });
-        const refs = new Map<string, string>();
-        for (const [ref, oid] of info.refs as Map<string, string>) if (isValidRefName(ref)) refs.set(ref, oid);
-        // Local refs only ever point at objects that are here (with everything they reach).
-        const local = new Set(before.values());
-        const missing: string[] = [];
-        for (const oid of new Set(refs.values())) if (!local.has(oid) && !(await this.hasObject(oid))) missing.push(oid);
-        if (missing.length > 0) {
+        for (let attempt = 1; ; attempt++) {
+          const info = await GitRemoteHTTP.discover({ http, service: 'git-upload-pack', url: remote.url, headers: this.authHeaders(), protocolVersion: 1 });
+          const refs = new Map<string, string>();
+          for (const [ref, oid] of info.refs as Map<string, string>) if (isValidRefName(ref)) refs.set(ref, oid);
+          // Local refs only ever point at objects that are here (with everything they reach).
+          const local = new Set(before.values());
+          const missing: string[] = [];
+          for (const oid of new Set(refs.values())) if (!local.has(oid) && !(await this.hasObject(oid))) missing.push(oid);
+          if (missing.length === 0) return refs;
           // isomorphic-git's fetch writes the refs it fetches itself, before the objects have
           // arrived, and copes badly with moved tags and `a/v1` → `a/v1/x`. So it is only asked
           // for objects: it sees an advertisement of just the missing oids under names that the
@@ -313,8 +316,15 @@ export class GitRepo {
             },
           };
           await git.fetch({ fs, http: replaying, gitdir: this.gitdir, cache: this.cache, url: remote.url, remoteRef: 'refs/heads/0', tags: false, headers: this.authHeaders() });
+          // A ref that moved between the advertisement and the request makes the remote refuse
+          // its old tip as a want ("not our ref"), and isomorphic-git then returns an empty pack
+          // without an error. Refs are mirrored only once every object is here: ask again.
+          const stillMissing: string[] = [];
+          for (const oid of missing) if (!(await this.hasObject(oid))) stillMissing.push(oid);
+          if (stillMissing.length === 0) return refs;
+          if (attempt >= FETCH_ATTEMPTS)
+            throw new GitUnreachableError(`fetch from ${remote.url} did not deliver ${stillMissing.length} object(s) after ${attempt} attempts (the remote kept changing); the next sync retries`);
         }
-        return refs;
       });
 
       // The objects are all here now; mirror the refs. Deletions go first so that `a/v1` can
@@ -351,7 +361,7 @@ export class GitRepo {
   }
 
   async readCommit(oid: string): Promise<CommitInfo> {
-    const { commit } = await git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+    const { commit } = await this.read(() => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
     return { oid, message: commit.message, author: commit.author, committer: commit.committer, parents: commit.parent, tree: commit.tree };
   }
 
@@ -370,7 +380,7 @@ export class GitRepo {
           const rel = prefix + entry.path;
           if (entry.type === 'tree') await visit(entry.oid, `${rel}/`);
           else if (entry.type === 'blob') {
-            const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache });
+            const { blob } = await this.read(() => git.readBlob({ fs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache }));
             files.push([rel, Buffer.from(blob)]);
           }
           // a 'commit' entry is a submodule: no content in this repository
@@ -701,7 +711,7 @@ export class GitRepo {
   private async peel(oid: string): Promise<string> {
     const known = this.peeled.get(oid);
     if (known) return known;
-    const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache });
+    const { type, object } = await this.read(() => git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
     const commit = type === 'tag' ? await this.peel((object as { object: string }).object) : oid;
     this.remember(oid, commit);
     return commit;
@@ -713,7 +723,22 @@ export class GitRepo {
   }
 
   private async readTree(oid: string): Promise<TreeEntry[]> {
-    return (await git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache })).tree;
+    return (await this.read(() => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }))).tree;
+  }
+
+  /**
+   * Runs an object read; a NotFoundError is retried once with a fresh object cache. isomorphic-git
+   * caches pack indexes by file name, and one loaded while a fetch was still writing it misses the
+   * objects added after; a fresh cache reloads it. An object that is really missing fails again.
+   */
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (errorCode(err) !== 'NotFoundError') throw err;
+      this.cache = {};
+      return fn();
+    }
   }
 
   /** The tree at `parts` below a commit or tree; null when there is no directory there. */
