@@ -14,7 +14,6 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { adminTLS, startServer, type ServerHandle, type StartOptions } from './helpers/server.ts';
 import { git, startGitServer, type GitServer, type GitServerOptions } from './helpers/gitserver.ts';
@@ -64,8 +63,7 @@ test.afterEach.always((t) => {
   if (t.passed) return;
   for (const h of current) {
     const notable = h.logs.filter((l) => /"level":(40|50|60)/.test(l) || !l.startsWith('{'));
-    console.error(`server ${h.url} (${h.dataDir}), warnings and errors:\n${notable.slice(-40).join("\n")}`);
-    writeFileSync(`/tmp/notable-${h.url.split(":").pop()}.log`, h.logs.join("\n"));
+    t.log(`server ${h.url} (${h.dataDir}), warnings and errors:\n${notable.slice(-40).join('\n')}`);
   }
 });
 
