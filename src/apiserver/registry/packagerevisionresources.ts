@@ -1,7 +1,8 @@
 // PackageRevisionResources (SPEC 3.4): the files of a PackageRevision, as a view over it. Same
 // name, namespace, metadata and resourceVersion; reads come from git at the revision's commit;
 // an update is one commit on the draft branch and bumps the PackageRevision's resourceVersion.
-import type { KObject } from '../../api/meta.ts';
+import type { Condition, KObject } from '../../api/meta.ts';
+import { validateFiles } from '../../storage/git/content.ts';
 import { PKG_GROUP, PKG_VERSION, packageRevisionResourcesSchema, type PackageRevision, type PackageRevisionResources } from '../../api/pkg.ts';
 import { badRequest, conflict, forbidden, methodNotSupported, notFound, OBJECT_MODIFIED, StatusError, type GroupResource } from '../errors.ts';
 import type { PackageBackend } from '../../storage/git/backend.ts';
@@ -14,6 +15,14 @@ export interface ResourcesContext extends RequestContext {
 }
 
 export const RESOURCES_SUBRESOURCE = 'resources';
+
+/** The condition about the files themselves: paths acceptable, YAML parses (file and line otherwise). */
+export function contentCondition(resources: Record<string, string>): Condition {
+  const errs = validateFiles(resources);
+  return errs.length === 0
+    ? { type: 'ResourcesValid', status: 'True', reason: 'Valid', message: `${Object.keys(resources).length} files` }
+    : { type: 'ResourcesValid', status: 'False', reason: 'Invalid', message: errs.map((e) => `${e.field}: ${e.message}`).join('; ') };
+}
 
 export class PackageRevisionResourcesStorage implements RESTStorage {
   readonly def: ResourceDef;
@@ -56,11 +65,13 @@ export class PackageRevisionResourcesStorage implements RESTStorage {
 
   private async view(pr: KObject): Promise<PackageRevisionResources> {
     const p = pr as PackageRevision;
+    const resources = await this.backend.readResources(p);
     return {
       apiVersion: gv(this.def),
       kind: this.def.kind,
       metadata: structuredClone(p.metadata),
-      spec: { packageRevID: structuredClone(p.spec.packageRevID), resources: await this.backend.readResources(p) },
+      spec: { packageRevID: structuredClone(p.spec.packageRevID), resources },
+      status: { conditions: [contentCondition(resources)] },
     };
   }
 
