@@ -12,6 +12,7 @@ import YAML from 'yaml';
 import { GIT_ENV, git, startGitServer, type GitServer } from './helpers/gitserver.ts';
 import { Kubectl, type KubectlVersion } from './helpers/kubectl.ts';
 import { startServer, type ServerHandle } from './helpers/server.ts';
+import { poll } from './helpers/poll.ts';
 
 const USER = 'git';
 const PASSWORD = 'e2e-pw-4417';
@@ -81,21 +82,6 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   });
 }
 
-/** Polls `fn` until it returns a value other than undefined; fails with the last state at the deadline. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A long-running kubectl whose output is collected from its start. */
 function collect(proc: ReturnType<Kubectl['spawn']>) {
@@ -106,8 +92,8 @@ function collect(proc: ReturnType<Kubectl['spawn']>) {
     get text() {
       return out;
     },
-    until(re: RegExp, ms = 20_000): Promise<string> {
-      return until(`${re} in the watch output:\n${out}`, async () => (re.test(out) ? out : undefined), ms);
+    poll(re: RegExp, ms = 20_000): Promise<string> {
+      return poll(`${re} in the watch output:\n${out}`, async () => (re.test(out) ? out : undefined), ms);
     },
   };
 }
@@ -255,7 +241,7 @@ for (const variant of VARIANTS) {
     );
 
     // the catalog revisions found from the tags, listed across namespaces
-    const catalogRows = await until('the catalog revisions to be listed and Ready', async () => {
+    const catalogRows = await poll('the catalog revisions to be listed and Ready', async () => {
       const r = rows(await k.ok(['get', 'packagerevisions', '-A']));
       const mine = r.filter((c) => c[0] === ns);
       return mine.length === 2 && mine.every((c) => c[9] === 'True') ? r : undefined;
@@ -272,7 +258,7 @@ for (const variant of VARIANTS) {
     const catV2Obj = JSON.parse(await k.ok(['get', 'pkgrev', 'catalog.catalog.infra:net.nginx.v2', '-n', ns, '-o', 'json']));
     t.deepEqual(catV2Obj.status.git, { tag: 'infra/net/nginx/v2', commit: catV2 });
     t.is(catV2Obj.status.publishedBy, 'Test Author', 'catalog revisions found in git: publishedBy is the commit author');
-    const repoTable = await until('both Repositories Ready', async () => {
+    const repoTable = await poll('both Repositories Ready', async () => {
       const r = rows(await k.ok(['get', 'repo', '-n', ns]));
       return r.slice(1).every((c) => c[4] === 'True') && r.length === 3 ? r : undefined;
     });
@@ -288,7 +274,7 @@ for (const variant of VARIANTS) {
     const watchProc = k.spawn(['get', 'packagerevisions', '-n', ns, '-w', '--output-watch-events']);
     watchers.push(watchProc);
     const watch = collect(watchProc);
-    await watch.until(/ADDED\s+catalog\.catalog\.infra:net\.nginx\.v2\s/);
+    await watch.poll(/ADDED\s+catalog\.catalog\.infra:net\.nginx\.v2\s/);
 
     // --- 3. a draft by clone of catalog v2 into the deployment repository
     const ws1 = 'cluster01.deploy.infra:net.nginx.ws1';
@@ -369,7 +355,7 @@ for (const variant of VARIANTS) {
     const user = 'admin'; // the kubeconfig's client certificate
     t.is(ws1Pub.status.publishedBy, user);
     t.deepEqual(await remoteRefs(deployGit), { 'refs/heads/main': ws1Pub.status.git.commit, [TAG1]: ws1Pub.status.git.commit });
-    await watch.until(new RegExp(`MODIFIED\\s+${esc(ws1)}\\s.*\\sv1\\s+published\\s`));
+    await watch.poll(new RegExp(`MODIFIED\\s+${esc(ws1)}\\s.*\\sv1\\s+published\\s`));
 
     // a second draft of the same package (init: starts from v1), changed, proposed and published → v2
     t.is(await k.ok(['create', '-f', await manifest('ws2.yaml', prDoc('ws2', 'init'))]), `packagerevision.pkg.pkgserver.dev/${ws2} created\n`);
@@ -396,8 +382,8 @@ for (const variant of VARIANTS) {
     t.is(await k.ok(['get', 'pkgrev', ws1, '-n', ns, '-o', `jsonpath={.metadata.labels}`]), '', 'v1 no longer carries the latest label');
 
     // the watch saw every transition of both revisions
-    await watch.until(new RegExp(`MODIFIED\\s+${esc(ws2)}\\s.*\\sv2\\s+published\\s+True\\s+true`));
-    await watch.until(new RegExp(`MODIFIED\\s+${esc(ws1)}\\s.*\\sv1\\s+published\\s+True\\s+false`));
+    await watch.poll(new RegExp(`MODIFIED\\s+${esc(ws2)}\\s.*\\sv2\\s+published\\s+True\\s+true`));
+    await watch.poll(new RegExp(`MODIFIED\\s+${esc(ws1)}\\s.*\\sv1\\s+published\\s+True\\s+false`));
     /** The lifecycles a revision went through in the watch output, with the event that showed each first. */
     const transitions = (name: string) => {
       const out: string[] = [];
@@ -576,7 +562,7 @@ for (const variant of VARIANTS) {
     t.deepEqual(afterDelete, { 'refs/heads/main': pub2, [TAG2]: pub2, [draftBranch('ws3')]: before.refs[draftBranch('ws3')] }, 'the v1 tag is gone; v2 stays on main');
     t.is(await k.ok(['delete', 'pkgrev', ws3, '-n', ns]), `packagerevision.pkg.pkgserver.dev "${ws3}" deleted\n`);
     t.deepEqual(await remoteRefs(deployGit), { 'refs/heads/main': pub2, [TAG2]: pub2 }, 'the draft branch is gone');
-    await watch.until(new RegExp(`DELETED\\s+${esc(ws3)}\\s`));
+    await watch.poll(new RegExp(`DELETED\\s+${esc(ws3)}\\s`));
     t.deepEqual(transitions(ws1), ['ADDED draft', 'MODIFIED proposed', 'MODIFIED published', 'MODIFIED deletionProposed', 'DELETED deletionProposed'], watch.text);
     t.deepEqual(transitions(ws3), ['ADDED draft', 'DELETED draft'], watch.text);
 
@@ -585,7 +571,7 @@ for (const variant of VARIANTS) {
       const last = await k.ok(['get', 'repo', 'deploy', '-n', ns, '-o', 'jsonpath={.status.lastSyncTime}']);
       await k.ok(['annotate', 'repo', 'deploy', '-n', ns, `pkg.pkgserver.dev/sync=${process.hrtime.bigint()}`, '--overwrite']);
       // a sync that ends after `last` was read started after every write before it (syncs and writes share the lock)
-      await until('a sync of the deployment repository', async () => ((await k.ok(['get', 'repo', 'deploy', '-n', ns, '-o', 'jsonpath={.status.lastSyncTime}'])) !== last ? true : undefined));
+      await poll('a sync of the deployment repository', async () => ((await k.ok(['get', 'repo', 'deploy', '-n', ns, '-o', 'jsonpath={.status.lastSyncTime}'])) !== last ? true : undefined));
     };
     await synced();
     t.is(

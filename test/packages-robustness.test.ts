@@ -18,7 +18,7 @@ import path from 'node:path';
 import { adminTLS, startServer, type ServerHandle, type StartOptions } from './helpers/server.ts';
 import { git, startGitServer, type GitServer, type GitServerOptions } from './helpers/gitserver.ts';
 import { HttpClient, type HttpResponse } from './helpers/http.ts';
-import { sleep } from './helpers/clientnode.ts';
+import { poll } from './helpers/poll.ts';
 
 const PKG = 'pkg.pkgserver.dev/v1alpha1';
 const CFG = 'config.pkg.pkgserver.dev/v1alpha1';
@@ -97,21 +97,6 @@ function expectStatus(r: HttpResponse, status: number, what: string): HttpRespon
   return r;
 }
 
-/** Polls `fn` until it returns something other than undefined; fails after `ms` with the last value seen. */
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000, every = 100): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `; last error: ${(last as Error).message}` : ''}`);
-    await sleep(every);
-  }
-}
 
 interface RepoOpts {
   deployment: boolean;

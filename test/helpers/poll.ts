@@ -1,0 +1,17 @@
+// Waiting for a condition in tests: poll with a deadline instead of sleeping a fixed time.
+
+/** Polls `fn` until it returns something other than undefined; fails after `ms` with the last error seen. */
+export async function poll<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000, every = 100): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `; last error: ${(last as Error).message ?? String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
