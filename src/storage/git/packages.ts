@@ -34,6 +34,7 @@ async function testPause(step: string, log?: (msg: string) => void): Promise<voi
 export class PackageRepo {
   readonly layout: Layout;
   private refsCache?: Refs;
+  private mainPackages?: { head: string; paths: string[] };
 
   constructor(
     readonly cfg: RepoConfig,
@@ -101,11 +102,12 @@ export class PackageRepo {
     return `v${Math.max(0, ...majors) + 1}`;
   }
 
-  /** Package paths on the main branch (directories holding a Kptfile). */
+  /** Package paths on the main branch (directories holding a Kptfile), cached per head commit. */
   async packagesOnMain(): Promise<string[]> {
     const head = await this.head();
     if (!head) return [];
-    return (await this.git.findPackages(head, this.cfg.directory)).map((p) => p.path);
+    if (this.mainPackages?.head !== head) this.mainPackages = { head, paths: (await this.git.findPackages(head, this.cfg.directory)).map((p) => p.path) };
+    return this.mainPackages.paths;
   }
 
   // ---------------------------------------------------------------- writes
