@@ -1,7 +1,6 @@
 // The generic registry of one resource (k8s.io/apiserver/pkg/registry/generic/registry.Store):
 // create, get, list, watch, update (guaranteed update with compare-and-swap), delete with
 // finalizers, on top of the revisioned store for writes and the watch cache for reads.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import { randomUUID, randomInt } from 'node:crypto';
 import { timestamp, type KObject } from '../../api/meta.ts';
@@ -23,6 +22,7 @@ import {
 import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../selectors.ts';
 import { applyDefaults, dns1123SubdomainError, prune, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
+import { holds, runHolding } from '../../util/held.ts';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -549,18 +549,24 @@ function decodeContinue(token: string): ContinueToken {
  */
 export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();
-  private readonly held = new AsyncLocalStorage<Set<string>>();
+  /** tokens of this mutex's keys, as recorded in the async flow that holds them */
+  private readonly tokens = new Map<string, object>();
 
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const held = this.held.getStore();
-    if (held?.has(key)) return fn();
-    const inner = () => this.held.run(new Set([...(held ?? []), key]), fn);
+    let token = this.tokens.get(key);
+    if (!token) this.tokens.set(key, (token = {}));
+    if (holds(token)) return fn();
+    const held = token;
+    const inner = () => runHolding(held, fn);
     const prev = this.tails.get(key) ?? Promise.resolve();
     const run = prev.then(inner, inner);
     const tail = run.catch(() => undefined);
     this.tails.set(key, tail);
     void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      if (this.tails.get(key) === tail) {
+        this.tails.delete(key);
+        this.tokens.delete(key);
+      }
     });
     return run;
   }

@@ -9,13 +9,13 @@
 // isomorphic-git does no locking of its own, so every write (and every fetch) runs under one
 // async mutex per repository (`withLock`, re-entrant within one async call chain). Reads of
 // immutable objects need no lock.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient, type TreeEntry } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitRemoteHTTP } from 'isomorphic-git/managers';
+import { holds, runHolding } from '../../util/held.ts';
 
 export type { TreeEntry };
 
@@ -205,7 +205,6 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
 export class GitRepo {
   /** isomorphic-git's object cache (parsed packfiles and indexes), shared by every call on this repository */
   private cache = {};
-  private readonly lockHeld = new AsyncLocalStorage<true>();
   private lockTail: Promise<void> = Promise.resolve();
   /** oid of a commit or (annotated) tag → the commit it peels to */
   private readonly peeled = new Map<string, string>();
@@ -271,8 +270,8 @@ export class GitRepo {
    * awaits) may call locked methods such as `commitFiles` and `updateRef` without deadlocking.
    */
   withLock<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.lockHeld.getStore()) return fn();
-    const run = this.lockTail.then(() => this.lockHeld.run(true, fn));
+    if (holds(this)) return fn();
+    const run = this.lockTail.then(() => runHolding(this, fn));
     this.lockTail = run.then(
       () => undefined,
       () => undefined,
