@@ -1,0 +1,635 @@
+// `npm run bench`: the first pkgserver benchmark (SPEC 9), in one run on this machine.
+//
+// 1. A real smart-HTTP git server (`git http-backend`, test/helpers/gitserver.ts) on loopback,
+//    with N packages × M published revisions (commit + lightweight tag `P/vN` each) written by
+//    `git fast-import`, spread over R repositories (deployment and catalog alternately).
+// 2. The real server (`bin/pkgserver.js serve`, child process, own data directory, controllers
+//    on); the Repositories are registered and the initial sync is timed until every revision is
+//    listed.
+// 3. Over keep-alive HTTPS with the admin client certificate: list (Table and JSON, all
+//    namespaces), every page of 500 as kubectl walks them, one page, get, create-draft (init),
+//    propose, publish, and a burst of concurrent publishes across repositories.
+// 4. The same git work with the native git CLI against the same git server, as the reference.
+// 5. A restart of the server on its persisted store (time to serving and to the first full list).
+// 6. A table on stdout and bench/results/latest.json.
+//
+// Environment: BENCH_N (packages, default 100), BENCH_M (revisions per package, default 10),
+// BENCH_REPOS (default: 500 revisions per repository, 4 … 20), BENCH_NAMESPACES (2),
+// BENCH_LIST_ITER (30), BENCH_GET_ITER (300), BENCH_WRITE_ITER (30), BENCH_BURST (20),
+// BENCH_REF_ITER (10), BENCH_SYNC_PERIOD (1h), BENCH_TIMEOUT (seconds, 1200),
+// BENCH_KEEP=1 (keep the temporary directory), BENCH_PROFILE=1 (a V8 CPU profile of the server,
+// written to bench/results/server-cpuprofile.json when it stops), BENCH_SERVER_NODE_ARGS (extra
+// node flags for the server process).
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startGitServer, type GitServer } from '../test/helpers/gitserver.ts';
+import { BenchClient } from './client.ts';
+import { buildRepo, gitIn, revisionFiles, type RepoSpec } from './gitbuild.ts';
+import { procCpuMs, ROOT, startPkgServer, type BenchServer } from './server.ts';
+import { fmtMs, now, round, summarize, timeLoop, type Summary } from './stats.ts';
+
+// ---------------------------------------------------------------- configuration
+
+function envInt(name: string, dflt: number, min = 1): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${v}"`);
+  return Number(v);
+}
+
+const N = envInt('BENCH_N', 100);
+const M = envInt('BENCH_M', 10);
+const TOTAL = N * M;
+const MAX_TOTAL = 10_000;
+if (TOTAL > MAX_TOTAL) throw new Error(`BENCH_N × BENCH_M = ${TOTAL}; the benchmark goes up to ${MAX_TOTAL} revisions`);
+const R = envInt('BENCH_REPOS', Math.min(20, N, Math.max(4, Math.ceil(TOTAL / 500))));
+if (R > N) throw new Error(`BENCH_REPOS (${R}) may not exceed BENCH_N (${N}): every repository needs a package`);
+const NAMESPACES = Math.min(R, envInt('BENCH_NAMESPACES', 2));
+const LIST_ITER = envInt('BENCH_LIST_ITER', 30);
+const GET_ITER = envInt('BENCH_GET_ITER', 300);
+const WRITE_ITER = envInt('BENCH_WRITE_ITER', 30);
+const BURST = envInt('BENCH_BURST', 20);
+const REF_ITER = envInt('BENCH_REF_ITER', 10);
+const SYNC_PERIOD = process.env.BENCH_SYNC_PERIOD || '1h';
+const TIMEOUT_S = envInt('BENCH_TIMEOUT', 1200);
+const KEEP = process.env.BENCH_KEEP === '1';
+const WRITE_WARMUP = 3;
+
+const PKG_GROUP_PATH = '/apis/pkg.pkgserver.dev/v1alpha1';
+const CONFIG_GROUP_PATH = '/apis/config.pkg.pkgserver.dev/v1alpha1';
+const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
+const MERGE_PATCH = 'application/merge-patch+json';
+const GIT_USER = 'bench';
+const GIT_PASSWORD = 'bench-secret';
+
+/** SPEC 9 budgets (server time, p50, at 10,000 revisions in 20 repositories). */
+const BUDGETS: Record<string, number> = {
+  'list all, Table': 100,
+  'list all, JSON': 150,
+  'list one page (limit=500)': 15,
+  get: 2,
+  'create draft (init)': 150,
+  publish: 250,
+};
+
+// ---------------------------------------------------------------- results
+
+interface OpResult {
+  op: string;
+  /** client-observed time: request sent → last byte of the response */
+  client: Summary;
+  /** the server's own time per request, from its request log */
+  server?: Summary;
+  budgetMs?: number;
+  /** response size (bytes) of a list */
+  bytes?: number;
+  /** CPU time (user + system) of the server process per operation, ms */
+  serverCpuMs?: number;
+  /** CPU time of the git processes (git http-backend and what it runs) per operation, ms */
+  gitCpuMs?: number;
+  /** server VmRSS / VmHWM (MiB) right after the measured loop */
+  memoryAfter?: { rssMiB: number; hwmMiB: number };
+  /** the git CLI doing the same git work: wall time, and CPU of every git process (CLI and server side) per operation */
+  reference?: { what: string; summary: Summary; gitCpuMs?: number };
+  note?: string;
+}
+
+const results: OpResult[] = [];
+/** monotonic-clock bounds (µs, the clock of V8 CPU profiles) of each measured phase */
+const phaseMarks: { op: string; startUs: number; endUs: number }[] = [];
+const extra: Record<string, unknown> = {};
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------- cleanup
+
+const cleanups: (() => Promise<unknown>)[] = [];
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const f of cleanups.reverse()) {
+      try {
+        await f();
+      } catch (e) {
+        log(`cleanup step failed: ${(e as Error).message}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    void cleanup().then(() => process.exit(130));
+  });
+
+// ---------------------------------------------------------------- git CLI helpers
+
+const GIT_REF_ENV: NodeJS.ProcessEnv = {
+  PATH: process.env.PATH,
+  HOME: os.tmpdir(),
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'Reference User',
+  GIT_AUTHOR_EMAIL: 'ref@example.com',
+  GIT_COMMITTER_NAME: 'Reference User',
+  GIT_COMMITTER_EMAIL: 'ref@example.com',
+  GIT_TERMINAL_PROMPT: '0',
+};
+
+const gitRef = (cwd: string, ...args: string[]) => gitIn(cwd, args, undefined, GIT_REF_ENV);
+
+function execOut(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => execFile(cmd, args, (err, stdout) => resolve(err ? '' : stdout.trim())));
+}
+
+// ---------------------------------------------------------------- the benchmark
+
+interface RepoPlan extends RepoSpec {
+  /** PackageRevision names of every published revision */
+  revisionNames: string[];
+}
+
+function plan(): RepoPlan[] {
+  const repos: RepoPlan[] = [];
+  for (let r = 0; r < R; r++) {
+    const deployment = r % 2 === 0;
+    const name = `${deployment ? 'deploy' : 'catalog'}-${String(r).padStart(2, '0')}`;
+    repos.push({ name, namespace: `bench-${r % NAMESPACES}`, deployment, packages: [], revisions: M, revisionNames: [] });
+  }
+  for (let j = 0; j < N; j++) {
+    const repo = repos[j % R];
+    const pkg = `pkg-${String(j).padStart(5, '0')}`;
+    const target = `site-${Math.floor(j / R) % 5}`;
+    repo.packages.push({ name: pkg, path: repo.deployment ? `${target}/apps/${pkg}` : `apps/${pkg}` });
+    for (let v = 1; v <= M; v++) repo.revisionNames.push(`${repo.deployment ? target : 'catalog'}.${repo.name}.apps.${pkg}.v${v}`);
+  }
+  return repos;
+}
+
+/** Server time per measured request: the request log lines of [from, to). */
+function serverTimes(srv: BenchServer, from: number, to: number, method: string): number[] {
+  return srv.requests
+    .slice(from, to)
+    .filter((r) => r.method === method)
+    .map((r) => r.ms);
+}
+
+async function main(): Promise<void> {
+  const started = now();
+  // the sources the server runs: the commit, and whether src/ differed from it when the run started
+  extra.commit = `${await execOut('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])}${(await execOut('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'bin'])) ? ' (src modified)' : ''}`;
+  const loadAtStart = os.loadavg();
+  extra.loadAverageAtStart = loadAtStart.map((x) => round(x));
+  if (loadAtStart[0] > 0.5) log(`warning: the machine is busy (load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}); the figures will show it`);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'pkgserver-bench-'));
+  cleanups.push(async () => {
+    if (KEEP) log(`kept ${tmp}`);
+    else await rm(tmp, { recursive: true, force: true });
+  });
+  log(`N=${N} packages × M=${M} revisions = ${TOTAL} revisions in ${R} repositories, ${NAMESPACES} namespaces; work in ${tmp}`);
+
+  // ------------------------------------------------------------ 1. git data
+  const gitServer: GitServer = await startGitServer({ root: path.join(tmp, 'git'), user: GIT_USER, password: GIT_PASSWORD });
+  cleanups.push(() => gitServer.stop());
+  const repos = plan();
+  let t0 = now();
+  const base = Math.floor(Date.now() / 1000) - TOTAL - 3600;
+  let next = 0;
+  const builders = Array.from({ length: Math.min(2, repos.length) }, async () => {
+    for (let i = next++; i < repos.length; i = next++) {
+      const bare = await gitServer.createBareRepo(repos[i].name);
+      await buildRepo(bare, repos[i], base);
+    }
+  });
+  await Promise.all(builders);
+  extra.gitBuildMs = round(now() - t0, 0);
+  log(`built ${TOTAL} commits and tags with git fast-import in ${fmtMs(now() - t0)}`);
+
+  // ------------------------------------------------------------ 2. the server, initial sync
+  const dataDir = path.join(tmp, 'server');
+  await mkdir(dataDir, { recursive: true });
+  const credentialsFile = path.join(tmp, 'credentials.yaml');
+  await writeFile(credentialsFile, `bench: {username: ${GIT_USER}, password: ${GIT_PASSWORD}}\n`, { mode: 0o600 });
+  t0 = now();
+  // BENCH_PROFILE=1: V8 writes one profile per thread (tsx's loader has its own); keep the main thread's (the largest)
+  const profileDir = path.join(tmp, 'profiles');
+  const nodeArgs = [...(process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+  if (process.env.BENCH_PROFILE === '1')
+    cleanups.push(async () => {
+      const files = await Promise.all((await readdir(profileDir)).map(async (f) => ({ f, size: (await stat(path.join(profileDir, f))).size })));
+      const main = files.sort((a, b) => b.size - a.size)[0];
+      if (main) {
+        await copyFile(path.join(profileDir, main.f), path.join(ROOT, 'bench/results/server-cpuprofile.json'));
+        log('server CPU profile: bench/results/server-cpuprofile.json');
+      }
+    });
+  const srv = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile], nodeArgs });
+  cleanups.push(() => srv.stop());
+  extra.serverStartMs = round(now() - t0, 0);
+  log(`pkgserver serving at ${srv.url} (pid ${srv.proc.pid}) after ${fmtMs(now() - t0)}`);
+  const client = new BenchClient(srv.url, srv.tls());
+  cleanups.push(async () => client.close());
+  let sent = 0;
+  const req = async (method: string, p: string, opts: { body?: unknown; contentType?: string; accept?: string } = {}) => {
+    sent++;
+    return client.ok(method, p, opts);
+  };
+  const memAfterStart = srv.memory();
+
+  t0 = now();
+  for (const r of repos) {
+    await req('POST', `${CONFIG_GROUP_PATH}/namespaces/${r.namespace}/repositories`, {
+      body: {
+        apiVersion: 'config.pkg.pkgserver.dev/v1alpha1',
+        kind: 'Repository',
+        metadata: { name: r.name, namespace: r.namespace },
+        spec: { type: 'git', deployment: r.deployment, git: { url: gitServer.url(r.name), ref: 'main', directory: '', credentials: 'bench' }, sync: { period: SYNC_PERIOD } },
+      },
+    });
+  }
+  const expected = new Map(repos.map((r) => [`${r.namespace}/${r.name}`, r.revisionNames.length]));
+  const syncDeadline = Date.now() + TIMEOUT_S * 1000;
+  let perRepoSyncMs: number[] = [];
+  for (;;) {
+    const list = (await req('GET', `${CONFIG_GROUP_PATH}/repositories`)).json<{ items: any[] }>().items;
+    let done = 0;
+    perRepoSyncMs = [];
+    for (const item of list) {
+      const ready = (item.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
+      if (ready?.status === 'False') throw new Error(`Repository ${item.metadata.name} is not Ready: ${ready.reason}: ${ready.message}`);
+      const want = expected.get(`${item.metadata.namespace}/${item.metadata.name}`);
+      if (ready?.status === 'True' && item.status?.revisionCount === want) {
+        done++;
+        const m = /synced in (\d+) ms/.exec(ready.message ?? '');
+        if (m) perRepoSyncMs.push(Number(m[1]));
+      }
+    }
+    if (done === repos.length) {
+      const all = (await req('GET', `${PKG_GROUP_PATH}/packagerevisions`)).json<{ items: unknown[] }>().items.length;
+      if (all === TOTAL) break;
+    }
+    if (Date.now() > syncDeadline) throw new Error(`initial sync not done after ${TIMEOUT_S} s (${done}/${repos.length} repositories)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const syncMs = now() - t0;
+  phaseMarks.push({ op: 'initial sync', startUs: Math.round(t0 * 1000), endUs: Math.round(now() * 1000) });
+  extra.initialSyncMs = round(syncMs, 0);
+  extra.perRepositorySyncMs = summarize(perRepoSyncMs);
+  const memAfterSync = srv.memory();
+  log(`initial sync: all ${TOTAL} revisions listed ${fmtMs(syncMs)} after registering ${R} repositories; RSS ${memAfterSync.rssMiB.toFixed(0)} MiB`);
+
+  // ------------------------------------------------------------ 3. reads
+  /** Measures `n` sequential requests of one kind (after `warmup`), client and server time. */
+  const measure = async (op: string, method: string, n: number, warmup: number, fn: (i: number) => Promise<unknown>, extraFields: Partial<OpResult> = {}) => {
+    for (let i = 0; i < warmup; i++) await fn(i);
+    await srv.waitForRequests(sent);
+    const from = sent;
+    const markStart = Number(process.hrtime.bigint() / 1000n);
+    const cpu0 = srv.cpuMs();
+    const git0 = procCpuMs('self').children;
+    const samples = await timeLoop(n, 0, (i) => fn(warmup + i));
+    const serverCpuMs = (srv.cpuMs() - cpu0) / n;
+    const gitCpuMs = (procCpuMs('self').children - git0) / n;
+    phaseMarks.push({ op, startUs: markStart, endUs: Number(process.hrtime.bigint() / 1000n) });
+    await srv.waitForRequests(sent);
+    const st = serverTimes(srv, from, sent, method);
+    const r: OpResult = { op, client: summarize(samples), server: st.length === n ? summarize(st) : undefined, budgetMs: BUDGETS[op], serverCpuMs, gitCpuMs, memoryAfter: srv.memory(), ...extraFields };
+    results.push(r);
+    log(`${op}: p50 ${fmtMs(r.client.p50)} p95 ${fmtMs(r.client.p95)} (server p50 ${fmtMs(r.server?.p50)})`);
+    return r;
+  };
+
+  const allPath = `${PKG_GROUP_PATH}/packagerevisions`;
+  const tableFirst = (await req('GET', allPath, { accept: TABLE_ACCEPT })).json<{ kind: string; rows: unknown[] }>();
+  if (tableFirst.kind !== 'Table' || tableFirst.rows.length !== TOTAL) throw new Error(`Table list: kind ${tableFirst.kind}, ${tableFirst.rows.length} rows, expected ${TOTAL}`);
+  let bytes = 0;
+  await measure('list all, Table', 'GET', LIST_ITER, 5, async () => {
+    bytes = (await req('GET', allPath, { accept: TABLE_ACCEPT })).body.length;
+  });
+  results.at(-1)!.bytes = bytes;
+  await measure('list all, JSON', 'GET', LIST_ITER, 5, async () => {
+    bytes = (await req('GET', allPath)).body.length;
+  });
+  results.at(-1)!.bytes = bytes;
+
+  // every page of 500, as `kubectl get -A` does by default (--chunk-size=500): one sample is the whole walk
+  {
+    const walk = async () => {
+      let cont = '';
+      let pages = 0;
+      let rows = 0;
+      do {
+        const t = (await req('GET', `${allPath}?limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`, { accept: TABLE_ACCEPT })).json<{ rows: unknown[]; metadata: { continue?: string } }>();
+        pages++;
+        rows += t.rows.length;
+        cont = t.metadata.continue ?? '';
+      } while (cont);
+      if (rows !== TOTAL) throw new Error(`paged Table list: ${rows} rows, expected ${TOTAL}`);
+      return pages;
+    };
+    for (let i = 0; i < 3; i++) await walk();
+    await srv.waitForRequests(sent);
+    const n = Math.max(5, Math.ceil(LIST_ITER / 2));
+    const samples: number[] = [];
+    const server: number[] = [];
+    let pages = 0;
+    const cpu0 = srv.cpuMs();
+    for (let i = 0; i < n; i++) {
+      const from = sent;
+      const t = now();
+      pages = await walk();
+      samples.push(now() - t);
+      await srv.waitForRequests(sent);
+      server.push(serverTimes(srv, from, sent, 'GET').reduce((a, b) => a + b, 0));
+    }
+    results.push({ op: `list all, Table, every page of 500 (${pages} requests)`, client: summarize(samples), server: summarize(server), serverCpuMs: (srv.cpuMs() - cpu0) / n, note: 'what kubectl get -A does by default (--chunk-size=500); one sample = the whole walk' });
+    log(`paged Table walk: p50 ${fmtMs(summarize(samples).p50)}`);
+  }
+
+  await measure('list one page (limit=500)', 'GET', LIST_ITER * 3, 10, async () => {
+    bytes = (await req('GET', `${allPath}?limit=500`)).body.length;
+  });
+  results.at(-1)!.bytes = bytes;
+
+  const allNames = repos.flatMap((r) => r.revisionNames.map((name) => ({ ns: r.namespace, name })));
+  let seed = 42;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  await measure('get', 'GET', GET_ITER, 30, async () => {
+    const o = allNames[Math.floor(rand() * allNames.length)];
+    await req('GET', `${PKG_GROUP_PATH}/namespaces/${o.ns}/packagerevisions/${o.name}`);
+  });
+
+  // ------------------------------------------------------------ 4. writes: create draft, propose, publish in one deployment repository
+  const deploy = repos.find((r) => r.deployment)!;
+  const prPath = (ns: string, name?: string) => `${PKG_GROUP_PATH}/namespaces/${ns}/packagerevisions${name ? `/${name}` : ''}`;
+  const draftBody = (repo: RepoPlan, target: string, pkg: string) => ({
+    apiVersion: 'pkg.pkgserver.dev/v1alpha1',
+    kind: 'PackageRevision',
+    metadata: { name: `${target}.${repo.name}..${pkg}.ws1`, namespace: repo.namespace },
+    spec: { packageRevID: { target, repository: repo.name, realm: '', package: pkg, workspace: 'ws1' }, lifecycle: 'draft', tasks: [{ type: 'init' }] },
+  });
+  const writes = WRITE_ITER + WRITE_WARMUP;
+  const wNames = Array.from({ length: writes }, (_, i) => `w-${String(i).padStart(5, '0')}`);
+  await measure('create draft (init)', 'POST', WRITE_ITER, WRITE_WARMUP, async (i) => {
+    await req('POST', prPath(deploy.namespace), { body: draftBody(deploy, 'bench', wNames[i]) });
+  });
+  await measure('propose', 'PATCH', WRITE_ITER, WRITE_WARMUP, async (i) => {
+    await req('PATCH', prPath(deploy.namespace, `bench.${deploy.name}..${wNames[i]}.ws1`), { body: { spec: { lifecycle: 'proposed' } }, contentType: MERGE_PATCH });
+  });
+  await measure('publish', 'PATCH', WRITE_ITER, WRITE_WARMUP, async (i) => {
+    const r = (await req('PATCH', prPath(deploy.namespace, `bench.${deploy.name}..${wNames[i]}.ws1`), { body: { spec: { lifecycle: 'published' } }, contentType: MERGE_PATCH })).json<any>();
+    if (r.spec.lifecycle !== 'published' || r.spec.packageRevID.revision !== 'v1' || !r.status?.git?.tag) throw new Error(`publish of ${wNames[i]}: ${JSON.stringify({ spec: r.spec, git: r.status?.git })}`);
+  });
+
+  // ------------------------------------------------------------ 4b. a burst of concurrent publishes across the deployment repositories
+  {
+    const deployRepos = repos.filter((r) => r.deployment);
+    const burst = Array.from({ length: BURST }, (_, i) => ({ repo: deployRepos[i % deployRepos.length], pkg: `burst-${String(i).padStart(4, '0')}` }));
+    for (const b of burst) {
+      await req('POST', prPath(b.repo.namespace), { body: draftBody(b.repo, 'bench', b.pkg) });
+      await req('PATCH', prPath(b.repo.namespace, `bench.${b.repo.name}..${b.pkg}.ws1`), { body: { spec: { lifecycle: 'proposed' } }, contentType: MERGE_PATCH });
+    }
+    await srv.waitForRequests(sent);
+    const from = sent;
+    const cpu0 = srv.cpuMs();
+    const git0 = procCpuMs('self').children;
+    const t = now();
+    const each = await Promise.all(
+      burst.map(async (b) => {
+        const s = now();
+        await req('PATCH', prPath(b.repo.namespace, `bench.${b.repo.name}..${b.pkg}.ws1`), { body: { spec: { lifecycle: 'published' } }, contentType: MERGE_PATCH });
+        return now() - s;
+      }),
+    );
+    const wall = now() - t;
+    const serverCpuMs = (srv.cpuMs() - cpu0) / BURST;
+    const gitCpuMs = (procCpuMs('self').children - git0) / BURST;
+    await srv.waitForRequests(sent);
+    extra.publishBurst = {
+      publishes: BURST,
+      repositories: deployRepos.length,
+      wallMs: round(wall, 1),
+      perSecond: round((BURST / wall) * 1000, 1),
+      latency: summarize(each),
+      server: summarize(serverTimes(srv, from, sent, 'PATCH')),
+      serverCpuMsPerPublish: round(serverCpuMs, 1),
+      gitCpuMsPerPublish: round(gitCpuMs, 1),
+      budgetPerSecond: 20,
+    };
+    log(`publish burst: ${BURST} concurrent publishes over ${deployRepos.length} repositories in ${fmtMs(wall)} = ${((BURST / wall) * 1000).toFixed(1)}/s`);
+  }
+
+  // ------------------------------------------------------------ 5. memory after the load
+  const memAfterLoad = srv.memory();
+  extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync, afterLoad: memAfterLoad, budgetMiB: 400 };
+  log(`server RSS after the load: ${memAfterLoad.rssMiB.toFixed(0)} MiB (peak ${memAfterLoad.hwmMiB.toFixed(0)} MiB)`);
+  extra.serverProblems = srv.problems.slice(0, 20);
+
+  // ------------------------------------------------------------ 6. the git CLI reference, same git server
+  log('git CLI reference');
+  /** A timed loop of git CLI work; also the CPU of every git process it ran (CLI and http-backend), per operation. */
+  const refLoop = async (n: number, warmup: number, op: (i: number) => Promise<unknown>) => {
+    for (let i = 0; i < warmup; i++) await op(i);
+    const git0 = procCpuMs('self').children;
+    const samples = await timeLoop(n, 0, (i) => op(warmup + i));
+    return { samples, gitCpuMs: (procCpuMs('self').children - git0) / n };
+  };
+  const ref = (op: string, what: string, m: { samples: number[]; gitCpuMs: number }) => {
+    const r = results.find((x) => x.op === op);
+    if (r) r.reference = { what, summary: summarize(m.samples), gitCpuMs: m.gitCpuMs };
+  };
+  const bareOf = (r: RepoPlan) => path.join(gitServer.root, `${r.name}.git`);
+  const lsRemoteAll = await refLoop(REF_ITER, 1, async () => {
+    for (const r of repos) await gitRef(tmp, 'ls-remote', '--tags', gitServer.url(r.name));
+  });
+  ref('list all, Table', `git ls-remote --tags, each of the ${R} repositories in turn (HTTP)`, lsRemoteAll);
+  ref('list all, JSON', `git ls-remote --tags, each of the ${R} repositories in turn (HTTP)`, lsRemoteAll);
+  const forEachRef = await refLoop(REF_ITER, 1, async () => {
+    for (const r of repos) await gitRef(bareOf(r), 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags');
+  });
+  results.push({ op: `(git) for-each-ref refs/tags, all ${R} bare repositories`, client: summarize(forEachRef.samples), gitCpuMs: forEachRef.gitCpuMs, note: 'reference only: every tag read from local disk (no HTTP), one git process per repository' });
+  ref('list one page (limit=500)', `git ls-remote --tags of one repository (${deploy.revisionNames.length} tags, HTTP)`, await refLoop(REF_ITER * 3, 2, async () => {
+    await gitRef(tmp, 'ls-remote', '--tags', gitServer.url(deploy.name));
+  }));
+  const oneTag = `refs/tags/${deploy.packages[0].path}/v1`;
+  ref('get', `git ls-remote URL ${oneTag} (protocol v2 ref-prefix, HTTP)`, await refLoop(REF_ITER * 3, 2, async () => {
+    await gitRef(tmp, 'ls-remote', gitServer.url(deploy.name), oneTag);
+  }));
+
+  // create draft / publish with a work tree clone of the same deployment repository
+  const work = path.join(tmp, 'ref-clone');
+  const authURL = gitServer.url(deploy.name).replace('http://', `http://${GIT_USER}:${GIT_PASSWORD}@`);
+  t0 = now();
+  await gitRef(tmp, 'clone', '-q', authURL, work);
+  extra.referenceCloneMs = round(now() - t0, 0);
+  const refPkg = (i: number) => ({ name: `r-${String(i).padStart(5, '0')}`, path: `ref/r-${String(i).padStart(5, '0')}` });
+  const refBranch = (i: number) => `drafts/${refPkg(i).path}/ws1`;
+  const createDraftRef = async (i: number) => {
+    const pkg = refPkg(i);
+    await gitRef(work, 'switch', '-q', '-c', refBranch(i), 'main');
+    await mkdir(path.join(work, pkg.path), { recursive: true });
+    for (const [file, content] of Object.entries(revisionFiles(pkg, 1, true))) await writeFile(path.join(work, pkg.path, file), content);
+    await gitRef(work, 'add', '-A', pkg.path);
+    await gitRef(work, 'commit', '-q', '-m', `Create draft ${pkg.name}`);
+    await gitRef(work, 'push', '-q', 'origin', refBranch(i));
+  };
+  const publishRef = (atomic: boolean) => async (i: number) => {
+    const pkg = refPkg(i);
+    await gitRef(work, 'switch', '-q', 'main');
+    await gitRef(work, 'checkout', refBranch(i), '--', pkg.path);
+    await gitRef(work, 'commit', '-q', '-m', `Publish ${pkg.name} v1`);
+    await gitRef(work, 'tag', `${pkg.path}/v1`);
+    if (atomic) await gitRef(work, 'push', '-q', '--atomic', 'origin', 'main', `refs/tags/${pkg.path}/v1`, `:refs/heads/${refBranch(i)}`);
+    else {
+      await gitRef(work, 'push', '-q', 'origin', 'main');
+      await gitRef(work, 'push', '-q', 'origin', `refs/tags/${pkg.path}/v1`);
+      await gitRef(work, 'push', '-q', 'origin', '--delete', refBranch(i));
+    }
+  };
+  const switchMain = async () => gitRef(work, 'switch', '-q', 'main');
+  const created = await refLoop(WRITE_ITER, WRITE_WARMUP, async (i) => createDraftRef(i));
+  await switchMain();
+  ref('create draft (init)', 'git switch -c + write files + add + commit + push the branch (work-tree clone, HTTP)', created);
+  ref('publish', 'git checkout draft -- P + commit + push main + tag + push tag + push --delete branch (3 pushes, HTTP)', await refLoop(WRITE_ITER, WRITE_WARMUP, publishRef(false)));
+  // the same publish in one atomic push, as a lower bound
+  const base2 = WRITE_ITER + WRITE_WARMUP;
+  await timeLoop(WRITE_ITER + WRITE_WARMUP, 0, async (i) => createDraftRef(base2 + i));
+  await switchMain();
+  const atomic = await refLoop(WRITE_ITER, WRITE_WARMUP, async (i) => publishRef(true)(base2 + i));
+  results.push({ op: '(git) publish in one atomic push', client: summarize(atomic.samples), gitCpuMs: atomic.gitCpuMs, note: 'reference only: the same git work as publish with a single `git push --atomic main tag :branch`' });
+
+  // ------------------------------------------------------------ 7. restart with the persisted store
+  {
+    await srv.stop();
+    client.close();
+    const t = now();
+    const again = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile], nodeArgs });
+    cleanups.push(() => again.stop());
+    const servingMs = now() - t;
+    const client2 = new BenchClient(again.url, again.tls());
+    cleanups.push(async () => client2.close());
+    const listed = (await client2.ok('GET', allPath)).json<{ items: unknown[] }>().items.length;
+    const listedMs = now() - t;
+    if (listed < TOTAL) throw new Error(`after the restart the list has ${listed} revisions, expected at least ${TOTAL}`);
+    extra.restart = { servingMs: round(servingMs, 0), firstFullListMs: round(listedMs, 0), revisionsListed: listed, budgetServingMs: 3000 };
+    log(`restart with the persisted store: serving after ${fmtMs(servingMs)}, all ${listed} revisions listed after ${fmtMs(listedMs)}`);
+    await again.stop();
+  }
+
+  const totalMs = now() - started;
+  extra.loadAverageAtEnd = os.loadavg().map((x) => round(x));
+  extra.totalMs = round(totalMs, 0);
+
+  // ------------------------------------------------------------ 8. report
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    git: await execOut('git', ['--version']),
+    commit: extra.commit,
+    loadAverageAtStart: extra.loadAverageAtStart,
+    loadAverageBeforeReport: extra.loadAverageAtEnd,
+  };
+  const config = { packages: N, revisionsPerPackage: M, revisions: TOTAL, repositories: R, namespaces: NAMESPACES, syncPeriod: SYNC_PERIOD, listIterations: LIST_ITER, getIterations: GET_ITER, writeIterations: WRITE_ITER, burst: BURST, ...(process.env.BENCH_SERVER_NODE_ARGS ? { serverNodeArgs: process.env.BENCH_SERVER_NODE_ARGS } : {}) };
+  printReport(machine, config, memAfterLoad);
+  const out = {
+    date: new Date().toISOString(),
+    machine,
+    config,
+    setup: { gitBuildMs: extra.gitBuildMs, serverStartMs: extra.serverStartMs, initialSyncMs: extra.initialSyncMs, perRepositorySyncMs: extra.perRepositorySyncMs, referenceCloneMs: extra.referenceCloneMs },
+    operations: results.map((r) => ({
+      op: r.op,
+      client: roundSummary(r.client),
+      server: r.server && roundSummary(r.server),
+      budgetMs: r.budgetMs,
+      bytes: r.bytes,
+      serverCpuMs: r.serverCpuMs === undefined ? undefined : round(r.serverCpuMs, 1),
+      gitBackendCpuMs: r.gitCpuMs === undefined ? undefined : round(r.gitCpuMs, 1),
+      serverMemoryAfterMiB: r.memoryAfter && { rss: round(r.memoryAfter.rssMiB, 0), peak: round(r.memoryAfter.hwmMiB, 0) },
+      reference: r.reference && { what: r.reference.what, ...roundSummary(r.reference.summary), gitCpuMs: r.reference.gitCpuMs === undefined ? undefined : round(r.reference.gitCpuMs, 1) },
+      note: r.note,
+    })),
+    publishBurst: extra.publishBurst,
+    restart: extra.restart,
+    memory: extra.memory,
+    serverWarnings: extra.serverProblems,
+    totalMs: extra.totalMs,
+    ...(process.env.BENCH_PROFILE === '1' ? { phaseMarks } : {}),
+  };
+  const resultsDir = path.join(ROOT, 'bench/results');
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(path.join(resultsDir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  log(`results written to bench/results/latest.json; total ${fmtMs(totalMs)}`);
+}
+
+function roundSummary(s: Summary): Summary {
+  return { n: s.n, p50: round(s.p50), p95: round(s.p95), min: round(s.min), max: round(s.max), mean: round(s.mean) };
+}
+
+function printReport(machine: Record<string, unknown>, config: Record<string, unknown>, mem: { rssMiB: number; hwmMiB: number }): void {
+  const rows: string[][] = [['operation', 'p50', 'p95', 'n', 'server p50', 'server p95', 'server CPU/op', 'budget p50', 'git CLI p50', 'git CLI p95', 'git CPU/op']];
+  for (const r of results)
+    rows.push([
+      r.op,
+      fmtMs(r.client.p50),
+      fmtMs(r.client.p95),
+      String(r.client.n),
+      fmtMs(r.server?.p50),
+      fmtMs(r.server?.p95),
+      fmtMs(r.serverCpuMs),
+      r.budgetMs !== undefined ? `≤ ${r.budgetMs} ms` : '',
+      fmtMs(r.reference?.summary.p50),
+      fmtMs(r.reference?.summary.p95),
+      fmtMs(r.reference?.gitCpuMs ?? (r.op.startsWith('(git)') ? r.gitCpuMs : undefined)),
+    ]);
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const out: string[] = [];
+  out.push('');
+  out.push(`pkgserver benchmark — ${config.revisions} revisions (${config.packages} packages × ${config.revisionsPerPackage}) in ${config.repositories} repositories, ${config.namespaces} namespaces`);
+  out.push(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}, ${machine.git}; load average at start ${(machine.loadAverageAtStart as number[]).join(' ')}; pkgserver ${machine.commit}`);
+  if (config.serverNodeArgs) out.push(`server node flags: ${config.serverNodeArgs}`);
+  out.push(`setup: git data built in ${fmtMs(extra.gitBuildMs as number)}; server serving after ${fmtMs(extra.serverStartMs as number)}; initial sync (register → all listed) ${fmtMs(extra.initialSyncMs as number)}`);
+  out.push('');
+  out.push(line(rows[0]));
+  out.push(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows.slice(1)) out.push(line(row));
+  out.push('');
+  const b = extra.publishBurst as { publishes: number; repositories: number; wallMs: number; perSecond: number; latency: Summary; serverCpuMsPerPublish: number; gitCpuMsPerPublish: number };
+  out.push(`publish burst: ${b.publishes} concurrent publishes over ${b.repositories} deployment repositories in ${fmtMs(b.wallMs)} → ${b.perSecond}/s (budget ≥ 20/s); latency p50 ${fmtMs(b.latency.p50)}, p95 ${fmtMs(b.latency.p95)}; CPU per publish: server ${fmtMs(b.serverCpuMsPerPublish)}, git http-backend ${fmtMs(b.gitCpuMsPerPublish)}`);
+  const rs = extra.restart as { servingMs: number; firstFullListMs: number; revisionsListed: number };
+  out.push(`restart with the persisted store: serving after ${fmtMs(rs.servingMs)} (budget ≤ 3 s), first full list (${rs.revisionsListed} revisions) after ${fmtMs(rs.firstFullListMs)}`);
+  out.push(`server memory after the load: VmRSS ${mem.rssMiB.toFixed(0)} MiB, peak VmHWM ${mem.hwmMiB.toFixed(0)} MiB (budget ≤ 400 MiB at 10,000 revisions)`);
+  out.push('');
+  out.push('p50/p95/n: client-observed (request → last byte, keep-alive HTTPS); server p50/p95: the server\'s own request log;');
+  out.push('server CPU/op: user+system CPU of the server process over the measured loop ÷ n; git CPU/op: CPU of every git process of the reference (CLI and http-backend) ÷ n.');
+  out.push('git CLI reference, same git server:');
+  for (const r of results) if (r.reference) out.push(`  ${r.op}: ${r.reference.what}`);
+  out.push(`budgets: SPEC 9, at 10,000 revisions in 20 repositories on 2 cores.`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// ---------------------------------------------------------------- entry
+
+const timer = setTimeout(() => {
+  log(`timed out after ${TIMEOUT_S} s`);
+  void cleanup().then(() => process.exit(1));
+}, TIMEOUT_S * 1000);
+try {
+  await main();
+  await cleanup();
+  clearTimeout(timer);
+  process.exit(0);
+} catch (e) {
+  if (!cleaning) log(`failed: ${(e as Error).stack ?? e}`); // else: interrupted, and the cleanup made it fail
+  await cleanup();
+  clearTimeout(timer);
+  process.exit(1);
+}
