@@ -16,6 +16,7 @@
 // Environment: BENCH_N (packages, default 100), BENCH_M (revisions per package, default 10),
 // BENCH_REPOS (default: 500 revisions per repository, 4 … 20), BENCH_NAMESPACES (2),
 // BENCH_LIST_ITER (30), BENCH_GET_ITER (300), BENCH_WRITE_ITER (30), BENCH_BURST (20),
+// BENCH_WATCHERS (200) and BENCH_FANOUT_WRITES (30) for the watch fan-out,
 // BENCH_REF_ITER (10), BENCH_SYNC_PERIOD (1h), BENCH_TIMEOUT (seconds, 1200),
 // BENCH_KEEP=1 (keep the temporary directory), BENCH_PROFILE=1 (a V8 CPU profile of the server,
 // written to bench/results/server-cpuprofile.json when it stops), BENCH_SERVER_NODE_ARGS (extra
@@ -29,6 +30,7 @@ import { BenchClient } from './client.ts';
 import { buildRepo, gitIn, revisionFiles, type RepoSpec } from './gitbuild.ts';
 import { procCpuMs, ROOT, startPkgServer, type BenchServer } from './server.ts';
 import { fmtMs, now, round, summarize, timeLoop, type Summary } from './stats.ts';
+import { watchFanout } from './watchfanout.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -51,6 +53,8 @@ const LIST_ITER = envInt('BENCH_LIST_ITER', 30);
 const GET_ITER = envInt('BENCH_GET_ITER', 300);
 const WRITE_ITER = envInt('BENCH_WRITE_ITER', 30);
 const BURST = envInt('BENCH_BURST', 20);
+const WATCHERS = envInt('BENCH_WATCHERS', 200);
+const FANOUT_WRITES = envInt('BENCH_FANOUT_WRITES', 30);
 const REF_ITER = envInt('BENCH_REF_ITER', 10);
 const SYNC_PERIOD = process.env.BENCH_SYNC_PERIOD || '1h';
 const TIMEOUT_S = envInt('BENCH_TIMEOUT', 1200);
@@ -100,6 +104,8 @@ const results: OpResult[] = [];
 /** monotonic-clock bounds (µs, the clock of V8 CPU profiles) of each measured phase */
 const phaseMarks: { op: string; startUs: number; endUs: number }[] = [];
 const extra: Record<string, unknown> = {};
+/** a revision the publish burst made, patched by the watch fan-out phase */
+let burst0 = { namespace: '', name: '' };
 
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -390,6 +396,7 @@ async function main(): Promise<void> {
   {
     const deployRepos = repos.filter((r) => r.deployment);
     const burst = Array.from({ length: BURST }, (_, i) => ({ repo: deployRepos[i % deployRepos.length], pkg: `burst-${String(i).padStart(4, '0')}` }));
+    burst0 = { namespace: burst[0].repo.namespace, name: `bench.${burst[0].repo.name}..${burst[0].pkg}.ws1` };
     for (const b of burst) {
       await req('POST', prPath(b.repo.namespace), { body: draftBody(b.repo, 'bench', b.pkg) });
       await req('PATCH', prPath(b.repo.namespace, `bench.${b.repo.name}..${b.pkg}.ws1`), { body: { spec: { lifecycle: 'proposed' } }, contentType: MERGE_PATCH });
@@ -422,6 +429,14 @@ async function main(): Promise<void> {
       budgetPerSecond: 20,
     };
     log(`publish burst: ${BURST} concurrent publishes over ${deployRepos.length} repositories in ${fmtMs(wall)} = ${((BURST / wall) * 1000).toFixed(1)}/s`);
+  }
+
+  // ------------------------------------------------------------ 4b. watch fan-out
+  {
+    const target = burst0;
+    const fan = await watchFanout({ baseURL: srv.url, tls: srv.tls(), client, namespace: target.namespace, name: target.name, watchers: WATCHERS, writes: FANOUT_WRITES });
+    extra.watchFanout = { ...fan, latency: roundSummary(fan.latency), p99: round(fan.latency.p99, 2) };
+    log(`watch fan-out: ${fan.watchers} watchers × ${fan.writes} writes: after the write returned, p50 ${fmtMs(fan.latency.p50)}, p99 ${fmtMs(fan.latency.p99)}, max ${fmtMs(fan.latency.max)}; ${fan.missing} events missing`);
   }
 
   // ------------------------------------------------------------ 5. memory after the load
@@ -557,6 +572,7 @@ async function main(): Promise<void> {
       note: r.note,
     })),
     publishBurst: extra.publishBurst,
+    watchFanout: extra.watchFanout,
     restart: extra.restart,
     memory: extra.memory,
     serverWarnings: extra.serverProblems,
@@ -604,6 +620,8 @@ function printReport(machine: Record<string, unknown>, config: Record<string, un
   out.push('');
   const b = extra.publishBurst as { publishes: number; repositories: number; wallMs: number; perSecond: number; latency: Summary; serverCpuMsPerPublish: number; gitCpuMsPerPublish: number };
   out.push(`publish burst: ${b.publishes} concurrent publishes over ${b.repositories} deployment repositories in ${fmtMs(b.wallMs)} → ${b.perSecond}/s (budget ≥ 20/s); latency p50 ${fmtMs(b.latency.p50)}, p95 ${fmtMs(b.latency.p95)}; CPU per publish: server ${fmtMs(b.serverCpuMsPerPublish)}, git http-backend ${fmtMs(b.gitCpuMsPerPublish)}`);
+  const wf = extra.watchFanout as { watchers: number; writes: number; latency: Summary; p99: number; missing: number };
+  out.push(`watch fan-out: ${wf.watchers} watchers × ${wf.writes} writes, event after the write returned: p50 ${fmtMs(wf.latency.p50)}, p99 ${fmtMs(wf.p99)} (budget ≤ 50 ms), max ${fmtMs(wf.latency.max)}; missing events: ${wf.missing}`);
   const rs = extra.restart as { servingMs: number; firstFullListMs: number; revisionsListed: number };
   out.push(`restart with the persisted store: serving after ${fmtMs(rs.servingMs)} (budget ≤ 3 s), first full list (${rs.revisionsListed} revisions) after ${fmtMs(rs.firstFullListMs)}`);
   out.push(`server memory after the load: VmRSS ${mem.rssMiB.toFixed(0)} MiB, peak VmHWM ${mem.hwmMiB.toFixed(0)} MiB (budget ≤ 400 MiB at 10,000 revisions)`);
