@@ -455,10 +455,11 @@ export class Registry implements RESTStorage {
       if (!ctx.mirror) await this.def.strategy.validateDelete?.(current, ctx);
       try {
         if (current.metadata.finalizers?.length) {
-          if (current.metadata.deletionTimestamp || ctx.dryRun) return { obj: current, deleted: false };
+          if (current.metadata.deletionTimestamp) return { obj: current, deleted: false };
           const next = structuredClone(current);
           next.metadata.deletionTimestamp = timestamp();
           next.metadata.deletionGracePeriodSeconds = 0;
+          if (ctx.dryRun) return { obj: next, deleted: false }; // what the delete would do, not stored
           const written = await this.store.update(key, this.encode(next), kv.modRevision);
           return { obj: Registry.decode(written.value, written.modRevision), deleted: false };
         }
