@@ -37,7 +37,8 @@ test('npm start serves on the embedded defaults and logs a kubectl command that 
   } finally {
     process.kill(-child.pid!, 'SIGTERM');
   }
-  await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.on('exit', () => r())));
+  // npm and the server share the stdout pipe: it ends when both have exited
+  if (!child.stdout!.readableEnded) await new Promise<void>((r) => child.stdout!.once('end', () => r()));
   t.true(lines.some((l) => l.includes('"msg":"shutting down"')), 'SIGTERM is a clean shutdown');
 });
 
