@@ -86,12 +86,6 @@ export class WorkQueue {
     }
   }
 
-  /** Resolves when nothing is queued or running (timers excluded). */
-  drained(): Promise<void> {
-    if (this.running === 0 && this.order.length === 0) return Promise.resolve();
-    return new Promise((r) => this.idle.push(r));
-  }
-
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t.timer);

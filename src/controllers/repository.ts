@@ -12,7 +12,7 @@ import type { Registry } from '../apiserver/registry/generic.ts';
 import type { RequestContext } from '../apiserver/registry/types.ts';
 import { withReady, type PackageBackend } from '../storage/git/backend.ts';
 import type { PackageRepo } from '../storage/git/packages.ts';
-import { compareRevisions, parseTrailer, type PackageKey, type Trailer } from '../storage/git/layout.ts';
+import { compareRevisions, packageKey, parseTrailer, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { GitAuthError, GitUnreachableError } from '../storage/git/repo.ts';
 import { WorkQueue } from './queue.ts';
 
@@ -37,8 +37,6 @@ interface Observed {
   publishedBy?: string;
   publishTimestamp?: string;
 }
-
-const TRIGGER_ANNOTATION = 'pkg.pkgserver.dev/sync';
 
 interface CommitFacts {
   trailer?: Trailer;
@@ -92,16 +90,6 @@ export class RepositoryController {
   async stop(): Promise<void> {
     this.stopWatch?.();
     await this.queue.stop();
-  }
-
-  /** Waits until every queued sync has run (tests, benchmarks). */
-  drained(): Promise<void> {
-    return this.queue.drained();
-  }
-
-  /** Syncs one Repository now and waits for it. */
-  async syncNow(namespace: string, name: string): Promise<void> {
-    await this.reconcile(`${namespace}/${name}`);
   }
 
   private async reconcile(key: string): Promise<void> {
@@ -194,7 +182,7 @@ export class RepositoryController {
       if (!parsed) continue;
       const c = await this.facts(repo, commit);
       const t = c.trailer;
-      const fromServer = t && t.spec.packageRevID.revision === parsed.revision && repo.layout.packagePath(keyFromSpec(t.spec)) === repo.layout.packagePath(parsed.key);
+      const fromServer = t && t.spec.packageRevID.revision === parsed.revision && repo.layout.packagePath(packageKey(t.spec.packageRevID)) === repo.layout.packagePath(parsed.key);
       const ws = fromServer ? t.spec.packageRevID.workspace : workspaceForRevision(parsed.revision);
       const spec: PackageRevisionSpec = fromServer
         ? { ...t.spec, lifecycle: 'published' }
@@ -265,7 +253,7 @@ export class RepositoryController {
     for (let i = 0; commit && i < (this.o.historyDepth ?? 50); i++) {
       const { trailer: t, parent } = await this.facts(repo, commit);
       if (t?.spec.lifecycle === 'published' && t.spec.packageRevID.revision) {
-        const key = keyFromSpec(t.spec);
+        const key = packageKey(t.spec.packageRevID);
         const tag = repo.layout.tag(key, t.spec.packageRevID.revision);
         if (tags.has(tag)) break; // everything older was tagged already
         const proposed = heads.get(repo.layout.proposedBranch(key, t.spec.packageRevID.workspace));
@@ -327,13 +315,6 @@ export class RepositoryController {
     for (const pr of this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${repository}` }).items)
       await this.o.packageRevisions.delete(ns, pr.metadata.name!, { dryRun: false }, ctx).catch(() => undefined);
   }
-
-  /** Sync requests from annotations: any change of a Repository's annotations syncs it at once. */
-  static readonly triggerAnnotation = TRIGGER_ANNOTATION;
-}
-
-function keyFromSpec(spec: PackageRevisionSpec): PackageKey {
-  return { target: spec.packageRevID.target, realm: spec.packageRevID.realm ?? '', package: spec.packageRevID.package };
 }
 
 /** The newest published revision of each package path → its name. */

@@ -14,7 +14,7 @@ import type { RequestContext, UserInfo } from '../../apiserver/registry/types.ts
 import { transition } from '../../apiserver/registry/packagerevisions.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from './repo.ts';
 import { PackageRepo } from './packages.ts';
-import { commitMessage, type PackageKey, type Trailer } from './layout.ts';
+import { commitMessage, packageKey, type PackageKey, type Trailer } from './layout.ts';
 import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
 
 export interface Credentials {
@@ -76,11 +76,7 @@ export function authorOf(user: UserInfo): GitIdentity {
   return { name: user.name, email: user.name.includes('@') ? user.name : `${user.name}@pkgserver.local` };
 }
 
-export const keyOf = (pr: PackageRevision): PackageKey => ({
-  target: pr.spec.packageRevID.target,
-  realm: pr.spec.packageRevID.realm ?? '',
-  package: pr.spec.packageRevID.package,
-});
+export const keyOf = (pr: PackageRevision): PackageKey => packageKey(pr.spec.packageRevID);
 
 export function trailerOf(pr: PackageRevision): Trailer {
   const t: Trailer = { name: pr.metadata.name!, spec: pr.spec };

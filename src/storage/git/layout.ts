@@ -1,7 +1,7 @@
 // Where packages, drafts and published revisions live in a repository (SPEC 4.2), and the commit
 // trailer that lets the server rebuild a PackageRevision from git alone.
 import semver from 'semver';
-import { CATALOG_TARGET, type PackageRevisionSpec } from '../../api/pkg.ts';
+import { CATALOG_TARGET, type PackageRevID, type PackageRevisionSpec } from '../../api/pkg.ts';
 
 /** A package within one repository. */
 export interface PackageKey {
@@ -11,6 +11,11 @@ export interface PackageKey {
 }
 
 export type BranchKind = 'draft' | 'proposed';
+
+/** The package a revision belongs to. */
+export function packageKey(id: Pick<PackageRevID, 'target' | 'realm' | 'package'>): PackageKey {
+  return { target: id.target, realm: id.realm ?? '', package: id.package };
+}
 
 const REVISION_RE = /^v(\d+)(\.\d+){0,2}$/;
 const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

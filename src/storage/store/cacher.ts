@@ -65,14 +65,6 @@ export class Cacher {
     this.trim();
   }
 
-  get size(): number {
-    return this.items.size;
-  }
-
-  get oldestRevision(): number {
-    return this.oldest;
-  }
-
   get(key: string): KObject | undefined {
     return this.items.get(key);
   }
@@ -145,10 +137,6 @@ export class Cacher {
     }
     this.watchers.add(w);
     return () => this.watchers.delete(w);
-  }
-
-  get watcherCount(): number {
-    return this.watchers.size;
   }
 
   private toCacheEvent(ev: StoreEvent): CacheEvent {
