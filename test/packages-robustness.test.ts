@@ -389,25 +389,9 @@ test.serial('kill -9 after the publish commit, before the tag: after the restart
   t.deepEqual([...(await remoteTags(before)).keys()], []);
   t.deepEqual(await remoteBranches(gs.url(repo)), ['main', 'proposed/edge1/net/nginx/ws1']);
 
-  const h2 = await start({ dataDir: h.dataDir });
-  const c2 = client(h2);
-  const pr = await poll('the revision published after the restart', async () => {
-    const r = expectStatus(await c2.get(prPath(ns, name)), 200, `get ${name}`);
-    return r.body.spec.lifecycle === 'published' && r.body.status?.git?.tag ? r.body : undefined;
-  });
-  t.is(pr.spec.packageRevID.revision, 'v1');
-  t.deepEqual(pr.status.git, { tag: 'edge1/net/nginx/v1', commit: publishCommit });
-  t.is(pr.status.publishedBy, ADMIN);
+  const { pr, c2, after } = await restartAndExpectPublished(t, { gs, repo, h, ns, name }, publishCommit);
   t.is(pr.metadata.labels.team, 'net');
-  t.is(pr.metadata.labels[LATEST], 'true');
-
-  // git: the tag on that very commit (no second publish commit), the proposed branch gone
-  await poll('the proposed branch deleted', async () => ((await remoteBranches(gs.url(repo))).length === 1 ? true : undefined));
-  t.deepEqual(await remoteBranches(gs.url(repo)), ['main']);
-  const after = await freshClone(gs.url(repo));
-  t.deepEqual([...(await remoteTags(after)).entries()], [['edge1/net/nginx/v1', publishCommit]]);
   t.is((await git(after, 'rev-parse', 'origin/main')).trim(), publishCommit);
-  t.is((await git(after, 'rev-list', '--count', 'origin/main')).trim(), '2');
   t.deepEqual(await changedFiles(after, publishCommit), ['edge1/net/nginx/Kptfile', 'edge1/net/nginx/kustomization.yaml']);
   const trailer = await trailerOf(after, publishCommit);
   t.is(trailer.name, name);
@@ -418,8 +402,6 @@ test.serial('kill -9 after the publish commit, before the tag: after the restart
   const prr = expectStatus(await c2.get(prrPath(ns, name)), 200, 'get PackageRevisionResources');
   t.deepEqual(Object.keys(prr.body.spec.resources).sort(), ['Kptfile', 'kustomization.yaml']);
   t.is(prr.body.spec.resources.Kptfile, await git(after, 'show', `${publishCommit}:edge1/net/nginx/Kptfile`));
-  // exactly one revision in the API
-  t.deepEqual((await listPRs(c2, ns, repo)).map((p) => p.metadata.name), [name]);
 });
 
 test.serial('kill -9 after the tag, before the branch delete: after the restart the revision is published and the branch gone', async (t) => {
@@ -432,6 +414,20 @@ test.serial('kill -9 after the tag, before the branch delete: after the restart 
   t.deepEqual([...(await remoteTags(before)).entries()], [['edge1/net/nginx/v1', publishCommit]]);
   t.deepEqual(await remoteBranches(gs.url(repo)), ['main', 'proposed/edge1/net/nginx/ws1']);
 
+  await restartAndExpectPublished(t, { gs, repo, h, ns, name }, publishCommit);
+});
+
+/**
+ * Restarts the killed server on its data directory and checks what every interrupted publish must
+ * end as: the revision published as v1 on the publish commit (no second commit), the tag on that
+ * commit, the proposed branch gone, exactly one revision in the API.
+ */
+async function restartAndExpectPublished(
+  t: ExecutionContext,
+  p: { gs: GitServer; repo: string; h: ServerHandle; ns: string; name: string },
+  publishCommit: string,
+) {
+  const { gs, repo, h, ns, name } = p;
   const h2 = await start({ dataDir: h.dataDir });
   const c2 = client(h2);
   const pr = await poll('the revision published after the restart', async () => {
@@ -447,8 +443,9 @@ test.serial('kill -9 after the tag, before the branch delete: after the restart 
   const after = await freshClone(gs.url(repo));
   t.deepEqual([...(await remoteTags(after)).entries()], [['edge1/net/nginx/v1', publishCommit]]);
   t.is((await git(after, 'rev-list', '--count', 'origin/main')).trim(), '2');
-  t.deepEqual((await listPRs(c2, ns, repo)).map((p) => p.metadata.name), [name]);
-});
+  t.deepEqual((await listPRs(c2, ns, repo)).map((o) => o.metadata.name), [name]);
+  return { pr, c2, after };
+}
 
 // ================================================================================================
 
