@@ -10,6 +10,7 @@ import { HttpClient } from './helpers/http.ts';
 import { Kubectl } from './helpers/kubectl.ts';
 import { poll } from './helpers/poll.ts';
 import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
+import { policy } from './helpers/users.ts';
 
 let server: ServerHandle;
 let admin: HttpClient;
@@ -26,7 +27,10 @@ async function bareRepo(name: string): Promise<string> {
 }
 
 test.before(async () => {
-  server = await startServer({ controllers: true });
+  // bob may approve in the test namespace (the policy file's example approver role)
+  const policyFile = path.join(tempDir('life-policy-'), 'policy.yaml');
+  writeFileSync(policyFile, policy([{ user: 'bob', role: 'pkgserver-approver', namespace: NS }]));
+  server = await startServer({ controllers: true, args: ['--authorization-policy-file', policyFile] });
   const tls = adminTLS(server);
   admin = new HttpClient(server.url, tls);
   // a second user, bob, with a certificate from the server's client CA

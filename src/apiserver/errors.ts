@@ -69,7 +69,14 @@ export const badRequest = (message: string, causes?: StatusCause[]) =>
   new StatusError(400, 'BadRequest', message, causes ? { causes } : undefined);
 
 export const forbidden = (gr: GroupResource, name: string, why: string) =>
-  new StatusError(403, 'Forbidden', `${qualified(gr)}${name ? ` "${name}"` : ''} is forbidden: ${why}`, { name, group: gr.group, kind: gr.resource });
+  new StatusError(403, 'Forbidden', `${qualified(gr)}${name ? ` "${name}"` : ''} is forbidden: ${why}`, { ...(name ? { name } : {}), group: gr.group, kind: gr.resource });
+
+/** 403 for a request that is not about a resource (kube: NewForbidden with an empty GroupResource). */
+export const forbiddenPath = (why: string) => new StatusError(403, 'Forbidden', `forbidden: ${why}`, {});
+
+/** 429 from the in-flight limits, with the Retry-After the response header also carries. */
+export const tooManyRequests = (retryAfterSeconds = 1) =>
+  new StatusError(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds });
 
 export const unauthorized = (message = 'Unauthorized') => new StatusError(401, 'Unauthorized', message);
 

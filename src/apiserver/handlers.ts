@@ -112,7 +112,9 @@ export function send(res: Response, code: number, body: unknown, yaml = false): 
 }
 
 export function sendStatus(res: Response, err: StatusError): void {
-  send(res, err.code, err.toStatus());
+  const status = err.toStatus();
+  res.locals.statusBody = status; // the audit log keeps its bounded fields
+  send(res, err.code, status);
 }
 
 function includeObject(q: URLSearchParams): IncludeObject {

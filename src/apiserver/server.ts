@@ -1,30 +1,57 @@
-// The HTTPS API server: filters (authentication, authorization, logging, metrics) in front of
-// discovery, OpenAPI and one set of REST handlers per registered resource.
+// The HTTPS API server: the filter chain of k8s.io/apiserver (authentication, audit,
+// impersonation, in-flight limits, authorization) in front of discovery, OpenAPI, the self
+// reviews and one set of REST handlers per registered resource.
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import client from 'prom-client';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, etag, wantsAggregated } from './discovery.ts';
-import { badRequest, internalError, methodNotSupported, requestEntityTooLarge, StatusError, unauthorized, forbidden } from './errors.ts';
+import { badRequest, forbidden, forbiddenPath, internalError, methodNotSupported, requestEntityTooLarge, StatusError, tooManyRequests, unauthorized } from './errors.ts';
 import { dryRun, ResourceHandlers, send, sendStatus, type HandlerOptions, type OptionsKind, type RequestInfo } from './handlers.ts';
 import { documentHash, groupVersions, openAPIv2, openAPIv3 } from './openapi/builder.ts';
 import { encodeOpenAPIv2, OPENAPI_V2_PROTO_CONTENT_TYPE, wantsOpenAPIv2Proto } from './openapi/v2proto.ts';
 import { Registry, type RESTStorage } from './registry/generic.ts';
 import type { RequestContext, ResourceDef, UserInfo } from './registry/types.ts';
-import { allowAuthenticated, ClientCertAuthenticator, type Authenticator, type Authorizer } from './auth.ts';
+import type { Dynamic } from './authn/types.ts';
+import type { AuthenticatorChain } from './authn/chain.ts';
+import { impersonate, ImpersonationBadRequest, ImpersonationForbidden } from './authn/impersonation.ts';
+import { forbiddenMessage, type Attributes, type Authorizer, type RuleResolver } from './authz/types.ts';
+import { requestAttributes } from './authz/attributes.ts';
+import { AUDIT_ID_HEADER, auditEvent, auditIDFrom, sourceIPs, type AuditLog, type AuditRequestInfo } from './audit.ts';
+import { HealthChecks, type HealthCheck } from './health.ts';
+import type { VirtualResource } from './selfreview.ts';
 import { Cacher, CacherSet } from '../storage/store/cacher.ts';
 import type { Store } from '../storage/store/interface.ts';
 import { VERSION } from '../version.ts';
 
+/** The serving certificate and key, and every CA whose client certificates the TLS layer asks for. */
+export interface ServingTLS {
+  cert: string;
+  key: string;
+  clientCAs: string[];
+}
+
 export interface ServerOptions {
   bindAddress: string;
   port: number;
-  tls: { cert: string; key: string; clientCA: string };
+  /** followed: a change is applied to new connections at once */
+  tls: Dynamic<ServingTLS>;
   store: Store;
   logger: Logger;
-  authenticator?: Authenticator;
-  authorizer?: Authorizer;
+  authenticator: AuthenticatorChain;
+  authorizer: Authorizer;
+  /** the rules behind the authorizer, when it can list them (SelfSubjectRulesReview) */
+  rules?: RuleResolver;
+  /** create-only resources served beside the API groups (the self reviews, standalone) */
+  virtualResources?: VirtualResource[];
+  audit?: AuditLog;
+  /** kube's --max-requests-inflight / --max-mutating-requests-inflight (0: no limit) */
+  maxRequestsInflight?: number;
+  maxMutatingRequestsInflight?: number;
+  /** named checks of /livez and /readyz besides ping and the server's own */
+  livez?: HealthCheck[];
+  readyz?: HealthCheck[];
   maxRequestBytes?: number;
   watchCacheCapacity?: number;
   handler?: Partial<Omit<HandlerOptions, 'openWatches'>>;
@@ -35,9 +62,22 @@ interface Served {
   handlers: ResourceHandlers;
 }
 
-const KUBE_VERBS: Record<string, string> = { GET: 'get', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
 /** The options a write's query parameters (dryRun, fieldValidation) belong to; reads have none. */
 const OPTIONS_KINDS: Record<string, OptionsKind> = { POST: 'CreateOptions', PUT: 'UpdateOptions', PATCH: 'PatchOptions', DELETE: 'DeleteOptions' };
+const READ_ONLY_VERBS = new Set(['get', 'list', 'watch', 'head', 'options']);
+/** requests that stay open and are not counted by the in-flight limits (kube's long-running check) */
+const LONG_RUNNING_VERBS = new Set(['watch']);
+const SYSTEM_MASTERS = 'system:masters';
+
+/** What the filters learned about a request, kept in res.locals. */
+interface RequestState {
+  auditID: string;
+  received: Date;
+  user?: UserInfo;
+  impersonatedUser?: UserInfo;
+  attrs?: Attributes;
+  annotations: Record<string, string>;
+}
 
 export class APIServer {
   readonly resources: ResourceDef[] = [];
@@ -45,11 +85,14 @@ export class APIServer {
   private readonly cachers: CacherSet;
   private server?: https.Server;
   private ready = false;
+  private cachersStarted = false;
   private readonly metrics = new client.Registry();
   private readonly requestTotal: client.Counter;
   private readonly requestDuration: client.Histogram;
   private openapiCache?: { v2?: Record<string, unknown>; v2pb?: Uint8Array; v3: Map<string, { doc: Record<string, unknown>; hash: string }> };
   private readonly handlerOptions: HandlerOptions;
+  private readonly inflight = { readOnly: 0, mutating: 0 };
+  private stopTLS?: () => void;
 
   constructor(private readonly opts: ServerOptions) {
     this.cachers = new CacherSet(opts.store);
@@ -86,11 +129,19 @@ export class APIServer {
 
   async start(): Promise<AddressInfo> {
     await this.cachers.start();
+    this.cachersStarted = true;
     const app = this.app();
-    this.server = https.createServer(
-      { cert: this.opts.tls.cert, key: this.opts.tls.key, ca: this.opts.tls.clientCA, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' },
-      app,
-    );
+    const secure = (t: ServingTLS) => ({ cert: t.cert, key: t.key, ca: t.clientCAs.length ? t.clientCAs : undefined });
+    this.server = https.createServer({ ...secure(this.opts.tls.current()), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, app);
+    // a new serving certificate or client CA applies to the next TLS handshake
+    this.stopTLS = this.opts.tls.onChange((t) => {
+      try {
+        this.server?.setSecureContext({ ...secure(t), minVersion: 'TLSv1.2' });
+        this.opts.logger.info('serving certificate and client CAs reloaded');
+      } catch (err) {
+        this.opts.logger.error({ err: (err as Error).message }, 'new TLS material not usable; keeping the old');
+      }
+    });
     this.server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -102,6 +153,7 @@ export class APIServer {
 
   async stop(): Promise<void> {
     this.ready = false;
+    this.stopTLS?.();
     // end every watch stream cleanly (a clean end of stream tells clients to re-watch elsewhere)
     for (const close of [...this.handlerOptions.openWatches]) close();
     this.cachers.stop();
@@ -112,6 +164,15 @@ export class APIServer {
         s.closeAllConnections();
       });
     }
+    await this.opts.audit?.close();
+  }
+
+  /** Every resource in discovery: the registered ones and the create-only virtual ones. */
+  private discoverable(): ResourceDef[] {
+    const virtual = (this.opts.virtualResources ?? []).map(
+      (v): ResourceDef => ({ ...v, listKind: '', shortNames: [], categories: [], schema: {}, subresources: {}, verbs: [...v.verbs], columns: [], fieldSelectors: {}, strategy: {}, description: '' }),
+    );
+    return [...this.resources, ...virtual];
   }
 
   private app(): express.Express {
@@ -119,29 +180,46 @@ export class APIServer {
     app.disable('x-powered-by');
     app.disable('etag');
     app.set('query parser', false);
-    const authn = this.opts.authenticator ?? new ClientCertAuthenticator();
-    const authz = this.opts.authorizer ?? allowAuthenticated;
     const log = this.opts.logger;
     const limit = this.opts.maxRequestBytes ?? 3 * 1024 * 1024;
 
-    // health: no authentication, as kube-apiserver
-    for (const p of ['/healthz', '/livez']) app.get(p, (_req, res) => void res.type('text/plain').send('ok'));
-    app.get('/readyz', (_req, res) => void (this.ready ? res.type('text/plain').send('ok') : res.status(503).type('text/plain').send('not ready')));
+    // every response carries its audit ID, as kube-apiserver's
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const state: RequestState = { auditID: auditIDFrom(req.headers['audit-id']), received: new Date(), annotations: {} };
+      res.locals.state = state;
+      res.setHeader(AUDIT_ID_HEADER, state.auditID);
+      next();
+    });
+
+    // health: no authentication, as kube-apiserver; /version too (kube's system:public-info-viewer)
+    const store = this.opts.store;
+    const common = [{ name: 'store', check: async () => void (await store.currentRevision()) }];
+    const health = {
+      healthz: new HealthChecks('healthz', [...common, ...(this.opts.livez ?? [])], log),
+      livez: new HealthChecks('livez', [...common, ...(this.opts.livez ?? [])], log),
+      readyz: new HealthChecks(
+        'readyz',
+        [
+          ...common,
+          { name: 'watch-cache', check: () => { if (!this.cachersStarted) throw new Error('the watch cache is not loaded'); } },
+          { name: 'shutdown', check: () => { if (!this.ready) throw new Error('the server is not serving (starting or shutting down)'); } },
+          ...(this.opts.readyz ?? []),
+        ],
+        log,
+      ),
+    };
+    app.get(/^\/(healthz|livez|readyz)(\/.*)?$/, async (req: Request, res: Response) => {
+      const url = new URL(req.originalUrl, 'https://localhost');
+      const which = url.pathname.split('/')[1] as keyof typeof health;
+      const r = await health[which].handle(url.pathname, url.searchParams);
+      res.status(r.code).setHeader('Content-Type', r.contentType);
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      res.end(r.body);
+    });
     app.get('/version', (_req, res) => send(res, 200, VERSION_INFO));
 
-    // authentication
     app.use((req: Request, res: Response, next: NextFunction) => {
-      const user = authn.authenticate(req);
-      if (!user) return sendStatus(res, unauthorized());
-      res.locals.user = user;
-      res.locals.start = process.hrtime.bigint();
-      const path = req.path;
-      log.debug({ user: user.name, method: req.method, url: req.originalUrl }, 'request started');
-      res.on('finish', () => {
-        const ms = Number(process.hrtime.bigint() - (res.locals.start as bigint)) / 1e6;
-        log.info({ user: user.name, method: req.method, path, code: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
-      });
-      next();
+      this.filters(req, res).then((ok) => (ok ? next() : undefined), next);
     });
 
     // body: raw bytes, decoded per Content-Type by the handlers
@@ -165,8 +243,17 @@ export class APIServer {
       res.setHeader('Etag', `"${e.hash}"`);
       send(res, 200, e.doc);
     });
+    for (const v of this.opts.virtualResources ?? []) {
+      app.post(`/apis/${v.group}/${v.version}/${v.plural}`, (req: Request, res: Response, next: NextFunction) => {
+        const user = res.locals.user as UserInfo; // after impersonation
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        v.create(body, req.headers['content-type'] ?? 'application/json', { user, authorizer: this.opts.authorizer, rules: this.opts.rules })
+          .then((o) => send(res, 201, o))
+          .catch(next);
+      });
+    }
     app.use('/apis', (req, res, next) => {
-      this.resourceRequest(req, res, authz).catch(next);
+      this.resourceRequest(req, res).catch(next);
     });
     app.use((req: Request, res: Response) => sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource')));
 
@@ -188,9 +275,136 @@ export class APIServer {
     return app;
   }
 
+  /**
+   * kube's handler chain before the handlers: authentication, audit, impersonation, in-flight
+   * limits, authorization. Answers the request itself (and returns false) when one refuses it.
+   */
+  private async filters(req: Request, res: Response): Promise<boolean> {
+    const state = res.locals.state as RequestState;
+    const log = this.opts.logger;
+    const url = new URL(req.originalUrl, 'https://localhost');
+    const started = process.hrtime.bigint();
+    const refuse = (err: StatusError) => {
+      sendStatus(res, err);
+      return false;
+    };
+
+    // authentication
+    const { result: authenticated, errors } = await this.opts.authenticator.authenticateRequest(req);
+    this.audit(req, res);
+    if (!authenticated) {
+      if (errors.length) log.info({ path: url.pathname, errors: errors.map((e) => e.message) }, 'authentication failed');
+      log.info({ method: req.method, path: url.pathname, code: 401 }, 'request');
+      return refuse(unauthorized());
+    }
+    for (const h of authenticated.consumedHeaders ?? []) delete req.headers[h.toLowerCase()];
+    state.user = authenticated.user;
+    let user = authenticated.user;
+    log.debug({ user: user.name, method: req.method, url: req.originalUrl }, 'request started');
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ user: state.user?.name, ...(state.impersonatedUser ? { as: state.impersonatedUser.name } : {}), method: req.method, path: url.pathname, code: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+
+    // impersonation (kubectl --as): each asserted attribute needs the impersonate verb
+    try {
+      const imp = await impersonate(req, user, this.opts.authorizer);
+      if (imp.impersonatedUser) {
+        state.impersonatedUser = imp.impersonatedUser;
+        user = imp.impersonatedUser;
+      }
+    } catch (err) {
+      if (err instanceof ImpersonationForbidden) {
+        state.annotations['authorization.k8s.io/decision'] = 'forbid';
+        return refuse(new StatusError(403, 'Forbidden', err.message, err.details));
+      }
+      if (err instanceof ImpersonationBadRequest) return refuse(badRequest(err.message));
+      if (err instanceof StatusError) return refuse(err);
+      throw err;
+    }
+
+    const attrs = requestAttributes(req.method, url, user);
+    state.attrs = attrs;
+
+    // in-flight limits: long-running requests are not counted, system:masters is never refused
+    if (!LONG_RUNNING_VERBS.has(attrs.verb)) {
+      const kind = READ_ONLY_VERBS.has(attrs.verb) ? 'readOnly' : 'mutating';
+      const max = (kind === 'readOnly' ? this.opts.maxRequestsInflight : this.opts.maxMutatingRequestsInflight) ?? 0;
+      if (max > 0 && this.inflight[kind] >= max && !user.groups.includes(SYSTEM_MASTERS)) {
+        res.setHeader('Retry-After', '1');
+        return refuse(tooManyRequests(1));
+      }
+      this.inflight[kind]++;
+      let released = false;
+      const release = () => {
+        if (!released) this.inflight[kind]--;
+        released = true;
+      };
+      res.on('close', release);
+      res.on('finish', release);
+    }
+
+    // authorization
+    const decision = await this.opts.authorizer.authorize(attrs);
+    state.annotations['authorization.k8s.io/decision'] = decision.decision === 'allow' ? 'allow' : 'forbid';
+    if (decision.reason) state.annotations['authorization.k8s.io/reason'] = decision.reason;
+    if (decision.decision !== 'allow' && decision.error) {
+      // the authorizer could not decide (SubjectAccessReview failed): kube answers 500
+      log.error({ err: decision.error, user: user.name, path: url.pathname }, 'authorization failed');
+      return refuse(internalError('the authorizer could not decide; see the server log'));
+    }
+    if (decision.decision !== 'allow') {
+      const why = decision.reason ? `${forbiddenMessage(attrs)}: ${decision.reason}` : forbiddenMessage(attrs);
+      return refuse(attrs.resourceRequest ? forbidden({ group: attrs.apiGroup ?? '', resource: attrs.resource ?? '' }, attrs.name ?? '', why) : forbiddenPath(why));
+    }
+    res.locals.user = user;
+    return true;
+  }
+
+  /** Writes the request's audit events: ResponseStarted for watches, ResponseComplete for all. */
+  private audit(req: Request, res: Response): void {
+    const audit = this.opts.audit;
+    if (!audit) return;
+    const state = res.locals.state as RequestState;
+    const info = (): AuditRequestInfo => {
+      const a = state.attrs;
+      return {
+        auditID: state.auditID,
+        requestURI: req.originalUrl,
+        verb: a?.verb ?? req.method.toLowerCase(),
+        user: state.user ?? { name: '', groups: [] },
+        impersonatedUser: state.impersonatedUser,
+        sourceIPs: sourceIPs(header(req, 'x-forwarded-for'), header(req, 'x-real-ip'), req.socket.remoteAddress),
+        userAgent: req.headers['user-agent'],
+        objectRef: a?.resourceRequest ? { resource: a.resource, namespace: a.namespace, name: a.name, apiGroup: a.apiGroup, apiVersion: a.apiVersion, subresource: a.subresource } : undefined,
+        requestReceived: state.received,
+      };
+    };
+    {
+      // a watch's ResponseStarted: when its headers go out
+      const writeHead = res.writeHead;
+      let started = false;
+      res.writeHead = function (this: Response, ...args: unknown[]) {
+        if (!started && state.attrs?.verb === 'watch') {
+          started = true;
+          audit.write(auditEvent('ResponseStarted', info(), { code: (args[0] as number) ?? res.statusCode, annotations: state.annotations }));
+        }
+        return (writeHead as (...a: unknown[]) => Response).apply(this, args);
+      } as typeof res.writeHead;
+    }
+    let done = false;
+    const complete = () => {
+      if (done) return;
+      done = true;
+      const body = res.locals.statusBody as { status?: string; reason?: string; message?: string } | undefined;
+      audit.write(auditEvent('ResponseComplete', info(), { code: res.statusCode, status: body, annotations: state.annotations }));
+    };
+    res.on('finish', complete);
+    res.on('close', complete);
+  }
   private discovery(req: Request, res: Response): void {
     const agg = wantsAggregated(req.headers.accept);
-    const body = agg ? aggregatedDiscovery(this.resources, agg) : apiGroupList(this.resources);
+    const body = agg ? aggregatedDiscovery(this.discoverable(), agg) : apiGroupList(this.discoverable());
     const tag = etag(body);
     res.setHeader('ETag', tag);
     res.setHeader('Vary', 'Accept');
@@ -237,7 +451,7 @@ export class APIServer {
   }
 
   /** /apis/G/V[/namespaces/NS]/RESOURCE[/NAME[/SUB]] and the discovery documents below /apis. */
-  private async resourceRequest(req: Request, res: Response, authz: Authorizer): Promise<void> {
+  private async resourceRequest(req: Request, res: Response): Promise<void> {
     const url = new URL(req.originalUrl, 'https://localhost');
     const segs = url.pathname.split('/').filter(Boolean).slice(1).map(decodeURIComponent); // after "apis"
     const [group, version, ...rest] = segs;
@@ -245,11 +459,11 @@ export class APIServer {
     const started = process.hrtime.bigint();
 
     if (req.method === 'GET' && segs.length === 1) {
-      const g = apiGroup(this.resources, group);
+      const g = apiGroup(this.discoverable(), group);
       return g ? send(res, 200, g) : sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource'));
     }
     if (req.method === 'GET' && segs.length === 2) {
-      const l = apiResourceList(this.resources, group, version);
+      const l = apiResourceList(this.discoverable(), group, version);
       return l ? send(res, 200, l) : sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource'));
     }
 
@@ -268,12 +482,8 @@ export class APIServer {
     const def = reg.def;
     const q = url.searchParams;
     const info: RequestInfo = { namespace, name, subresource, query: q };
-
-    // verb, as RBAC sees it
-    let verb = KUBE_VERBS[req.method];
-    if (!verb) throw methodNotSupported(reg.gr, req.method);
-    if (req.method === 'GET' && !name) verb = q.get('watch') === 'true' || q.get('watch') === '1' ? 'watch' : 'list';
-    if (req.method === 'DELETE' && !name) verb = 'deletecollection';
+    const verb = (res.locals.state as RequestState).attrs!.verb; // as the authorizer saw it
+    if (!OPTIONS_KINDS[req.method] && req.method !== 'GET') throw methodNotSupported(reg.gr, req.method);
 
     const labels = { verb: verb === 'get' || verb === 'list' || verb === 'watch' ? verb.toUpperCase() : req.method, dry_run: q.get('dryRun') ?? '', group, version, resource: plural, subresource: subresource ?? '', scope: name ? 'resource' : namespace ? 'namespace' : 'cluster', component: 'apiserver' };
     res.on('finish', () => {
@@ -281,17 +491,14 @@ export class APIServer {
       if (verb !== 'watch') this.requestDuration.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
     });
 
-    const decision = await authz.authorize({ user, verb, group, version, resource: plural, subresource, namespace, name });
-    if (!decision.allowed)
-      throw forbidden(
-        reg.gr,
-        name ?? '',
-        `User "${user.name}" cannot ${verb} resource "${plural}${subresource ? `/${subresource}` : ''}" in API group "${group}"${namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope'}${decision.reason ? `: ${decision.reason}` : ''}`,
-      );
-
     if (def.namespaced && !namespace && (name || req.method !== 'GET')) throw methodNotSupported(reg.gr, req.method === 'POST' ? 'create' : verb);
     const optionsKind = OPTIONS_KINDS[req.method];
-    const ctx: RequestContext = { user, dryRun: optionsKind ? dryRun(q.getAll('dryRun'), optionsKind) : false };
+    const authorizer = this.opts.authorizer;
+    const ctx: RequestContext = {
+      user,
+      dryRun: optionsKind ? dryRun(q.getAll('dryRun'), optionsKind) : false,
+      authorize: async (a) => (await authorizer.authorize({ ...a, user, apiVersion: version, resourceRequest: true })).decision === 'allow',
+    };
 
     switch (req.method) {
       case 'GET':
@@ -330,3 +537,8 @@ const VERSION_INFO = (() => {
   };
 })();
 
+
+const header = (req: Request, name: string): string | undefined => {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+};

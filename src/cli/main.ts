@@ -1,7 +1,5 @@
 // The `pkgserver` command: serve, certs, version.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { serve } from './serve.ts';
-import { certs } from './certs.ts';
 import { VERSION } from '../version.ts';
 
 const USAGE = `Usage: pkgserver <command> [flags]
@@ -16,10 +14,11 @@ Run "pkgserver <command> --help" for the command's flags.`;
 export async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    // each command loads only its own modules
     case 'serve':
-      return serve(rest);
+      return (await import('./serve.ts')).serve(rest);
     case 'certs':
-      return certs(rest);
+      return (await import('./certs.ts')).certs(rest);
     case 'version':
     case '--version':
       console.log(VERSION);

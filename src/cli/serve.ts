@@ -1,50 +1,121 @@
 // `pkgserver serve`: the standalone server with its embedded defaults.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { flags } from './main.ts';
 import { ensurePKI, kubeconfigYAML } from './pki.ts';
 import { buildApp } from '../app.ts';
-import { credentialsFile } from '../storage/git/backend.ts';
+import { buildSecurity } from '../security.ts';
 import { SqliteStore } from '../storage/store/sqlite.ts';
 
 const USAGE = `Usage: pkgserver serve [flags]
 
 Flags:
-  --data-dir DIR            data directory: store, generated certificates, kubeconfig (default ./data)
+  --data-dir DIR            data directory: store, generated certificates, policy, kubeconfig (default ./data)
   --bind-address ADDR       address to listen on (default 127.0.0.1)
   --secure-port PORT        HTTPS port (default 6443; 0 picks a free port)
   --dns-name NAME           extra DNS name for the generated serving certificate, repeatable
   --tls-cert-file FILE      serving certificate (PEM); with --tls-private-key-file, instead of the generated one
-  --tls-private-key-file F  serving key (PEM)
-  --client-ca-file FILE     CA that signs client certificates (default: the generated CA)
+  --tls-private-key-file F  serving key (PEM). Both are re-read when they change
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --watch-cache-size N      events kept per resource for watches to resume from (default 10000)
   --history-size N          events kept in the store (default 100000)
   --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)
-  --credentials-file FILE   git credentials for Repository spec.git.credentials: YAML
-                            {"<namespace>/<name>" or "<name>": {username, password} or {token}}
   --git-timeout SECS        bound on every git network operation (default 30)
-  --controllers BOOL        run the controllers (repository sync) (default true)`;
+  --controllers BOOL        run the controllers (repository sync) (default true)
+  --max-requests-inflight N           read requests served at once; more get 429 (default 400, 0: no limit)
+  --max-mutating-requests-inflight N  writes served at once; more get 429 (default 200, 0: no limit)
+
+Authentication (in kube's order: front proxy, client certificates, bearer tokens):
+  --client-ca-file FILE     CA of client certificates (CN = user, O = groups); standalone default: the generated CA
+  --requestheader-client-ca-file FILE    CA of the front proxy's client certificate (kube-apiserver's aggregator)
+  --requestheader-allowed-names LIST     CNs the front proxy's certificate may have (default: any)
+  --requestheader-username-headers LIST  (default X-Remote-User)
+  --requestheader-group-headers LIST     (default X-Remote-Group)
+  --requestheader-extra-headers-prefix LIST (default X-Remote-Extra-)
+  --requestheader-uid-headers LIST       (default none; X-Remote-Uid is what kube sends)
+  --token-auth-file FILE    static bearer tokens, kube's CSV: token,user,uid,"group1,group2"
+  --oidc-issuer-url URL     JWTs of this issuer are verified (with --oidc-client-id as the audience)
+  --oidc-client-id ID       the audience a JWT must carry
+  --oidc-jwks-file FILE     the issuer's keys (JWKS); default: fetched from the issuer's discovery document
+  --oidc-ca-file FILE       CA of the issuer's HTTPS endpoint
+  --oidc-username-claim C   (default sub)        --oidc-username-prefix P  (default "<issuer>#", "-": none)
+  --oidc-groups-claim C     (default none)       --oidc-groups-prefix P
+  --oidc-signing-algs LIST  (default RS256)      --oidc-required-claim K=V (repeatable)
+
+In a cluster (a kubeconfig, or the pod's service account; the client CA and front-proxy settings then
+come from kube-system/extension-apiserver-authentication, followed as it changes; flags override):
+  --kubeconfig FILE         the cluster (Secrets for git credentials); default: the in-cluster service account
+  --authentication-kubeconfig FILE  where TokenReviews go (default: --kubeconfig)
+  --authorization-kubeconfig FILE   where SubjectAccessReviews go (default: --kubeconfig)
+  --authentication-token-webhook-cache-ttl DUR       (default 10s)
+  --authorization-webhook-cache-authorized-ttl DUR   (default 10s)
+  --authorization-webhook-cache-unauthorized-ttl DUR (default 10s)
+  --standalone              ignore the in-cluster service account
+
+Authorization and audit:
+  --authorization-policy-file FILE  RBAC documents (ClusterRole, Role, bindings); standalone only;
+                            default <data-dir>/policy.yaml, written on first start; re-read when it changes
+  --authorization-always-allow-paths LIST  (default /healthz,/readyz,/livez)
+  --audit-log-path FILE     audit log (JSON lines, audit.k8s.io/v1 Events at Metadata level); "-": stdout
+  --audit-log-maxsize MB    rotate at this size (default 100)
+  --audit-log-maxbackup N   rotated files kept (default 0: all)
+  --credentials-file FILE   git credentials for Repository spec.git.credentials: YAML
+                            {"<namespace>/<name>" or "<name>": {username, password} or {token}};
+                            in a cluster the default is Secrets in the Repository's namespace`;
 
 export async function serve(argv: string[]): Promise<void> {
+  const s = { type: 'string' } as const;
+  const m = { type: 'string', multiple: true } as const;
   const f = flags(
     argv,
     {
-      'data-dir': { type: 'string' },
-      'bind-address': { type: 'string' },
-      'secure-port': { type: 'string' },
-      'dns-name': { type: 'string', multiple: true },
-      'tls-cert-file': { type: 'string' },
-      'tls-private-key-file': { type: 'string' },
-      'client-ca-file': { type: 'string' },
-      'log-level': { type: 'string' },
-      'watch-cache-size': { type: 'string' },
-      'history-size': { type: 'string' },
-      'bookmark-interval': { type: 'string' },
-      'credentials-file': { type: 'string' },
-      'git-timeout': { type: 'string' },
-      controllers: { type: 'string' },
+      'data-dir': s,
+      'bind-address': s,
+      'secure-port': s,
+      'dns-name': m,
+      'tls-cert-file': s,
+      'tls-private-key-file': s,
+      'client-ca-file': s,
+      'log-level': s,
+      'watch-cache-size': s,
+      'history-size': s,
+      'bookmark-interval': s,
+      'credentials-file': s,
+      'git-timeout': s,
+      controllers: s,
+      'max-requests-inflight': s,
+      'max-mutating-requests-inflight': s,
+      'requestheader-client-ca-file': s,
+      'requestheader-allowed-names': m,
+      'requestheader-username-headers': m,
+      'requestheader-group-headers': m,
+      'requestheader-extra-headers-prefix': m,
+      'requestheader-uid-headers': m,
+      'token-auth-file': s,
+      'oidc-issuer-url': s,
+      'oidc-client-id': s,
+      'oidc-jwks-file': s,
+      'oidc-ca-file': s,
+      'oidc-username-claim': s,
+      'oidc-username-prefix': s,
+      'oidc-groups-claim': s,
+      'oidc-groups-prefix': s,
+      'oidc-signing-algs': m,
+      'oidc-required-claim': m,
+      kubeconfig: s,
+      'authentication-kubeconfig': s,
+      'authorization-kubeconfig': s,
+      'authentication-token-webhook-cache-ttl': s,
+      'authorization-webhook-cache-authorized-ttl': s,
+      'authorization-webhook-cache-unauthorized-ttl': s,
+      standalone: { type: 'boolean' },
+      'authorization-policy-file': s,
+      'authorization-always-allow-paths': m,
+      'audit-log-path': s,
+      'audit-log-maxsize': s,
+      'audit-log-maxbackup': s,
+      'file-check-interval': s,
     },
     USAGE,
   );
@@ -59,11 +130,58 @@ export async function serve(argv: string[]): Promise<void> {
     dnsNames: ['localhost', ...(f['dns-name'] ?? [])],
     ipAddresses: ['127.0.0.1', '::1', ...(bind !== '0.0.0.0' && bind !== '::' && bind !== '127.0.0.1' ? [bind] : [])],
   });
-  const tls = {
-    cert: f['tls-cert-file'] ? await readFile(f['tls-cert-file'], 'utf8') : files.servingCert,
-    key: f['tls-private-key-file'] ? await readFile(f['tls-private-key-file'], 'utf8') : files.servingKey,
-    clientCA: f['client-ca-file'] ? await readFile(f['client-ca-file'], 'utf8') : files.caCert,
-  };
+  const list = (v: string[] | undefined) => (v ?? []).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+  const oidcIssuer = f['oidc-issuer-url'];
+  if (oidcIssuer && !f['oidc-client-id']) fail('--oidc-client-id is required with --oidc-issuer-url');
+
+  let security;
+  try {
+    security = await buildSecurity({
+      dataDir,
+      tlsCertFile: path.resolve(f['tls-cert-file'] ?? path.join(pkiDir, 'serving.crt')),
+      tlsKeyFile: path.resolve(f['tls-private-key-file'] ?? path.join(pkiDir, 'serving.key')),
+      clientCAFile: f['client-ca-file'] && path.resolve(f['client-ca-file']),
+      generatedCAFile: path.join(pkiDir, 'ca.crt'),
+      requestHeader: {
+        clientCAFile: f['requestheader-client-ca-file'] && path.resolve(f['requestheader-client-ca-file']),
+        allowedNames: list(f['requestheader-allowed-names']),
+        usernameHeaders: list(f['requestheader-username-headers']),
+        groupHeaders: list(f['requestheader-group-headers']),
+        extraHeaderPrefixes: list(f['requestheader-extra-headers-prefix']),
+        uidHeaders: list(f['requestheader-uid-headers']),
+      },
+      tokenAuthFile: f['token-auth-file'] && path.resolve(f['token-auth-file']),
+      oidc: oidcIssuer
+        ? {
+            issuerURL: oidcIssuer,
+            clientID: f['oidc-client-id']!,
+            jwksFile: f['oidc-jwks-file'] && path.resolve(f['oidc-jwks-file']),
+            caFile: f['oidc-ca-file'] && path.resolve(f['oidc-ca-file']),
+            usernameClaim: f['oidc-username-claim'],
+            usernamePrefix: f['oidc-username-prefix'],
+            groupsClaim: f['oidc-groups-claim'],
+            groupsPrefix: f['oidc-groups-prefix'],
+            signingAlgs: f['oidc-signing-algs'] && list(f['oidc-signing-algs']),
+            requiredClaims: Object.fromEntries(list(f['oidc-required-claim']).map((kv) => [kv.split('=')[0], kv.split('=').slice(1).join('=')])),
+          }
+        : undefined,
+      kubeconfig: f.kubeconfig && path.resolve(f.kubeconfig),
+      authenticationKubeconfig: f['authentication-kubeconfig'] && path.resolve(f['authentication-kubeconfig']),
+      authorizationKubeconfig: f['authorization-kubeconfig'] && path.resolve(f['authorization-kubeconfig']),
+      standalone: f.standalone ?? false,
+      tokenWebhookCacheTTLMs: duration(f['authentication-token-webhook-cache-ttl'], 10_000, 'authentication-token-webhook-cache-ttl'),
+      authorizedCacheTTLMs: duration(f['authorization-webhook-cache-authorized-ttl'], 10_000, 'authorization-webhook-cache-authorized-ttl'),
+      unauthorizedCacheTTLMs: duration(f['authorization-webhook-cache-unauthorized-ttl'], 10_000, 'authorization-webhook-cache-unauthorized-ttl'),
+      alwaysAllowPaths: f['authorization-always-allow-paths'] ? list(f['authorization-always-allow-paths']) : ['/healthz', '/readyz', '/livez'],
+      policyFile: f['authorization-policy-file'] && path.resolve(f['authorization-policy-file']),
+      credentialsFile: f['credentials-file'],
+      audit: f['audit-log-path'] ? { path: f['audit-log-path'] === '-' ? '-' : path.resolve(f['audit-log-path']), maxSizeMB: num(f['audit-log-maxsize'], 100, 'audit-log-maxsize'), maxBackups: num(f['audit-log-maxbackup'], 0, 'audit-log-maxbackup') } : undefined,
+      fileCheckIntervalMs: f['file-check-interval'] ? duration(f['file-check-interval'], 2000, 'file-check-interval') : undefined,
+      log: logger,
+    });
+  } catch (e) {
+    fail((e as Error).message);
+  }
 
   const store = SqliteStore.open(path.join(dataDir, 'store.db'), {
     historyLimit: num(f['history-size'], 100_000, 'history-size'),
@@ -72,11 +190,18 @@ export async function serve(argv: string[]): Promise<void> {
   const app = buildApp({
     bindAddress: bind,
     port,
-    tls,
+    tls: security.tls,
+    authenticator: security.authenticator,
+    authorizer: security.authorizer,
+    rules: security.rules,
+    virtualResources: security.virtualResources,
+    audit: security.audit,
+    maxRequestsInflight: num(f['max-requests-inflight'], 400, 'max-requests-inflight'),
+    maxMutatingRequestsInflight: num(f['max-mutating-requests-inflight'], 200, 'max-mutating-requests-inflight'),
     store,
     logger,
     dataDir,
-    credentials: credentialsFile(f['credentials-file'] && path.resolve(f['credentials-file'])),
+    credentials: security.credentials,
     gitTimeoutMs: num(f['git-timeout'], 30, 'git-timeout') * 1000,
     controllers: f.controllers !== 'false',
     watchCacheCapacity: num(f['watch-cache-size'], 10_000, 'watch-cache-size'),
@@ -87,7 +212,10 @@ export async function serve(argv: string[]): Promise<void> {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
   const kubeconfig = path.join(dataDir, 'kubeconfig');
   await writeFile(kubeconfig, kubeconfigYAML({ server: `https://${host}:${addr.port}`, caCert: files.caCert, clientCert: files.adminCert, clientKey: files.adminKey }), { mode: 0o600 });
-  logger.info({ address: `https://${host}:${addr.port}`, kubeconfig }, `pkgserver is serving; try: kubectl --kubeconfig ${kubeconfig} get packagerevisions -A`);
+  logger.info(
+    { address: `https://${host}:${addr.port}`, kubeconfig, mode: security.cluster ? 'cluster' : 'standalone', ...(security.policyFile ? { policy: security.policyFile } : {}) },
+    `pkgserver is serving; try: kubectl --kubeconfig ${kubeconfig} get packagerevisions -A`,
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -95,6 +223,7 @@ export async function serve(argv: string[]): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     await app.stop();
+    security.stop();
     await store.close();
     process.exit(0);
   };
@@ -102,11 +231,23 @@ export async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
+function fail(message: string): never {
+  console.error(`pkgserver: ${message}`);
+  process.exit(2);
+}
+
 function num(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v)) {
-    console.error(`pkgserver: --${name} must be a non-negative integer, got "${v}"`);
-    process.exit(2);
-  }
+  if (!/^\d+$/.test(v)) fail(`--${name} must be a non-negative integer, got "${v}"`);
   return Number(v);
+}
+
+/** A Go-style duration ("10s", "1m30s", "500ms", "0") in milliseconds. */
+function duration(v: string | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (v === '0') return 0;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== v) fail(`--${name} must be a duration such as 10s or 1m, got "${v}"`);
+  return Math.round(parts.reduce((ms, p) => ms + Number(p[1]) * units[p[2]], 0));
 }

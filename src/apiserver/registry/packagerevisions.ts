@@ -19,6 +19,7 @@ import { RESOURCES_SUBRESOURCE } from './packagerevisionresources.ts';
 import { isRevision } from '../../storage/git/layout.ts';
 import { statusSubresource } from './status.ts';
 import type { RequestContext, ResourceDef, SubresourceStrategy } from './types.ts';
+import { forbiddenMessage } from '../authz/types.ts';
 
 /** Annotation the server keeps with the user who last proposed the revision. */
 export const ANNOTATION_PROPOSED_BY = 'pkg.pkgserver.dev/proposed-by';
@@ -102,6 +103,18 @@ function validateCreate(pr: PackageRevision, repos: RepositoryLookup): FieldErro
   return errs;
 }
 
+/**
+ * Approval is a permission of its own (SPEC 3.3): publishing needs the custom verb `approve` on
+ * packagerevisions, or `update` on packagerevisions/approval, whichever way the lifecycle is
+ * written. Checked before any other rule, so a user without it learns nothing else; 403 as kube.
+ */
+async function checkApprover(pr: PackageRevision, old: PackageRevision, ctx: RequestContext): Promise<void> {
+  if (!ctx.authorize || transition(old.spec.lifecycle, pr.spec.lifecycle) !== 'approve') return;
+  const target = { apiGroup: PKG_GROUP, resource: 'packagerevisions', namespace: old.metadata.namespace, name: old.metadata.name };
+  if ((await ctx.authorize({ ...target, verb: 'approve' })) || (await ctx.authorize({ ...target, verb: 'update', subresource: 'approval' }))) return;
+  throw forbidden({ group: PKG_GROUP, resource: 'packagerevisions' }, old.metadata.name!, forbiddenMessage({ ...target, user: ctx.user, verb: 'approve', resourceRequest: true }));
+}
+
 function validateUpdate(pr: PackageRevision, old: PackageRevision, user: string, repos: RepositoryLookup): FieldError[] {
   const errs: FieldError[] = [];
   const n = pr.spec.packageRevID;
@@ -129,10 +142,11 @@ const approvalSubresource = (repos: RepositoryLookup): SubresourceStrategy => ({
     if (lifecycle) next.spec.lifecycle = lifecycle;
     return next;
   },
-  validateUpdate(obj, old, ctx) {
+  async validateUpdate(obj, old, ctx) {
     const errs: FieldError[] = [];
     const pr = obj as PackageRevision;
     if (!LIFECYCLES.includes(pr.spec.lifecycle)) return errs; // the schema reports it
+    await checkApprover(pr, old as PackageRevision, ctx);
     const repo = repos.repository(pr.metadata.namespace!, pr.spec.packageRevID.repository);
     return lifecycleErrors(pr, old as PackageRevision, ctx.user.name, repo?.requireDistinctApprover ?? false);
   },
@@ -223,7 +237,8 @@ export function packageRevisionResource(repos: RepositoryLookup, hooks?: Package
           errs.unshift(fieldErr.forbidden('metadata.generateName', `not supported for PackageRevision; the name is derived from spec.packageRevID: "${packageRevisionName(pr.spec.packageRevID)}"`));
         return errs;
       },
-      validateUpdate(obj, old, ctx) {
+      async validateUpdate(obj, old, ctx) {
+        await checkApprover(obj as PackageRevision, old as PackageRevision, ctx);
         return validateUpdate(obj as PackageRevision, old as PackageRevision, ctx.user.name, repos);
       },
       validateDelete(obj) {

@@ -16,6 +16,11 @@ export interface RequestContext {
   user: UserInfo;
   dryRun: boolean;
   /**
+   * Asks the request's authorizer whether its user may also do something else (a custom verb such
+   * as `approve`, checked by a strategy). Absent for the server's own writes, which are trusted.
+   */
+  authorize?(attrs: { verb: string; apiGroup: string; resource: string; subresource?: string; namespace?: string; name?: string }): Promise<boolean>;
+  /**
    * A controller's write that records what git already holds (repository sync): schema and
    * metadata are validated, but per-kind rules and side effects are skipped, and a create keeps
    * the status it carries. Never set from a request.

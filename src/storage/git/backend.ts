@@ -123,7 +123,13 @@ export class PackageBackend {
   /** The credentials `spec.git.credentials` names, as configured now. */
   private async auth(r: Repository): Promise<GitAuth | undefined> {
     if (!r.spec.git.credentials) return undefined;
-    const auth = await this.opts.credentials.lookup(r.metadata.namespace!, r.spec.git.credentials);
+    let auth: GitAuth | undefined;
+    try {
+      auth = await this.opts.credentials.lookup(r.metadata.namespace!, r.spec.git.credentials);
+    } catch (e) {
+      // the Secret could not be read (the cluster unreachable, no permission): try again later
+      throw unavailable(`credentials "${r.spec.git.credentials}" of Repository "${r.metadata.name}" could not be read: ${(e as Error).message}`);
+    }
     if (!auth) throw unavailable(`credentials "${r.spec.git.credentials}" of Repository "${r.metadata.name}" are not configured`);
     return auth;
   }
