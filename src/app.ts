@@ -39,7 +39,19 @@ export interface App {
 }
 
 export function buildApp(opts: AppOptions): App {
-  const server = new APIServer(opts);
+  let controllersStarted = false;
+  const server = new APIServer({
+    ...opts,
+    readyz: [
+      ...(opts.readyz ?? []),
+      {
+        name: 'controllers',
+        check: () => {
+          if (opts.controllers !== false && !controllersStarted) throw new Error('the controllers have not started');
+        },
+      },
+    ],
+  });
   const log = opts.logger;
   let repositories: Registry;
   let packageRevisions: Registry;
@@ -130,6 +142,7 @@ export function buildApp(opts: AppOptions): App {
     async start() {
       const addr = await server.start();
       controller?.start();
+      controllersStarted = true;
       return addr;
     },
     async stop() {

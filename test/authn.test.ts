@@ -191,6 +191,15 @@ test.serial('the proxy headers from anyone else change nothing', async (t) => {
   t.is(ev.annotations['authorization.k8s.io/decision'], 'forbid');
 });
 
+test.serial('an impersonated request is audited with both users', async (t) => {
+  const r = await whoami(admin, { 'Impersonate-User': 'alice', 'Impersonate-Group': 'devs' });
+  t.is(r.status, 201);
+  t.is(r.body.status.userInfo.username, 'alice');
+  const ev = await auditOf(r);
+  t.is(ev.user.username, 'admin');
+  t.deepEqual(ev.impersonatedUser, { username: 'alice', groups: ['devs', 'system:authenticated'] });
+});
+
 test.serial('static token file: a known token is its user; unknown or malformed tokens are 401', async (t) => {
   const r = await whoami(anon, { Authorization: `Bearer ${STATIC_TOKEN}` });
   t.is(r.status, 201, JSON.stringify(r.body));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { Kubectl } from './helpers/kubectl.ts';
-import { ROOT, tempDir } from './helpers/server.ts';
+import { ROOT, startServer, tempDir } from './helpers/server.ts';
 
 const run = promisify(execFile);
 
@@ -52,4 +52,22 @@ test('pkgserver certs writes the PKI, a kubeconfig and the APIService caBundle f
   t.regex(readFileSync(path.join(out, 'kubeconfig'), 'utf8'), /server: https:\/\/pkgserver\.example:443/);
   const { stdout } = await run('npx', ['pkgserver', 'version'], { cwd: ROOT });
   t.is(stdout.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+});
+
+test('pkgserver certs --user writes a person\'s certificate and kubeconfig from a running server\'s CA, touching nothing else', async (t) => {
+  const server = await startServer({});
+  t.teardown(() => server.stop());
+  const pki = path.join(server.dataDir, 'pki');
+  const before = ['ca.crt', 'ca.key', 'serving.crt', 'serving.key', 'admin.crt'].map((f) => readFileSync(path.join(pki, f), 'utf8'));
+  await run('npx', ['pkgserver', 'certs', '--out', pki, '--user', 'alice', '--group', 'team-a', '--group', 'devs', '--server', server.url], { cwd: ROOT });
+  t.deepEqual(['ca.crt', 'ca.key', 'serving.crt', 'serving.key', 'admin.crt'].map((f) => readFileSync(path.join(pki, f), 'utf8')), before);
+  const who = await new Kubectl('1.33', path.join(pki, 'alice.kubeconfig')).ok(['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username} {.status.userInfo.groups}']);
+  t.is(who, 'alice ["team-a","devs","system:authenticated"]');
+  // the default policy gives alice discovery and nothing else
+  const r = await new Kubectl('1.33', path.join(pki, 'alice.kubeconfig')).run(['get', 'pkgrev', '-n', 'team-a']);
+  t.is(r.code, 1);
+  t.regex(r.stderr, /User "alice" cannot list resource "packagerevisions"/);
+  const missing = await run('npx', ['pkgserver', 'certs', '--out', tempDir('empty-'), '--user', 'bob'], { cwd: ROOT }).catch((e) => e);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /no ca\.crt and ca\.key in/);
 });

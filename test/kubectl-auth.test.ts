@@ -77,6 +77,12 @@ for (const v of KUBECTL_VERSIONS) {
     t.false(r.stdout.includes('approve'), 'the editor has no approve rule');
   });
 
+  test(`kubectl ${v}: the self reviews are in discovery`, async (t) => {
+    const r = await new Kubectl(v, viewer.kubeconfig).run(['api-resources', '--api-group=authorization.k8s.io', '-o', 'name']);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(r.stdout.trim().split('\n').sort(), ['selfsubjectaccessreviews.authorization.k8s.io', 'selfsubjectrulesreviews.authorization.k8s.io']);
+  });
+
   test(`kubectl ${v}: auth whoami`, async (t) => {
     const r = await new Kubectl(v, approver.kubeconfig).run(['auth', 'whoami']);
     t.is(r.code, 0, r.stderr);

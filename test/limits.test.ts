@@ -134,7 +134,7 @@ test('health: /livez and /readyz with named checks, ?verbose, ?exclude and one c
   t.is(live.body, '[+]ping ok\n[+]store ok\nlivez check passed\n');
   const ready = await anon.get('/readyz?verbose&exclude=shutdown');
   t.is(ready.status, 200);
-  t.is(ready.body, '[+]ping ok\n[+]store ok\n[+]watch-cache ok\n[+]shutdown excluded: ok\nreadyz check passed\n');
+  t.is(ready.body, '[+]ping ok\n[+]store ok\n[+]watch-cache ok\n[+]shutdown excluded: ok\n[+]controllers ok\nreadyz check passed\n');
   t.is((await anon.get('/readyz')).body, 'ok');
   t.is((await anon.get('/readyz/watch-cache')).body, 'ok');
   t.is((await anon.get('/livez/nope')).status, 404);

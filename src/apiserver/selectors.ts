@@ -151,15 +151,20 @@ export interface FieldRequirement {
 export function parseFieldSelector(input: string | undefined, supported: Iterable<string>): FieldRequirement[] {
   if (!input) return [];
   const allowed = new Set(supported);
+  const reqs = parseFieldTerms(input);
+  for (const r of reqs) if (!allowed.has(r.field)) throw badRequest(`field label not supported: ${r.field}`);
+  return reqs;
+}
+
+/** The terms of a field selector, any field (fields.ParseSelector); a 400 for one that does not parse. */
+export function parseFieldTerms(input: string): FieldRequirement[] {
   const reqs: FieldRequirement[] = [];
   for (const term of splitUnescaped(input, ',')) {
     if (!term) continue;
     const m = findOperator(term);
-    if (!m) throw badRequest(`invalid selector: '${input}'; can't understand '${term}'`);
-    const field = term.slice(0, m.index).trim();
-    const value = unescape(term.slice(m.index + m.op.length));
-    if (!allowed.has(field)) throw badRequest(`field label not supported: ${field}`);
-    reqs.push({ field, op: m.op === '!=' ? '!=' : '=', value });
+    const value = m && unescapeValue(term.slice(m.index + m.op.length));
+    if (!m || value === undefined) throw badRequest(`invalid selector: '${input}'; can't understand '${term}'`);
+    reqs.push({ field: term.slice(0, m.index).trim(), op: m.op === '!=' ? '!=' : '=', value });
   }
   return reqs;
 }
@@ -206,6 +211,18 @@ function findOperator(term: string): { index: number; op: string } | undefined {
   return undefined;
 }
 
-function unescape(s: string): string {
-  return s.replace(/\\(.)/g, '$1');
+/** fields.UnescapeValue: a backslash escapes a backslash, a comma or an equals sign; any other escape, or a bare comma or equals sign, is invalid */
+function unescapeValue(v: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i];
+    if (c === '\\') {
+      const n = v[i + 1];
+      if (n !== '\\' && n !== ',' && n !== '=') return undefined;
+      out += n;
+      i++;
+    } else if (c === ',' || c === '=') return undefined;
+    else out += c;
+  }
+  return out;
 }

@@ -323,7 +323,13 @@ export class APIServer {
       throw err;
     }
 
-    const attrs = requestAttributes(req.method, url, user);
+    let attrs: Attributes;
+    try {
+      attrs = requestAttributes(req.method, url, user);
+    } catch {
+      // a path kube cannot read as a request (e.g. /apis/G/V/watch with nothing after it)
+      return refuse(new StatusError(404, 'NotFound', 'the server could not find the requested resource'));
+    }
     state.attrs = attrs;
 
     // in-flight limits: long-running requests are not counted, system:masters is never refused

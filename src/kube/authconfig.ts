@@ -8,23 +8,14 @@
 import { X509Certificate } from 'node:crypto';
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Dynamic } from '../apiserver/authn/types.ts';
+import type { Dynamic, RequestHeaderConfig } from '../apiserver/authn/types.ts';
+
+export type { RequestHeaderConfig };
 import { followObject, type FollowOptions, type ObjectWatch } from './reflector.ts';
 
 export const AUTH_CONFIGMAP_NAMESPACE = 'kube-system';
 export const AUTH_CONFIGMAP_NAME = 'extension-apiserver-authentication';
 const AUTH_READER_ROLE = 'extension-apiserver-authentication-reader';
-
-export interface RequestHeaderConfig {
-  /** PEM bundle of the front proxy's CA */
-  clientCA: string;
-  /** CNs the front proxy's certificate may have; empty: any certificate from clientCA */
-  allowedNames: string[];
-  usernameHeaders: string[];
-  groupHeaders: string[];
-  extraHeaderPrefixes: string[];
-  uidHeaders: string[];
-}
 
 export interface ClusterAuthConfig {
   /** PEM bundle of the CA of ordinary client certificates */

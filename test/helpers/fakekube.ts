@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { generateCA, issueServingCert } from '../../src/cli/pki.ts';
 
@@ -354,4 +355,19 @@ export async function startFakeKube(): Promise<FakeKube> {
     },
   };
   return fake;
+}
+
+/** Fakes with a client-node KubeConfig for each, for a test file: `closeAll` closes every one made. */
+export function fakeKubes(): { fake(): Promise<{ kube: FakeKube; kc: KubeConfig }>; closeAll(): Promise<void> } {
+  const made: FakeKube[] = [];
+  return {
+    async fake() {
+      const kube = await startFakeKube();
+      made.push(kube);
+      const kc = new KubeConfig();
+      kc.loadFromFile(kube.kubeconfigPath);
+      return { kube, kc };
+    },
+    closeAll: async () => void (await Promise.all(made.map((f) => f.close()))),
+  };
 }

@@ -2,11 +2,10 @@
 // fake kube-apiserver: the first read, updates, invalid data and deletion keeping the last good
 // value, a ConfigMap created later, a 410 relist, failing watches, and the errors of the first read.
 import test from 'ava';
-import * as k8s from '@kubernetes/client-node';
 import pino from 'pino';
 import { generateCA } from '../../src/cli/pki.ts';
 import { deserializeStrings, watchAuthenticationConfig, type ClusterAuthConfig } from '../../src/kube/authconfig.ts';
-import { startFakeKube, type FakeKube } from '../helpers/fakekube.ts';
+import { fakeKubes } from '../helpers/fakekube.ts';
 import { poll } from '../helpers/poll.ts';
 
 const NS = 'kube-system';
@@ -46,15 +45,8 @@ function capture() {
   return { log, lines, messages: () => lines.map((l) => JSON.parse(l) as { level: number; msg: string }) };
 }
 
-const fakes: FakeKube[] = [];
-async function fake(): Promise<{ kube: FakeKube; kc: k8s.KubeConfig }> {
-  const kube = await startFakeKube();
-  fakes.push(kube);
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kube.kubeconfigPath);
-  return { kube, kc };
-}
-test.after.always(() => Promise.all(fakes.map((f) => f.close())));
+const { fake, closeAll } = fakeKubes();
+test.after.always(closeAll);
 
 test('deserializeStrings parses as kube does', (t) => {
   t.deepEqual(deserializeStrings('k', undefined), []);

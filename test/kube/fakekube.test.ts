@@ -4,23 +4,14 @@
 // injected failures and the bearer token requirement.
 import test from 'ava';
 import * as k8s from '@kubernetes/client-node';
-import { API_AUDIENCE, startFakeKube, type FakeKube } from '../helpers/fakekube.ts';
+import { API_AUDIENCE, fakeKubes } from '../helpers/fakekube.ts';
 import { poll } from '../helpers/poll.ts';
 
 /** client-node returns class instances; compare their JSON */
 const plain = (x: unknown) => JSON.parse(JSON.stringify(x));
 
-const fakes: FakeKube[] = [];
-async function fake(): Promise<{ kube: FakeKube; kc: k8s.KubeConfig }> {
-  const kube = await startFakeKube();
-  fakes.push(kube);
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kube.kubeconfigPath);
-  return { kube, kc };
-}
-test.after.always(async () => {
-  await Promise.all(fakes.map((f) => f.close()));
-});
+const { fake, closeAll } = fakeKubes();
+test.after.always(closeAll);
 
 test('TokenReview: known token, unknown token, audiences', async (t) => {
   const { kube, kc } = await fake();

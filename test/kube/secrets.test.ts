@@ -3,14 +3,13 @@
 // deletion seen, a Secret of the wrong type, read errors, watches dropped when unused, and no
 // secret value in any log line or error. Also loadKubeConfig (src/kube/config.ts).
 import test from 'ava';
-import * as k8s from '@kubernetes/client-node';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { loadKubeConfig, SERVICE_ACCOUNT_TOKEN } from '../../src/kube/config.ts';
 import { KubeReadError } from '../../src/kube/reflector.ts';
 import { secretCredentials } from '../../src/kube/secrets.ts';
-import { startFakeKube, type FakeKube } from '../helpers/fakekube.ts';
+import { fakeKubes } from '../helpers/fakekube.ts';
 import { poll } from '../helpers/poll.ts';
 import { tempDir } from '../helpers/server.ts';
 
@@ -23,15 +22,8 @@ const lines: string[] = [];
 const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(s) });
 const errors: string[] = [];
 
-const fakes: FakeKube[] = [];
-async function fake(): Promise<{ kube: FakeKube; kc: k8s.KubeConfig }> {
-  const kube = await startFakeKube();
-  fakes.push(kube);
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kube.kubeconfigPath);
-  return { kube, kc };
-}
-test.after.always(() => Promise.all(fakes.map((f) => f.close())));
+const { fake, closeAll } = fakeKubes();
+test.after.always(closeAll);
 
 test('basic-auth: read once, then from memory; rotation and deletion are seen', async (t) => {
   const { kube, kc } = await fake();

@@ -6,18 +6,9 @@
 import type { IncomingMessage } from 'node:http';
 import { AuthenticationError, type AuthResult, type Authenticator, type Dynamic } from './types.ts';
 import { CertificateVerifyError, peerChain, verifyClientChain } from './x509.ts';
+import type { RequestHeaderConfig } from './types.ts';
 
-/** kube's --requestheader-* settings (or the extension-apiserver-authentication ConfigMap's). */
-export interface RequestHeaderConfig {
-  /** PEM bundle of the front proxy's client CA */
-  clientCA: string;
-  /** CNs the front proxy's certificate may have; empty: any */
-  allowedNames: string[];
-  usernameHeaders: string[];
-  groupHeaders: string[];
-  extraHeaderPrefixes: string[];
-  uidHeaders: string[];
-}
+export type { RequestHeaderConfig };
 
 /** kube's defaults for the header names. */
 export const DEFAULT_REQUEST_HEADER = {

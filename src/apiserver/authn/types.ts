@@ -41,6 +41,18 @@ export class AuthenticationError extends Error {
   }
 }
 
+/** kube's --requestheader-* settings (or the extension-apiserver-authentication ConfigMap's). */
+export interface RequestHeaderConfig {
+  /** PEM bundle of the front proxy's client CA */
+  clientCA: string;
+  /** CNs the front proxy's certificate may have; empty: any */
+  allowedNames: string[];
+  usernameHeaders: string[];
+  groupHeaders: string[];
+  extraHeaderPrefixes: string[];
+  uidHeaders: string[];
+}
+
 /** A value that can change at run time (CA bundles, requestheader settings, policy files). */
 export interface Dynamic<T> {
   current(): T;

@@ -5,6 +5,7 @@
 // HTTP method.
 import type { UserInfo } from '../registry/types.ts';
 import type { Attributes } from './types.ts';
+import { exactName, parseFieldTerms } from '../selectors.ts';
 
 const API_PREFIXES = new Set(['api', 'apis']);
 const GROUPLESS_PREFIXES = new Set(['api']);
@@ -65,7 +66,7 @@ export function requestAttributes(method: string, url: URL, user: UserInfo): Att
     // a list or watch of one object by field selector is authorized as that object
     const selector = q.get('fieldSelector');
     if (selector !== null) {
-      const byName = exactFieldMatch(selector, 'metadata.name');
+      const byName = exactNameOf(selector);
       if (byName !== undefined && isPathSegmentName(byName)) name = byName;
     }
   }
@@ -103,50 +104,13 @@ function splitPath(p: string): string[] {
 const isPathSegmentName = (n: string) => n !== '.' && n !== '..' && !n.includes('/') && !n.includes('%');
 
 /**
- * The value a field selector requires `field` to equal (fields.Selector.RequiresExactMatch), or
+ * The name a field selector requires (fields.Selector.RequiresExactMatch on metadata.name), or
  * undefined when it does not, or when the selector does not parse (kube then ignores it).
  */
-function exactFieldMatch(selector: string, field: string): string | undefined {
-  let found: string | undefined;
-  for (const term of splitUnescaped(selector, ',')) {
-    if (term === '') continue;
-    const m = /^(.*?)(!=|==|=)(.*)$/s.exec(term);
-    if (!m) return undefined;
-    const value = unescapeValue(m[3]);
-    if (value === undefined) return undefined;
-    if (found === undefined && m[1] === field && m[2] !== '!=') found = value;
+function exactNameOf(selector: string): string | undefined {
+  try {
+    return exactName(parseFieldTerms(selector));
+  } catch {
+    return undefined;
   }
-  return found;
-}
-
-function splitUnescaped(s: string, sep: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === '\\' && i + 1 < s.length) {
-      cur += s[i] + s[i + 1];
-      i++;
-    } else if (s[i] === sep) {
-      out.push(cur);
-      cur = '';
-    } else cur += s[i];
-  }
-  out.push(cur);
-  return out;
-}
-
-/** fields.UnescapeValue: \\ \, \= are escapes; any other escape, or a bare , or =, is invalid */
-function unescapeValue(v: string): string | undefined {
-  let out = '';
-  for (let i = 0; i < v.length; i++) {
-    const c = v[i];
-    if (c === '\\') {
-      const n = v[i + 1];
-      if (n !== '\\' && n !== ',' && n !== '=') return undefined;
-      out += n;
-      i++;
-    } else if (c === ',' || c === '=') return undefined;
-    else out += c;
-  }
-  return out;
 }

@@ -437,6 +437,29 @@ subjects:
   name: system:authenticated
 `;
 
+const PKG = 'pkg.pkgserver.dev';
+const CFG = 'config.pkg.pkgserver.dev';
+const READ = ['get', 'list', 'watch'];
+const WRITE = ['create', 'update', 'patch', 'delete'];
+const rule = (group: string, resources: string[], verbs: string[]): PolicyRule => ({ apiGroups: [group], resources, verbs });
+
+/** The example roles' rules: each role has the rules of the one before it, and its own. */
+const VIEWER: PolicyRule[] = [
+  rule(PKG, ['packagerevisions', 'packagerevisionresources'], READ),
+  rule(CFG, ['repositories', 'packagevariants'], READ),
+  rule(PKG, ['packagerevisions/status'], ['get']),
+  rule(CFG, ['repositories/status', 'packagevariants/status'], ['get']),
+];
+const EDITOR: PolicyRule[] = [...VIEWER, rule(PKG, ['packagerevisions'], WRITE), rule(PKG, ['packagerevisionresources'], ['update', 'patch']), rule(CFG, ['packagevariants'], WRITE)];
+const APPROVER: PolicyRule[] = [...EDITOR, rule(PKG, ['packagerevisions'], ['approve']), rule(PKG, ['packagerevisions/approval'], ['get', 'update', 'patch'])];
+const REPOSITORY_ADMIN: PolicyRule[] = [rule(CFG, ['repositories'], [...READ, ...WRITE]), rule(CFG, ['repositories/status'], ['get'])];
+
+const list = (xs: string[]) => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
+const clusterRole = (comment: string, name: string, rules: PolicyRule[]) =>
+  `${comment}\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ${name}\nrules:\n${rules
+    .map((r) => `- apiGroups: ${list(r.apiGroups!)}\n  resources: ${list(r.resources!)}\n  verbs: ${list(r.verbs)}\n`)
+    .join('')}`;
+
 export const EXAMPLE_ROLES = `# Example ClusterRoles for pkgserver. Bind them with a RoleBinding to grant them in one
 # namespace, or with a ClusterRoleBinding to grant them in every namespace.
 #
@@ -445,99 +468,9 @@ export const EXAMPLE_ROLES = `# Example ClusterRoles for pkgserver. Bind them wi
 # packagerevisions alone lets a user edit, propose and reject, not publish. Writes through
 # /status belong to the server's controllers and are granted to nobody here.
 
-# Read everything.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: pkgserver-viewer
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions", "packagerevisionresources"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories", "packagevariants"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions/status"]
-  verbs: ["get"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories/status", "packagevariants/status"]
-  verbs: ["get"]
----
-# The viewer's rights, and create, edit, propose, reject and delete package revisions, their
-# files and package variants. Not approve, not the approval or status subresources.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: pkgserver-editor
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions", "packagerevisionresources"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories", "packagevariants"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions/status"]
-  verbs: ["get"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories/status", "packagevariants/status"]
-  verbs: ["get"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["create", "update", "patch", "delete"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisionresources"]
-  verbs: ["update", "patch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["packagevariants"]
-  verbs: ["create", "update", "patch", "delete"]
----
-# The editor's rights, and publishing: the verb "approve" on packagerevisions and writes through
-# packagerevisions/approval.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: pkgserver-approver
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions", "packagerevisionresources"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories", "packagevariants"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions/status"]
-  verbs: ["get"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories/status", "packagevariants/status"]
-  verbs: ["get"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["create", "update", "patch", "delete"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisionresources"]
-  verbs: ["update", "patch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["packagevariants"]
-  verbs: ["create", "update", "patch", "delete"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["approve"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions/approval"]
-  verbs: ["get", "update", "patch"]
----
-# Register, change and remove repositories (which remotes the server reads and writes).
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: pkgserver-repository-admin
-rules:
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["repositories/status"]
-  verbs: ["get"]
-`;
+${[
+  clusterRole('# Read everything.', 'pkgserver-viewer', VIEWER),
+  clusterRole('# The viewer\'s rights, and create, edit, propose, reject and delete package revisions, their\n# files and package variants. Not approve, not the approval or status subresources.', 'pkgserver-editor', EDITOR),
+  clusterRole('# The editor\'s rights, and publishing: the verb "approve" on packagerevisions and writes through\n# packagerevisions/approval.', 'pkgserver-approver', APPROVER),
+  clusterRole('# Register, change and remove repositories (which remotes the server reads and writes).', 'pkgserver-repository-admin', REPOSITORY_ADMIN),
+].join('---\n')}`;

@@ -216,7 +216,7 @@ for (const c of matchCases) {
 // ---- bindings ----
 
 const subj = (s: string): Subject => {
-  const [kind, name] = s.split(':', 2) as [string, string];
+  const [kind] = s.split(':', 1) as [string];
   if (kind === 'ServiceAccount') {
     const [ns, sa] = s.slice('ServiceAccount:'.length).split('/');
     return sa === undefined ? { kind, name: ns } : { kind, name: sa, namespace: ns };
