@@ -12,7 +12,8 @@ import { repositoryResource } from './apiserver/registry/repositories.ts';
 import type { RequestContext } from './apiserver/registry/types.ts';
 import { APIServer, type ServerOptions } from './apiserver/server.ts';
 import { RepositoryController } from './controllers/repository.ts';
-import { asStatusError, PackageBackend, type Credentials } from './storage/git/backend.ts';
+import { asStatusError, PackageBackend } from './storage/git/backend.ts';
+import type { Credentials } from './storage/git/credentials.ts';
 import { compareRevisions } from './storage/git/layout.ts';
 
 export interface AppOptions extends ServerOptions {

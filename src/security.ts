@@ -29,7 +29,7 @@ import type { ServingTLS } from './apiserver/server.ts';
 import { loadKubeConfig } from './kube/config.ts';
 import { watchAuthenticationConfig, type ClusterAuthConfig } from './kube/authconfig.ts';
 import { secretCredentials } from './kube/secrets.ts';
-import { credentialsFile, type Credentials } from './storage/git/backend.ts';
+import { credentialsFile, type Credentials } from './storage/git/credentials.ts';
 import { followFile, followFiles } from './util/filewatch.ts';
 import { derived } from './util/dynamic.ts';
 

@@ -1,6 +1,5 @@
 // Naming rules shared by the kinds: DNS labels, realms, package paths.
-import { fieldErr, type FieldError } from '../apiserver/errors.ts';
-import { dns1123LabelError } from '../apiserver/validation.ts';
+import { dns1123LabelError, fieldErr, type FieldError } from './fielderrors.ts';
 
 /** A required DNS-1123 label field. */
 export function labelField(field: string, value: unknown): FieldError[] {

@@ -111,46 +111,9 @@ export const internalError = (message = 'an internal error occurred; see the ser
 
 export const unprocessable = (message: string) => new StatusError(422, 'Invalid', message);
 
-// ---- field errors (k8s.io/apimachinery/pkg/util/validation/field) ----
-
-export type FieldErrorType =
-  | 'FieldValueRequired'
-  | 'FieldValueInvalid'
-  | 'FieldValueNotSupported'
-  | 'FieldValueForbidden'
-  | 'FieldValueDuplicate'
-  | 'FieldValueTooLong'
-  | 'FieldValueTooMany'
-  | 'FieldValueTypeInvalid';
-
-export interface FieldError {
-  type: FieldErrorType;
-  field: string;
-  /** the human text of the cause, as field.Error.ErrorBody() renders it */
-  message: string;
-}
-
-const render = (v: unknown): string => {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === undefined) return 'null';
-  if (typeof v === 'object' && v !== null) return JSON.stringify(v);
-  return String(v);
-};
-
-export const fieldErr = {
-  required: (field: string, detail = ''): FieldError => ({ type: 'FieldValueRequired', field, message: detail ? `Required value: ${detail}` : 'Required value' }),
-  invalid: (field: string, value: unknown, detail: string): FieldError => ({ type: 'FieldValueInvalid', field, message: `Invalid value: ${render(value)}: ${detail}` }),
-  notSupported: (field: string, value: unknown, supported: readonly string[]): FieldError => ({
-    type: 'FieldValueNotSupported',
-    field,
-    message: `Unsupported value: ${render(value)}: supported values: ${supported.map((s) => JSON.stringify(s)).join(', ')}`,
-  }),
-  forbidden: (field: string, detail: string): FieldError => ({ type: 'FieldValueForbidden', field, message: `Forbidden: ${detail}` }),
-  duplicate: (field: string, value: unknown, detail = ''): FieldError => ({ type: 'FieldValueDuplicate', field, message: `Duplicate value: ${render(value)}${detail ? `: ${detail}` : ''}` }),
-  tooLong: (field: string, max: number): FieldError => ({ type: 'FieldValueTooLong', field, message: `Too long: may not be more than ${max} bytes` }),
-  typeInvalid: (field: string, value: unknown, detail: string): FieldError => ({ type: 'FieldValueTypeInvalid', field, message: `Invalid value: ${render(value)}: ${detail}` }),
-  immutable: (field: string, value: unknown): FieldError => ({ type: 'FieldValueInvalid', field, message: `Invalid value: ${render(value)}: field is immutable` }),
-};
+// field errors live with the API types (the engine raises them too); re-exported here
+export { fieldErr, type FieldError, type FieldErrorType } from '../api/fielderrors.ts';
+import type { FieldError } from '../api/fielderrors.ts';
 
 /** 422 Invalid listing every field error, as apierrors.NewInvalid renders it. */
 export function invalid(kind: string, group: string, name: string, errs: FieldError[]): StatusError {

@@ -5,6 +5,9 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { ObjectMeta } from '../api/meta.ts';
 import type { Schema } from '../api/schema.ts';
 import { fieldErr, type FieldError } from './errors.ts';
+import { dns1123LabelError, dns1123SubdomainError, isDNS1123Label } from '../api/fielderrors.ts';
+
+export { dns1123LabelError, dns1123SubdomainError, isDNS1123Label };
 
 /** Removes fields the schema does not know; returns their paths (e.g. "spec.bogusField"). */
 export function prune(value: unknown, schema: Schema, path = ''): string[] {
@@ -107,37 +110,9 @@ function typeName(v: unknown): string {
 
 // ---- ObjectMeta rules (k8s.io/apimachinery/pkg/api/validation) ----
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const TOTAL_ANNOTATION_SIZE = 256 * 1024;
-
-export function isDNS1123Label(s: string): boolean {
-  return s.length <= 63 && DNS1123_LABEL.test(s);
-}
-
-export function dns1123LabelError(field: string, value: string): FieldError | undefined {
-  if (isDNS1123Label(value)) return undefined;
-  return fieldErr.invalid(
-    field,
-    value,
-    value.length > 63
-      ? 'must be no more than 63 characters'
-      : "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-  );
-}
-
-export function dns1123SubdomainError(field: string, value: string): FieldError | undefined {
-  if (value.length <= 253 && DNS1123_SUBDOMAIN.test(value)) return undefined;
-  return fieldErr.invalid(
-    field,
-    value,
-    value.length > 253
-      ? 'must be no more than 253 characters'
-      : "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-  );
-}
 
 /** A qualified name ("prefix/name" or "name"), as label keys, annotation keys and finalizers use. */
 function qualifiedNameErrors(field: string, key: string): FieldError[] {
@@ -146,7 +121,7 @@ function qualifiedNameErrors(field: string, key: string): FieldError[] {
   const errs: FieldError[] = [];
   if (parts.length > 2) errs.push(fieldErr.invalid(field, key, "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"));
   else {
-    if (parts.length === 2 && (parts[0].length === 0 || parts[0].length > 253 || !DNS1123_SUBDOMAIN.test(parts[0])))
+    if (parts.length === 2 && (parts[0].length === 0 || parts[0].length > 253 || dns1123SubdomainError('', parts[0]) !== undefined))
       errs.push(fieldErr.invalid(field, key, 'prefix part must be a lowercase RFC 1123 subdomain'));
     if (!name || name.length > 63 || !QUALIFIED_NAME.test(name))
       errs.push(fieldErr.invalid(field, key, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"));

@@ -6,7 +6,7 @@
 // key a bearer token. Secret values are never logged nor put in an error.
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { Credentials } from '../storage/git/backend.ts';
+import type { Credentials } from '../storage/git/credentials.ts';
 import type { GitAuth } from '../storage/git/repo.ts';
 import { followObject, type ObjectWatch } from './reflector.ts';
 

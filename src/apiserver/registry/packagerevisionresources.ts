@@ -2,7 +2,7 @@
 // name, namespace, metadata and resourceVersion; reads come from git at the revision's commit;
 // an update is one commit on the draft branch and bumps the PackageRevision's resourceVersion.
 import type { Condition, KObject } from '../../api/meta.ts';
-import { validateFiles } from '../../storage/git/content.ts';
+import { validateFiles } from '../../engine/content.ts';
 import { PKG_GROUP, PKG_VERSION, packageRevisionResourcesSchema, type PackageRevision, type PackageRevisionResources } from '../../api/pkg.ts';
 import { badRequest, conflict, forbidden, methodNotSupported, notFound, OBJECT_MODIFIED, StatusError, type GroupResource } from '../errors.ts';
 import type { PackageBackend } from '../../storage/git/backend.ts';

@@ -4,60 +4,23 @@ import { findCondition, type KObject } from '../../api/meta.ts';
 import { labelField, realmField } from '../../api/names.ts';
 import {
   CATALOG_TARGET,
-  GATE_APPROVE,
   LABEL_LATEST,
   LIFECYCLES,
   packageRevisionName,
   packageRevisionSchema,
   PKG_GROUP,
   PKG_VERSION,
-  type Lifecycle,
   type PackageRevision,
 } from '../../api/pkg.ts';
 import { fieldErr, forbidden, type FieldError } from '../errors.ts';
 import { RESOURCES_SUBRESOURCE } from './packagerevisionresources.ts';
+import { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition } from '../../engine/lifecycle.ts';
+
+export { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition };
 import { isRevision } from '../../storage/git/layout.ts';
 import { statusSubresource } from './status.ts';
 import type { RequestContext, ResourceDef, SubresourceStrategy } from './types.ts';
 import { forbiddenMessage } from '../authz/types.ts';
-
-/** Annotation the server keeps with the user who last proposed the revision. */
-export const ANNOTATION_PROPOSED_BY = 'pkg.pkgserver.dev/proposed-by';
-
-type Transition = 'none' | 'propose' | 'reject' | 'approve' | 'proposeDeletion' | 'keep';
-
-const TRANSITIONS: Record<Lifecycle, Partial<Record<Lifecycle, Transition>>> = {
-  draft: { draft: 'none', proposed: 'propose' },
-  proposed: { proposed: 'none', draft: 'reject', published: 'approve' },
-  published: { published: 'none', deletionProposed: 'proposeDeletion' },
-  deletionProposed: { deletionProposed: 'none', published: 'keep' },
-};
-
-export function transition(from: Lifecycle, to: Lifecycle): Transition | undefined {
-  return TRANSITIONS[from]?.[to];
-}
-
-/** Validation of a lifecycle change; `approve` carries the gate and approver checks. */
-export function lifecycleErrors(pr: PackageRevision, old: PackageRevision, user: string, requireDistinctApprover: boolean): FieldError[] {
-  const from = old.spec.lifecycle;
-  const to = pr.spec.lifecycle;
-  const t = transition(from, to);
-  if (!t) {
-    const hint = from === 'draft' && to === 'published' ? 'propose first' : `allowed from ${from}: ${Object.keys(TRANSITIONS[from]).filter((l) => l !== from).join(', ') || 'none'}`;
-    return [fieldErr.forbidden('spec.lifecycle', `cannot change the lifecycle from ${from} to ${to}: ${hint}`)];
-  }
-  if (t !== 'approve') return [];
-  const errs: FieldError[] = [];
-  const unmet = (pr.spec.readinessGates ?? [])
-    .map((g) => g.conditionType)
-    .filter((type) => type !== GATE_APPROVE && findCondition(pr.status?.conditions, type)?.status !== 'True');
-  if (unmet.length)
-    errs.push(fieldErr.forbidden('spec.lifecycle', `cannot publish while readiness gates are not True: ${unmet.map((u) => `condition "${u}" is ${findCondition(pr.status?.conditions, u)?.status ?? 'not set'}`).join('; ')}`));
-  const proposer = old.metadata.annotations?.[ANNOTATION_PROPOSED_BY];
-  if (requireDistinctApprover && proposer && proposer === user)
-    errs.push(fieldErr.forbidden('spec.lifecycle', `repository ${pr.spec.packageRevID.repository} requires a distinct approver: user "${user}" proposed this revision`));
-  return errs;
-}
 
 function idErrors(pr: PackageRevision): FieldError[] {
   const id = pr.spec.packageRevID;
@@ -102,6 +65,7 @@ function validateCreate(pr: PackageRevision, repos: RepositoryLookup): FieldErro
   else if (!repo.deployment && id.target !== CATALOG_TARGET) errs.push(fieldErr.invalid('spec.packageRevID.target', id.target, `must be "${CATALOG_TARGET}" in the catalog repository ${id.repository}`));
   return errs;
 }
+
 
 /**
  * Approval is a permission of its own (SPEC 3.3): publishing needs the custom verb `approve` on

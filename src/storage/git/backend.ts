@@ -3,42 +3,18 @@
 // (so the API never reports what git does not have). Also opens repositories (bare clones of
 // remotes in the data directory, or local bare repositories used directly).
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import YAML from 'yaml';
 import type { Repository } from '../../api/config.ts';
 import { timestamp } from '../../api/meta.ts';
 import { LABEL_LATEST, type PackageRevision } from '../../api/pkg.ts';
 import { fieldErr, invalid, StatusError, type FieldError } from '../../apiserver/errors.ts';
 import type { RequestContext, UserInfo } from '../../apiserver/registry/types.ts';
 import { transition } from '../../apiserver/registry/packagerevisions.ts';
+import type { Credentials } from './credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from './repo.ts';
 import { PackageRepo } from './packages.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from './layout.ts';
-import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
-
-export interface Credentials {
-  /** basic auth or bearer token for a Repository's spec.git.credentials */
-  lookup(namespace: string, name: string): Promise<GitAuth | undefined>;
-}
-
-/**
- * The standalone credentials file: YAML `{ "<namespace>/<name>" | "<name>": {username, password} | {token} }`.
- * Read again whenever it changes (inode, size or mtime), so fixed or rotated credentials apply without a restart.
- */
-export function credentialsFile(file: string | undefined): Credentials {
-  let cache: { stamp: string; entries: Promise<Record<string, GitAuth>> } | undefined;
-  return {
-    async lookup(namespace, name) {
-      if (!file) return undefined;
-      const st = await stat(file);
-      const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-      if (cache?.stamp !== stamp) cache = { stamp, entries: readFile(file, 'utf8').then((t) => (YAML.parse(t) ?? {}) as Record<string, GitAuth>) };
-      const all = await cache.entries;
-      return all[`${namespace}/${name}`] ?? all[name];
-    },
-  };
-}
+import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from '../../engine/content.ts';
 
 export interface BackendOptions {
   dataDir: string;

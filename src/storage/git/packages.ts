@@ -4,7 +4,9 @@
 // moved, re-fetched, rebuilt on the new head and retried.
 import { GitConflictError, GitRepo, type GitIdentity } from './repo.ts';
 import { compareRevisions, Layout, parseTrailer, revisionMajor, type PackageKey, type Trailer } from './layout.ts';
-import type { Files } from './content.ts';
+
+/** A package's files: path relative to the package directory → content. */
+export type Files = Map<string, Buffer>;
 
 export interface RepoConfig {
   namespace: string;

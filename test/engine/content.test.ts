@@ -1,8 +1,8 @@
 // Package content rules: path and YAML validation, the managed files, the PRR content condition.
 import test from 'ava';
-import { contentCondition } from '../src/apiserver/registry/packagerevisionresources.ts';
-import { kustomization, packageContext, pathProblem, validateFiles, withManagedFiles } from '../src/storage/git/content.ts';
-import { Layout } from '../src/storage/git/layout.ts';
+import { contentCondition } from '../../src/apiserver/registry/packagerevisionresources.ts';
+import { kustomization, packageContext, pathProblem, validateFiles, withManagedFiles } from '../../src/engine/content.ts';
+import { Layout } from '../../src/storage/git/layout.ts';
 
 test('paths: relative, no "..", ".git", empty segment or NUL', (t) => {
   for (const bad of ['', '/abs.yaml', 'a/../b.yaml', './a.yaml', 'a//b.yaml', 'a/', '.git/config', 'x/.GIT/y', 'a\0b', 'a\\b'])

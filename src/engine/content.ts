@@ -2,9 +2,10 @@
 // packages, package-context.yaml from spec.inputs, and the generated kustomization.yaml of
 // deployment packages (SPEC 4.2).
 import YAML from 'yaml';
-import { fieldErr, type FieldError } from '../../apiserver/errors.ts';
+import { fieldErr, type FieldError } from '../api/fielderrors.ts';
+import type { Files } from '../storage/git/packages.ts';
 
-export type Files = Map<string, Buffer>;
+export type { Files };
 
 export const KPTFILE = 'Kptfile';
 export const PACKAGE_CONTEXT = 'package-context.yaml';
