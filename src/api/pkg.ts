@@ -1,6 +1,7 @@
 // pkg.pkgserver.dev/v1alpha1: PackageRevision and PackageRevisionResources (SPEC 3.2–3.4, 3.6).
 import { readinessGatesSchema, upstreamSchema, type Upstream } from './config.ts';
 import { conditionsSchema, objectMetaSchema, type Condition, type KObject } from './meta.ts';
+import semver from 'semver';
 import { anyObject, arr, obj, str, stringMap, type Schema } from './schema.ts';
 
 export const PKG_GROUP = 'pkg.pkgserver.dev';
@@ -146,3 +147,17 @@ export function packageRevisionName(id: Pick<PackageRevID, 'target' | 'repositor
 export function workspaceForRevision(revision: string): string {
   return revision.replace(/\./g, '-');
 }
+
+// ---- revisions: v<N>, and tags made outside the server as v1.2 or v1.2.3 (ordered as semver)
+
+const REVISION_RE = /^v(\d+)(\.\d+){0,2}$/;
+
+export const isRevision = (s: string) => REVISION_RE.test(s);
+
+/** Revisions ordered as semver ("v2" < "v10", "v1.2" < "v1.10"). */
+export function compareRevisions(a: string, b: string): number {
+  return semver.compare(semver.coerce(a)!, semver.coerce(b)!);
+}
+
+/** The major number of a revision ("v3.1.2" → 3). */
+export const revisionMajor = (r: string) => Number(REVISION_RE.exec(r)?.[1] ?? 0);

@@ -6,20 +6,20 @@
 import type { Logger } from 'pino';
 import type { Repository } from '../api/config.ts';
 import { findCondition, timestamp, type Condition, type KObject } from '../api/meta.ts';
-import { LABEL_LATEST, packageRevisionName, workspaceForRevision, type PackageRevision, type PackageRevisionSpec } from '../api/pkg.ts';
+import { compareRevisions, LABEL_LATEST, packageRevisionName, workspaceForRevision, type PackageRevision, type PackageRevisionSpec } from '../api/pkg.ts';
 import { parseDuration } from '../api/names.ts';
 import type { Registry } from '../apiserver/registry/generic.ts';
 import type { RequestContext } from '../apiserver/registry/types.ts';
-import { withReady, type PackageBackend } from '../storage/git/backend.ts';
+import { withReady, type PackageEngine } from '../engine/engine.ts';
 import type { PackageRepo } from '../storage/git/packages.ts';
-import { compareRevisions, packageKey, parseTrailer, type PackageKey, type Trailer } from '../storage/git/layout.ts';
+import { packageKey, parseTrailer, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { GitAuthError, GitUnreachableError } from '../storage/git/repo.ts';
 import { WorkQueue } from './queue.ts';
 
 export interface RepositoryControllerOptions {
   repositories: Registry;
   packageRevisions: Registry;
-  backend: PackageBackend;
+  engine: PackageEngine;
   logger: Logger;
   context: RequestContext;
   /** how far back the branch history is searched for publishes whose tag is missing */
@@ -102,13 +102,13 @@ export class RepositoryController {
     }
     if (!repoObj || repoObj.metadata.deletionTimestamp) {
       await this.removeRevisions(ns, name);
-      this.o.backend.forget(ns, name);
+      this.o.engine.forget(ns, name);
       this.queue.forget(key);
       return;
     }
     const started = Date.now();
     try {
-      const repo = await this.o.backend.open(repoObj);
+      const repo = await this.o.engine.open(repoObj);
       // the same lock as API writes of this repository's revisions
       const counts = await this.o.packageRevisions.withLockKey(`${ns}/${name}`, () => this.sync(repo, ns, name));
       await this.setStatus(ns, name, { type: 'Ready', status: 'True', reason: 'Synced', message: `synced in ${Date.now() - started} ms` }, counts);

@@ -5,7 +5,7 @@ import type { Condition, KObject } from '../../api/meta.ts';
 import { validateFiles } from '../../engine/content.ts';
 import { PKG_GROUP, PKG_VERSION, packageRevisionResourcesSchema, type PackageRevision, type PackageRevisionResources } from '../../api/pkg.ts';
 import { badRequest, conflict, forbidden, methodNotSupported, notFound, OBJECT_MODIFIED, StatusError, type GroupResource } from '../errors.ts';
-import type { PackageBackend } from '../../storage/git/backend.ts';
+import type { PackageEngine } from '../../engine/engine.ts';
 import { decodeFields, type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, type Mutation, type Registry, type RESTStorage, type WatchOptions, type WatchSink } from './generic.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
 
@@ -30,7 +30,7 @@ export class PackageRevisionResourcesStorage implements RESTStorage {
 
   constructor(
     private readonly prs: Registry,
-    private readonly backend: PackageBackend,
+    private readonly engine: PackageEngine,
   ) {
     const prDef = prs.def;
     this.def = {
@@ -65,7 +65,7 @@ export class PackageRevisionResourcesStorage implements RESTStorage {
 
   private async view(pr: KObject): Promise<PackageRevisionResources> {
     const p = pr as PackageRevision;
-    const resources = await this.backend.readResources(p);
+    const resources = await this.engine.readResources(p);
     return {
       apiVersion: gv(this.def),
       kind: this.def.kind,

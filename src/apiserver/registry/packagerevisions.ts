@@ -6,18 +6,23 @@ import {
   CATALOG_TARGET,
   LABEL_LATEST,
   LIFECYCLES,
+  isRevision,
   packageRevisionName,
   packageRevisionSchema,
   PKG_GROUP,
   PKG_VERSION,
   type PackageRevision,
 } from '../../api/pkg.ts';
-import { fieldErr, forbidden, type FieldError } from '../errors.ts';
-import { RESOURCES_SUBRESOURCE } from './packagerevisionresources.ts';
+import { conflict, fieldErr, forbidden, invalid, StatusError, type FieldError } from '../errors.ts';
+import { RESOURCES_SUBRESOURCE, type ResourcesContext } from './packagerevisionresources.ts';
+import type { Registry } from './generic.ts';
+import type { PackageEngine } from '../../engine/engine.ts';
+import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from '../../engine/errors.ts';
+import { latestLabelChanges, publishedSiblings, upstreamUsers } from '../../engine/rules.ts';
+import type { PackageVariant, Repository } from '../../api/config.ts';
 import { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition } from '../../engine/lifecycle.ts';
 
 export { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition };
-import { isRevision } from '../../storage/git/layout.ts';
 import { statusSubresource } from './status.ts';
 import type { RequestContext, ResourceDef, SubresourceStrategy } from './types.ts';
 import { forbiddenMessage } from '../authz/types.ts';
@@ -118,18 +123,52 @@ const approvalSubresource = (repos: RepositoryLookup): SubresourceStrategy => ({
 
 const id = (o: KObject) => (o as PackageRevision).spec?.packageRevID ?? ({} as PackageRevision['spec']['packageRevID']);
 
-/** The git side of PackageRevision writes (src/storage/git/backend.ts), and follow-up work. */
-export interface PackageRevisionHooks {
-  lockKey(namespace: string | undefined, repository: string): string;
-  create(pr: PackageRevision, ctx: RequestContext): Promise<void>;
-  update(next: PackageRevision, old: PackageRevision, ctx: RequestContext, sub?: string): Promise<void>;
-  delete(pr: PackageRevision, ctx: RequestContext): Promise<void>;
-  /** refuses deleting a revision that others still use (throws a StatusError) */
-  checkUnused(pr: PackageRevision): void;
-  afterWrite(pr: PackageRevision | undefined, old: PackageRevision | undefined, ctx: RequestContext): Promise<void>;
+/** What the PackageRevision resource works with. */
+export interface PackageRevisionDeps {
+  engine: PackageEngine;
+  /** the Repository, or undefined when it does not exist */
+  repository(namespace: string, name: string): Repository | undefined;
+  /** the PackageVariants of a namespace (the upstream-in-use check) */
+  variants(namespace: string): PackageVariant[];
+  /** this resource's own registry (siblings, the latest label), once it exists */
+  registry(): Registry;
+  /** the server's own identity, for follow-up writes (the latest label) */
+  system: RequestContext;
 }
 
-export function packageRevisionResource(repos: RepositoryLookup, hooks?: PackageRevisionHooks): ResourceDef {
+const GR = { group: PKG_GROUP, resource: 'packagerevisions' };
+
+/** A package engine error as the API reports it. */
+export function packageErrorStatus(e: unknown): never {
+  if (e instanceof PackageInvalidError) throw invalid(e.kind, PKG_GROUP, e.objectName, e.errors);
+  if (e instanceof PackageExistsError) throw new StatusError(409, 'AlreadyExists', e.message);
+  if (e instanceof PackageConflictError) throw new StatusError(409, 'Conflict', e.message);
+  if (e instanceof PackageUnavailableError) throw new StatusError(503, 'ServiceUnavailable', e.message);
+  throw e;
+}
+
+export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef {
+  const { engine } = deps;
+  const repos: RepositoryLookup = {
+    repository(ns, name) {
+      const r = deps.repository(ns, name);
+      return r && { deployment: r.spec.deployment, requireDistinctApprover: r.spec.approval.requireDistinctApprover };
+    },
+  };
+  const revisions = (ns: string) => deps.registry().list(ns, {}).items as PackageRevision[];
+  const setLatest = (pr: PackageRevision, latest: boolean) =>
+    deps.registry().update(
+      pr.metadata.namespace,
+      pr.metadata.name!,
+      (cur) => {
+        const labels = { ...(cur.metadata.labels ?? {}) };
+        if (latest) labels[LABEL_LATEST] = 'true';
+        else delete labels[LABEL_LATEST];
+        cur.metadata.labels = labels;
+        return { obj: cur };
+      },
+      deps.system,
+    );
   return {
     group: PKG_GROUP,
     version: PKG_VERSION,
@@ -209,15 +248,24 @@ export function packageRevisionResource(repos: RepositoryLookup, hooks?: Package
         const pr = obj as PackageRevision;
         if (pr.spec.lifecycle === 'published')
           throw forbidden({ group: PKG_GROUP, resource: 'packagerevisions' }, pr.metadata.name!, 'a published revision cannot be deleted: propose deletion first (spec.lifecycle: deletionProposed)');
-        if (pr.spec.lifecycle === 'deletionProposed') hooks?.checkUnused(pr);
+        if (pr.spec.lifecycle !== 'deletionProposed') return;
+        const users = upstreamUsers(pr, revisions(pr.metadata.namespace!), deps.variants(pr.metadata.namespace!));
+        if (users.length) throw conflict(GR, pr.metadata.name!, `the revision is still used as an upstream by ${users.join(', ')}`);
       },
-      ...(hooks && {
-        lockKey: (ns: string | undefined, name: string) => hooks.lockKey(ns, name.split('.')[1] ?? ''),
-        beforeCreate: (obj: KObject, ctx: RequestContext) => hooks.create(obj as PackageRevision, ctx),
-        beforeUpdate: (obj: KObject, old: KObject, ctx: RequestContext, sub?: string) => hooks.update(obj as PackageRevision, old as PackageRevision, ctx, sub),
-        beforeDelete: (obj: KObject, ctx: RequestContext) => hooks.delete(obj as PackageRevision, ctx),
-        afterWrite: (obj: KObject | undefined, old: KObject | undefined, ctx: RequestContext) => hooks.afterWrite(obj as PackageRevision | undefined, old as PackageRevision | undefined, ctx),
-      }),
+      // every write of one repository's revisions runs alone: the git work and the repository sync
+      lockKey: (ns, name) => `${ns}/${name.split('.')[1] ?? ''}`,
+      beforeCreate: (obj, ctx) => engine.create(obj as PackageRevision, ctx).catch(packageErrorStatus),
+      beforeUpdate: (obj, old, ctx, sub) =>
+        (sub === RESOURCES_SUBRESOURCE ? engine.writeResources(obj as PackageRevision, (ctx as ResourcesContext).resources, ctx) : engine.update(obj as PackageRevision, old as PackageRevision, ctx, sub)).catch(packageErrorStatus),
+      beforeDelete: (obj, ctx) => engine.delete(obj as PackageRevision, ctx).catch(packageErrorStatus),
+      async afterWrite(obj, old) {
+        const pr = obj as PackageRevision | undefined;
+        const before = old as PackageRevision | undefined;
+        const any = (pr ?? before)!;
+        const id = any.spec.packageRevID;
+        const samePackage = () => deps.registry().list(any.metadata.namespace, { fieldSelector: `spec.packageRevID.repository=${id.repository},spec.packageRevID.package=${id.package}` }).items as PackageRevision[];
+        for (const c of latestLabelChanges(pr, before, () => publishedSiblings(any, samePackage()))) await setLatest(c.revision, c.latest);
+      },
     },
   };
 }

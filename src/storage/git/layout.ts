@@ -1,7 +1,8 @@
 // Where packages, drafts and published revisions live in a repository (SPEC 4.2), and the commit
 // trailer that lets the server rebuild a PackageRevision from git alone.
-import semver from 'semver';
-import { CATALOG_TARGET, type PackageRevID, type PackageRevisionSpec } from '../../api/pkg.ts';
+import { CATALOG_TARGET, compareRevisions, isRevision, revisionMajor, type PackageRevID, type PackageRevisionSpec } from '../../api/pkg.ts';
+
+export { compareRevisions, isRevision, revisionMajor };
 
 /** A package within one repository. */
 export interface PackageKey {
@@ -17,18 +18,7 @@ export function packageKey(id: Pick<PackageRevID, 'target' | 'realm' | 'package'
   return { target: id.target, realm: id.realm ?? '', package: id.package };
 }
 
-const REVISION_RE = /^v(\d+)(\.\d+){0,2}$/;
 const LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-export const isRevision = (s: string) => REVISION_RE.test(s);
-
-/** Revisions ordered as semver ("v2" < "v10", "v1.2" < "v1.10"). */
-export function compareRevisions(a: string, b: string): number {
-  return semver.compare(semver.coerce(a)!, semver.coerce(b)!);
-}
-
-/** The major number of a revision ("v3.1.2" → 3). */
-export const revisionMajor = (r: string) => Number(REVISION_RE.exec(r)?.[1] ?? 0);
 
 export class Layout {
   private readonly prefix: string;

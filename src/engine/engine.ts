@@ -1,22 +1,30 @@
-// The git side of PackageRevision writes: every API write that changes a revision's content or
-// lifecycle does its git work here, under the repository's lock, before the object is stored
-// (so the API never reports what git does not have). Also opens repositories (bare clones of
-// remotes in the data directory, or local bare repositories used directly).
+// The package engine (Porch's engine): the package domain between the API and git. Every API
+// write that changes a revision's content or lifecycle does its git work here, under the
+// repository's lock, before the object is stored (so the API never reports what git does not
+// have): the tasks that make a draft (init, clone, upgrade), propose and reject, publishing,
+// deletion, the package context and the Kptfile, and the files of PackageRevisionResources. It
+// opens repositories (bare clones of remotes in the data directory, or local bare repositories
+// used directly) and raises the domain errors of ./errors.ts, never HTTP ones.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { Repository } from '../../api/config.ts';
-import { timestamp } from '../../api/meta.ts';
-import { LABEL_LATEST, type PackageRevision } from '../../api/pkg.ts';
-import { fieldErr, invalid, StatusError, type FieldError } from '../../apiserver/errors.ts';
-import type { RequestContext, UserInfo } from '../../apiserver/registry/types.ts';
-import { transition } from '../../apiserver/registry/packagerevisions.ts';
-import type { Credentials } from './credentials.ts';
-import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from './repo.ts';
-import { PackageRepo } from './packages.ts';
-import { commitMessage, packageKey, type PackageKey, type Trailer } from './layout.ts';
-import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from '../../engine/content.ts';
+import type { Repository } from '../api/config.ts';
+import { timestamp } from '../api/meta.ts';
+import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
+import { fieldErr, type FieldError } from '../api/fielderrors.ts';
+import { transition } from './lifecycle.ts';
+import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from './errors.ts';
+import type { Credentials } from '../storage/git/credentials.ts';
+import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
+import { PackageRepo } from '../storage/git/packages.ts';
+import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
+import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
 
-export interface BackendOptions {
+/** Who does the work: recorded as the author of commits and as publishedBy. */
+export interface EngineContext {
+  user: { name: string };
+}
+
+export interface EngineOptions {
   dataDir: string;
   credentials: Credentials;
   /** Repository object by namespace and name */
@@ -35,20 +43,21 @@ export function withReady(status: PackageRevision['status'], reason: string, mes
   return { ...(status ?? {}), conditions };
 }
 
-const unavailable = (message: string) => new StatusError(503, 'ServiceUnavailable', message);
+const unavailable = (message: string) => new PackageUnavailableError(message);
 
 /**
- * Rethrows a git failure as the API reports it: an unreachable remote or refused credentials 503,
- * a lost compare-and-swap 409 (the messages name the remote, never credentials); others as they are.
+ * A git failure as the package domain sees it: an unreachable remote or refused credentials are
+ * "unavailable", a lost compare-and-swap a conflict (the messages name the remote, never
+ * credentials); anything else as it is.
  */
-export function asStatusError(e: unknown): never {
-  if (e instanceof GitUnreachableError || e instanceof GitAuthError) throw unavailable(e.message);
-  if (e instanceof GitConflictError) throw new StatusError(409, 'Conflict', e.message);
+function translate(e: unknown): never {
+  if (e instanceof GitUnreachableError || e instanceof GitAuthError) throw new PackageUnavailableError(e.message);
+  if (e instanceof GitConflictError) throw new PackageConflictError(e.message);
   throw e;
 }
 
 /** The identity recorded as author of a user's commits. */
-export function authorOf(user: UserInfo): GitIdentity {
+export function authorOf(user: { name: string }): GitIdentity {
   return { name: user.name, email: user.name.includes('@') ? user.name : `${user.name}@pkgserver.local` };
 }
 
@@ -68,10 +77,10 @@ const describe = (pr: PackageRevision) => {
   return `${id.package} ${id.revision || id.workspace} (${[id.target, id.repository, id.realm, id.package].filter(Boolean).join('/')})`;
 };
 
-export class PackageBackend {
+export class PackageEngine {
   private readonly repos = new Map<string, { url: string; repo: Promise<PackageRepo> }>();
 
-  constructor(private readonly opts: BackendOptions) {}
+  constructor(private readonly opts: EngineOptions) {}
 
   /** The open repository of a Repository object, opening (cloning) it when needed. */
   async repo(namespace: string, name: string): Promise<PackageRepo> {
@@ -125,6 +134,11 @@ export class PackageBackend {
     );
   }
 
+  /** Runs an operation with git's errors turned into the domain's. */
+  private doing<T>(fn: () => Promise<T>): Promise<T> {
+    return fn().catch(translate);
+  }
+
   /** Forgets a repository (its Repository was deleted); git data stays. */
   forget(namespace: string, name: string): void {
     this.repos.delete(`${namespace}/${name}`);
@@ -133,7 +147,11 @@ export class PackageBackend {
   // ---------------------------------------------------------------- hooks of the PackageRevision registry
 
   /** Creates the draft branch: content from init (new, or the latest published) or clone. */
-  async create(pr: PackageRevision, ctx: RequestContext): Promise<void> {
+  create(pr: PackageRevision, ctx: EngineContext): Promise<void> {
+    return this.doing(() => this.doCreate(pr, ctx));
+  }
+
+  private async doCreate(pr: PackageRevision, ctx: EngineContext): Promise<void> {
     const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
     await repo.withLock(async () => {
       const key = keyOf(pr);
@@ -147,7 +165,7 @@ export class PackageBackend {
       files = withManagedFiles(files, pr.spec.inputs, repo.cfg.deployment);
       const branch = repo.layout.draftBranch(key, pr.spec.packageRevID.workspace);
       if ((await repo.refs()).heads.has(branch))
-        throw new StatusError(409, 'AlreadyExists', `branch ${branch} already exists in repository ${repo.cfg.name}; the repository sync will adopt it`);
+        throw new PackageExistsError(`branch ${branch} already exists in repository ${repo.cfg.name}; the repository sync will adopt it`);
       const subject = `Create draft ${describe(pr)} by ${pr.spec.tasks[0].type}`;
       const commit = await repo.createBranch(branch, key, files, commitMessage(subject, trailerOf(pr)), authorOf(ctx.user));
       pr.status = { ...withReady(pr.status, 'DraftCreated', `draft branch ${branch}`), git: { branch, commit } };
@@ -169,7 +187,7 @@ export class PackageBackend {
     }
     for (const other of known) {
       if (mine.startsWith(`${other}/`) || other.startsWith(`${mine}/`))
-        throw invalid(pr.kind ?? 'PackageRevision', 'pkg.pkgserver.dev', pr.metadata.name!, [
+        throw new PackageInvalidError(pr.kind ?? 'PackageRevision', pr.metadata.name!, [
           fieldErr.invalid('spec.packageRevID', mine, `package directories may not nest: ${other} is ${mine.startsWith(`${other}/`) ? 'a package that contains it' : 'a package inside it'}`),
         ]);
     }
@@ -180,7 +198,7 @@ export class PackageBackend {
     const ns = pr.metadata.namespace!;
     const upRepoObj = this.opts.repository(ns, up.repository);
     const fail = (e: FieldError): never => {
-      throw invalid('PackageRevision', 'pkg.pkgserver.dev', pr.metadata.name!, [e]);
+      throw new PackageInvalidError('PackageRevision', pr.metadata.name!, [e]);
     };
     if (!upRepoObj) return fail(fieldErr.invalid('spec.upstream.repository', up.repository, `Repository "${up.repository}" does not exist in namespace "${ns}"`));
     if (upRepoObj.spec.deployment) return fail(fieldErr.invalid('spec.upstream.repository', up.repository, 'the upstream must be in a catalog repository'));
@@ -201,7 +219,11 @@ export class PackageBackend {
   }
 
   /** Git work of a lifecycle change (propose, reject, approve) or of a change of inputs. */
-  async update(next: PackageRevision, old: PackageRevision, ctx: RequestContext, sub: string | undefined): Promise<void> {
+  update(next: PackageRevision, old: PackageRevision, ctx: EngineContext, sub: string | undefined): Promise<void> {
+    return this.doing(() => this.doUpdate(next, old, ctx, sub));
+  }
+
+  private async doUpdate(next: PackageRevision, old: PackageRevision, ctx: EngineContext, sub: string | undefined): Promise<void> {
     if (sub === 'status') return;
     const repo = await this.repo(next.metadata.namespace!, next.spec.packageRevID.repository);
     const key = keyOf(next);
@@ -234,7 +256,11 @@ export class PackageBackend {
   }
 
   /** Removes a revision from git: a draft's branch, or a published revision's tag (and directory if last). */
-  async delete(pr: PackageRevision, ctx: RequestContext): Promise<void> {
+  delete(pr: PackageRevision, ctx: EngineContext): Promise<void> {
+    return this.doing(() => this.doDelete(pr, ctx));
+  }
+
+  private async doDelete(pr: PackageRevision, ctx: EngineContext): Promise<void> {
     const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
     const key = keyOf(pr);
     await repo.withLock(async () => {
@@ -250,7 +276,11 @@ export class PackageBackend {
 
   // ---------------------------------------------------------------- PackageRevisionResources
 
-  async readResources(pr: PackageRevision): Promise<Record<string, string>> {
+  readResources(pr: PackageRevision): Promise<Record<string, string>> {
+    return this.doing(() => this.doReadResources(pr));
+  }
+
+  private async doReadResources(pr: PackageRevision): Promise<Record<string, string>> {
     const commit = pr.status?.git?.commit;
     if (!commit) return {};
     const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
@@ -258,9 +288,13 @@ export class PackageBackend {
   }
 
   /** One commit on the draft branch with the new files (strict: exactly these; loose: merged over). */
-  async writeResources(next: PackageRevision, resources: Record<string, string>, ctx: RequestContext): Promise<void> {
+  writeResources(next: PackageRevision, resources: Record<string, string>, ctx: EngineContext): Promise<void> {
+    return this.doing(() => this.doWriteResources(next, resources, ctx));
+  }
+
+  private async doWriteResources(next: PackageRevision, resources: Record<string, string>, ctx: EngineContext): Promise<void> {
     const errs = validateFiles(resources);
-    if (errs.length) throw invalid('PackageRevisionResources', 'pkg.pkgserver.dev', next.metadata.name!, errs);
+    if (errs.length) throw new PackageInvalidError('PackageRevisionResources', next.metadata.name!, errs);
     const repo = await this.repo(next.metadata.namespace!, next.spec.packageRevID.repository);
     const key = keyOf(next);
     await repo.withLock(async () => {
@@ -270,7 +304,7 @@ export class PackageBackend {
       const base = next.spec.updatePolicy === 'strict' ? new Map<string, Buffer>() : await repo.files(head, key);
       for (const [p, c] of toFiles(resources)) base.set(p, c);
       if (!base.has(KPTFILE))
-        throw invalid('PackageRevisionResources', 'pkg.pkgserver.dev', next.metadata.name!, [fieldErr.required(`spec.resources[${KPTFILE}]`, 'a package needs its Kptfile')]);
+        throw new PackageInvalidError('PackageRevisionResources', next.metadata.name!, [fieldErr.required(`spec.resources[${KPTFILE}]`, 'a package needs its Kptfile')]);
       const files = withManagedFiles(base, next.spec.inputs, repo.cfg.deployment);
       const commit = await repo.commitToBranch(branch, key, files, commitMessage(`Update ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
       next.status = { ...(next.status ?? {}), git: { ...(next.status?.git ?? {}), branch, commit } };
