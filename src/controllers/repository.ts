@@ -6,14 +6,13 @@
 import type { Logger } from 'pino';
 import type { Repository } from '../api/config.ts';
 import { findCondition, timestamp, type Condition, type KObject } from '../api/meta.ts';
-import { compareRevisions, LABEL_LATEST, packageRevisionName, workspaceForRevision, type PackageRevision, type PackageRevisionSpec } from '../api/pkg.ts';
+import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
 import { parseDuration } from '../api/names.ts';
 import type { Registry } from '../apiserver/registry/generic.ts';
 import type { RequestContext } from '../apiserver/registry/types.ts';
 import { withReady, type PackageEngine } from '../engine/engine.ts';
-import type { PackageRepo } from '../storage/git/packages.ts';
-import { packageKey, parseTrailer, type PackageKey, type Trailer } from '../storage/git/layout.ts';
-import { GitAuthError, GitUnreachableError } from '../storage/git/repo.ts';
+import { PackageUnavailableError } from '../engine/errors.ts';
+import type { ObservedRevision } from '../engine/sync.ts';
 import { WorkQueue } from './queue.ts';
 
 export interface RepositoryControllerOptions {
@@ -26,32 +25,11 @@ export interface RepositoryControllerOptions {
   historyDepth?: number;
 }
 
-/** What git says one PackageRevision is. */
-interface Observed {
-  name: string;
-  key: PackageKey;
-  spec: PackageRevisionSpec;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  git: { branch?: string; tag?: string; commit: string };
-  publishedBy?: string;
-  publishTimestamp?: string;
-}
-
-interface CommitFacts {
-  trailer?: Trailer;
-  author: string;
-  time: string;
-  parent?: string;
-}
-
 export class RepositoryController {
   private readonly queue: WorkQueue;
   private stopWatch?: () => void;
   /** last generation + annotations seen per Repository: status writes do not re-trigger a sync */
   private readonly seen = new Map<string, string>();
-  /** commit oid → its trailer and author (commits never change) */
-  private readonly commits = new Map<string, CommitFacts>();
   private readonly log: Logger;
 
   constructor(private readonly o: RepositoryControllerOptions) {
@@ -108,13 +86,12 @@ export class RepositoryController {
     }
     const started = Date.now();
     try {
-      const repo = await this.o.engine.open(repoObj);
       // the same lock as API writes of this repository's revisions
-      const counts = await this.o.packageRevisions.withLockKey(`${ns}/${name}`, () => this.sync(repo, ns, name));
+      const counts = await this.o.packageRevisions.withLockKey(`${ns}/${name}`, () => this.sync(repoObj!, ns, name));
       await this.setStatus(ns, name, { type: 'Ready', status: 'True', reason: 'Synced', message: `synced in ${Date.now() - started} ms` }, counts);
       this.log.debug({ repository: key, ms: Date.now() - started, ...counts }, 'synced');
     } catch (e) {
-      const reason = e instanceof GitAuthError ? 'AuthenticationFailed' : e instanceof GitUnreachableError ? 'Unreachable' : 'SyncFailed';
+      const reason = (e instanceof PackageUnavailableError && e.reason) || 'SyncFailed';
       const hint =
         reason === 'AuthenticationFailed'
           ? ' (check spec.git.credentials and the credentials it names)'
@@ -156,119 +133,24 @@ export class RepositoryController {
       .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository status not written'));
   }
 
-  private async facts(repo: PackageRepo, commit: string): Promise<CommitFacts> {
-    let f = this.commits.get(commit);
-    if (!f) {
-      const info = await repo.git.readCommit(commit);
-      f = { trailer: parseTrailer(info.message), author: info.author.name, time: timestamp(new Date(info.author.timestamp * 1000)), parent: info.parents[0] };
-      if (this.commits.size > 200_000) this.commits.clear();
-      this.commits.set(commit, f);
-    }
-    return f;
-  }
-
-  /** Fetches, finishes interrupted publishes, and makes the stored revisions match git. */
-  private async sync(repo: PackageRepo, ns: string, name: string): Promise<{ packages: number; revisions: number; head?: string }> {
-    await repo.withLock(async () => {
-      await repo.fetch();
-      repo.invalidate(); // a local repository may have been changed by others
-      await this.completeTags(repo);
-    });
-    const refs = await repo.refs();
-    const observed = new Map<string, Observed>();
-
-    for (const [tag, commit] of refs.tags) {
-      const parsed = repo.layout.parseTag(tag);
-      if (!parsed) continue;
-      const c = await this.facts(repo, commit);
-      const t = c.trailer;
-      const fromServer = t && t.spec.packageRevID.revision === parsed.revision && repo.layout.packagePath(packageKey(t.spec.packageRevID)) === repo.layout.packagePath(parsed.key);
-      const ws = fromServer ? t.spec.packageRevID.workspace : workspaceForRevision(parsed.revision);
-      const spec: PackageRevisionSpec = fromServer
-        ? { ...t.spec, lifecycle: 'published' }
-        : { packageRevID: { ...parsed.key, repository: name, workspace: ws, revision: parsed.revision }, lifecycle: 'published', updatePolicy: 'loose', tasks: [{ type: 'init' }] };
-      spec.packageRevID = { ...spec.packageRevID, repository: name };
-      observed.set(packageRevisionName(spec.packageRevID), {
-        name: packageRevisionName(spec.packageRevID),
-        key: parsed.key,
-        spec,
-        labels: fromServer ? t.labels : undefined,
-        annotations: fromServer ? t.annotations : undefined,
-        git: { tag, commit },
-        publishedBy: (fromServer && t.publishedBy) || c.author,
-        publishTimestamp: (fromServer && t.publishTimestamp) || c.time,
-      });
-    }
-
-    const staleBranches: string[] = [];
-    for (const [branch, commit] of refs.heads) {
-      const parsed = repo.layout.parseBranch(branch);
-      if (!parsed) continue;
-      const id = { ...parsed.key, repository: name, workspace: parsed.workspace };
-      const n = packageRevisionName(id);
-      if (observed.has(n)) {
-        staleBranches.push(branch); // published already: the publish stopped before deleting its branch
-        continue;
-      }
-      const t = (await this.facts(repo, commit)).trailer;
-      const spec: PackageRevisionSpec = t && packageRevisionName({ ...t.spec.packageRevID, repository: name }) === n ? { ...t.spec } : { packageRevID: id, lifecycle: parsed.kind, updatePolicy: 'loose', tasks: [{ type: 'init' }] };
-      spec.packageRevID = { ...spec.packageRevID, repository: name, revision: undefined };
-      delete spec.packageRevID.revision;
-      spec.lifecycle = parsed.kind;
-      const existing = observed.get(n);
-      if (existing?.git.branch?.startsWith('proposed/') && parsed.kind === 'draft') continue; // both exist after an interrupted rename: proposed wins
-      observed.set(n, { name: n, key: parsed.key, spec, labels: t?.labels, annotations: t?.annotations, git: { branch, commit } });
-    }
-    if (staleBranches.length)
-      await repo.withLock(async () => {
-        for (const b of staleBranches) await repo.deleteBranch(b);
-      });
-
-    // the store follows git
+  /** Makes the stored revisions of a repository match git. */
+  private async sync(repoObj: Repository, ns: string, name: string): Promise<{ packages: number; revisions: number; head?: string }> {
+    const observation = await this.o.engine.observe(repoObj);
     const stored = new Map(
       (this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${name}` }).items as PackageRevision[]).map((p) => [p.metadata.name!, p]),
     );
-    const latest = latestPerPackage(observed, repo);
-    for (const ob of observed.values()) {
-      const isLatest = latest.get(repo.layout.packagePath(ob.key)) === ob.name;
-      await this.apply(ns, ob, stored.get(ob.name), isLatest);
+    for (const ob of observation.revisions) {
+      await this.apply(ns, ob, stored.get(ob.name), ob.latest);
       stored.delete(ob.name);
     }
     for (const gone of stored.values()) {
       await this.o.packageRevisions.delete(ns, gone.metadata.name!, { dryRun: false }, { ...this.o.context, mirror: true }).catch(() => undefined);
     }
-    const packages = new Set([...observed.values()].map((o) => repo.layout.packagePath(o.key)));
-    return { packages: packages.size, revisions: observed.size, head: (await repo.head()) ?? undefined };
-  }
-
-  /**
-   * A publish whose commit reached the branch but whose tag did not: tag it now. Such a publish
-   * still has its proposed branch with the same package content (publish deletes the branch only
-   * after tagging); a publish commit with neither its tag nor that branch is a revision deleted
-   * since, and stays deleted.
-   */
-  private async completeTags(repo: PackageRepo): Promise<void> {
-    let commit = await repo.head();
-    const { tags, heads } = await repo.refs();
-    for (let i = 0; commit && i < (this.o.historyDepth ?? 50); i++) {
-      const { trailer: t, parent } = await this.facts(repo, commit);
-      if (t?.spec.lifecycle === 'published' && t.spec.packageRevID.revision) {
-        const key = packageKey(t.spec.packageRevID);
-        const tag = repo.layout.tag(key, t.spec.packageRevID.revision);
-        if (tags.has(tag)) break; // everything older was tagged already
-        const proposed = heads.get(repo.layout.proposedBranch(key, t.spec.packageRevID.workspace));
-        const dir = repo.layout.packagePath(key);
-        if (proposed && JSON.stringify(await repo.git.listTree(proposed, dir)) === JSON.stringify(await repo.git.listTree(commit, dir))) {
-          this.log.info({ repository: repo.cfg.name, tag, commit }, 'finishing an interrupted publish: creating its tag');
-          await repo.tag(tag, commit);
-        }
-      }
-      commit = parent ?? null;
-    }
+    return { packages: observation.packages, revisions: observation.revisions.length, head: observation.head };
   }
 
   /** Creates or updates the stored PackageRevision to what git says (lifecycle, revision, commit). */
-  private async apply(ns: string, ob: Observed, current: PackageRevision | undefined, isLatest: boolean): Promise<void> {
+  private async apply(ns: string, ob: ObservedRevision, current: PackageRevision | undefined, isLatest: boolean): Promise<void> {
     const ctx = { ...this.o.context, mirror: true };
     const status = { ...withReady(current?.status, 'Synced', ob.git.tag ? `tag ${ob.git.tag}` : `branch ${ob.git.branch}`), git: ob.git, ...(ob.publishedBy ? { publishedBy: ob.publishedBy } : {}), ...(ob.publishTimestamp ? { publishTimestamp: ob.publishTimestamp } : {}) };
     if (!current) {
@@ -286,10 +168,10 @@ export class RepositoryController {
     }
     const lifecycle =
       ob.spec.lifecycle === 'published' && current.spec.lifecycle === 'deletionProposed' ? 'deletionProposed' : ob.spec.lifecycle; // deletionProposed lives only in the API
-    const facts = (lc: string, rev: string | undefined, git: Observed['git'] | undefined, by: string | undefined, latest: boolean) =>
+    const facts = (lc: string, rev: string | undefined, git: ObservedRevision['git'] | undefined, by: string | undefined, latest: boolean) =>
       JSON.stringify([lc, rev ?? null, git?.branch ?? null, git?.tag ?? null, git?.commit ?? null, by ?? null, latest]);
     const want = facts(lifecycle, ob.spec.packageRevID.revision, ob.git, ob.publishedBy ?? current.status?.publishedBy, isLatest);
-    const have = facts(current.spec.lifecycle, current.spec.packageRevID.revision, current.status?.git as Observed['git'], current.status?.publishedBy, current.metadata.labels?.[LABEL_LATEST] === 'true');
+    const have = facts(current.spec.lifecycle, current.spec.packageRevID.revision, current.status?.git as ObservedRevision['git'], current.status?.publishedBy, current.metadata.labels?.[LABEL_LATEST] === 'true');
     if (want === have) return;
     await this.o.packageRevisions.update(
       ns,
@@ -315,16 +197,4 @@ export class RepositoryController {
     for (const pr of this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${repository}` }).items)
       await this.o.packageRevisions.delete(ns, pr.metadata.name!, { dryRun: false }, ctx).catch(() => undefined);
   }
-}
-
-/** The newest published revision of each package path → its name. */
-function latestPerPackage(observed: Map<string, Observed>, repo: PackageRepo): Map<string, string> {
-  const best = new Map<string, Observed>();
-  for (const o of observed.values()) {
-    if (o.spec.lifecycle !== 'published' || !o.spec.packageRevID.revision) continue;
-    const p = repo.layout.packagePath(o.key);
-    const b = best.get(p);
-    if (!b || compareRevisions(o.spec.packageRevID.revision, b.spec.packageRevID.revision!) > 0) best.set(p, o);
-  }
-  return new Map([...best].map(([p, o]) => [p, o.name]));
 }

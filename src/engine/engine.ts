@@ -12,6 +12,7 @@ import { timestamp } from '../api/meta.ts';
 import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
 import { fieldErr, type FieldError } from '../api/fielderrors.ts';
 import { transition } from './lifecycle.ts';
+import { RepositoryObserver, type Observation } from './sync.ts';
 import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from './errors.ts';
 import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
@@ -51,7 +52,8 @@ const unavailable = (message: string) => new PackageUnavailableError(message);
  * credentials); anything else as it is.
  */
 function translate(e: unknown): never {
-  if (e instanceof GitUnreachableError || e instanceof GitAuthError) throw new PackageUnavailableError(e.message);
+  if (e instanceof GitUnreachableError) throw new PackageUnavailableError(e.message, 'Unreachable');
+  if (e instanceof GitAuthError) throw new PackageUnavailableError(e.message, 'AuthenticationFailed');
   if (e instanceof GitConflictError) throw new PackageConflictError(e.message);
   throw e;
 }
@@ -80,7 +82,11 @@ const describe = (pr: PackageRevision) => {
 export class PackageEngine {
   private readonly repos = new Map<string, { url: string; repo: Promise<PackageRepo> }>();
 
-  constructor(private readonly opts: EngineOptions) {}
+  private readonly observer: RepositoryObserver;
+
+  constructor(private readonly opts: EngineOptions) {
+    this.observer = new RepositoryObserver({ log: opts.log });
+  }
 
   /** The open repository of a Repository object, opening (cloning) it when needed. */
   async repo(namespace: string, name: string): Promise<PackageRepo> {
@@ -137,6 +143,11 @@ export class PackageEngine {
   /** Runs an operation with git's errors turned into the domain's. */
   private doing<T>(fn: () => Promise<T>): Promise<T> {
     return fn().catch(translate);
+  }
+
+  /** Fetches a repository and says which revisions it holds (the repository sync; ./sync.ts). */
+  observe(r: Repository): Promise<Observation> {
+    return this.doing(async () => this.observer.observe(await this.open(r), r.metadata.name!));
   }
 
   /** Forgets a repository (its Repository was deleted); git data stays. */

@@ -27,4 +27,12 @@ export class PackageExistsError extends PackageError {}
 export class PackageConflictError extends PackageError {}
 
 /** A git remote or the credentials it needs cannot be used now; retrying later may work (503). */
-export class PackageUnavailableError extends PackageError {}
+export class PackageUnavailableError extends PackageError {
+  constructor(
+    message: string,
+    /** AuthenticationFailed: the remote refused the credentials; Unreachable: no answer */
+    readonly reason?: 'AuthenticationFailed' | 'Unreachable',
+  ) {
+    super(message);
+  }
+}
