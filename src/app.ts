@@ -9,7 +9,18 @@ import { PackageRevisionResourcesStorage } from './apiserver/registry/packagerev
 import { repositoryResource } from './apiserver/registry/repositories.ts';
 import type { RequestContext } from './apiserver/registry/types.ts';
 import { APIServer, type ServerOptions } from './apiserver/server.ts';
-import { RepositoryController } from './controllers/repository.ts';
+import os from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { coreResources } from './core.ts';
+import { clusterEventRecorder } from './events/cluster.ts';
+import { repositoryController } from './controllers/repository.ts';
+import { packageVariantController } from './controllers/packagevariant.ts';
+import { approvalController } from './controllers/approval.ts';
+import { upgradesController } from './controllers/upgrades.ts';
+import { garbageCollector } from './controllers/gc.ts';
+import { Client } from './controllers/runtime/client.ts';
+import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
+import type { UserInfo } from './apiserver/registry/types.ts';
 import { PackageEngine } from './engine/engine.ts';
 import type { Credentials } from './storage/git/credentials.ts';
 
@@ -17,13 +28,23 @@ export interface AppOptions extends ServerOptions {
   dataDir: string;
   credentials: Credentials;
   gitTimeoutMs?: number;
-  /** run the repository controller (sync) */
+  /** run the controllers (repository sync, packagevariant, approval, upgrades, garbage collector) */
   controllers?: boolean;
   logger: Logger;
+  /** how long Events are kept (standalone; kube-apiserver's --event-ttl) */
+  eventTTLMs?: number;
+  /** in a cluster: Events are recorded there (standalone the server serves them itself) */
+  kubeConfig?: KubeConfig;
 }
 
-/** The identity the server's own writes use (controllers). */
+/** The identity of the server's own writes (the repository sync, the garbage collector, Events). */
 export const SERVER_USER = { name: 'system:pkgserver', groups: ['system:authenticated', 'system:masters'] };
+
+/** The group of the controllers that act for users; RBAC decides what they may do (docs/security.md). */
+export const CONTROLLERS_GROUP = 'system:pkgserver:controllers';
+
+/** The user a controller writes as: `system:pkgserver:controller:<name>`. */
+export const controllerUser = (name: string): UserInfo => ({ name: `system:pkgserver:controller:${name}`, groups: [CONTROLLERS_GROUP, 'system:authenticated'] });
 
 export interface App {
   server: APIServer;
@@ -31,7 +52,7 @@ export interface App {
   packageRevisions: Registry;
   packageVariants: Registry;
   engine: PackageEngine;
-  controller?: RepositoryController;
+  manager?: Manager;
   start(): ReturnType<APIServer['start']>;
   stop(): Promise<void>;
 }
@@ -51,6 +72,9 @@ export function buildApp(opts: AppOptions): App {
     ],
   });
   const log = opts.logger;
+  // standalone the server serves Events and Namespaces itself; in a cluster Events go there
+  const core = opts.kubeConfig ? undefined : coreResources(server, { user: SERVER_USER, log, eventTTLMs: opts.eventTTLMs });
+  const recorder = core?.recorder ?? clusterEventRecorder(opts.kubeConfig!, { component: 'pkgserver', host: os.hostname(), log });
   let repositories: Registry;
   let packageRevisions: Registry;
   let packageVariants: Registry;
@@ -73,26 +97,43 @@ export function buildApp(opts: AppOptions): App {
   });
   const system: RequestContext = { user: SERVER_USER, dryRun: false };
   packageRevisions = server.addResource(
-    packageRevisionResource({ engine, repository, variants: (ns) => packageVariants.list(ns, {}).items as PackageVariant[], registry: () => packageRevisions, system }),
+    packageRevisionResource({ engine, repository, variants: (ns) => packageVariants.list(ns, {}).items as PackageVariant[], registry: () => packageRevisions, system, recorder }),
   );
   server.addStorage(new PackageRevisionResourcesStorage(packageRevisions, engine));
 
-  const controller = opts.controllers === false ? undefined : new RepositoryController({ repositories, packageRevisions, engine, logger: log, context: system });
+  const manager = opts.controllers === false ? undefined : controllers();
+  function controllers(): Manager {
+    const m = new Manager({ logger: log, leaderElector: alwaysLeader });
+    const metrics = server.metricsRegistry;
+    const storage = (plural: string) => server.registries().find((r) => r.def.plural === plural);
+    const client = (user: UserInfo) => new Client({ registries: storage, authorizer: opts.authorizer, user });
+    const revisions = m.informer(packageRevisions);
+    const variants = m.informer(packageVariants);
+    const repos = m.informer(repositories);
+    m.add(repositoryController({ repositories, packageRevisions, repositoryInformer: repos, revisionInformer: revisions, engine, recorder, logger: log, context: system, metrics }));
+    m.add(packageVariantController({ client: client(controllerUser('packagevariant')), variants, revisions, repositories: repos, recorder, logger: log, metrics }));
+    m.add(approvalController({ client: client(controllerUser('approval')), revisions, recorder, logger: log, metrics }));
+    m.add(upgradesController({ client: client(controllerUser('upgrades')), revisions, logger: log, metrics }));
+    m.add(garbageCollector({ client: client({ name: 'system:pkgserver:controller:garbage-collector', groups: ['system:masters', 'system:authenticated'] }), informers: new Map(server.registries().map((r) => [r.def.plural, m.informer(r)])), logger: log, metrics }));
+    return m;
+  }
   return {
     server,
     repositories,
     packageRevisions,
     packageVariants,
     engine,
-    controller,
+    manager,
     async start() {
       const addr = await server.start();
-      controller?.start();
+      await core?.start();
+      await manager?.start(); // informers need the loaded watch caches
       controllersStarted = true;
       return addr;
     },
     async stop() {
-      await controller?.stop();
+      await manager?.stop();
+      core?.stop();
       await server.stop();
     },
   };

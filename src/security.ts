@@ -9,6 +9,7 @@
 // through TokenReview, authorization through SubjectAccessReview, credentials from Secrets.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Authenticator, Dynamic } from './apiserver/authn/types.ts';
 import { constant } from './apiserver/authn/types.ts';
@@ -81,6 +82,8 @@ export interface Security {
   credentials: Credentials;
   /** where the policy file is (standalone) */
   policyFile?: string;
+  /** the cluster (Events go there), when there is one */
+  kubeConfig?: KubeConfig;
   stop(): void;
 }
 
@@ -191,6 +194,7 @@ export async function buildSecurity(cfg: SecurityConfig): Promise<Security> {
     audit,
     credentials,
     policyFile,
+    kubeConfig: kc ?? authnKC ?? authzKC,
     stop: () => stops.forEach((s) => s()),
   };
 }

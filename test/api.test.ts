@@ -268,8 +268,11 @@ test('discovery: ETag and If-None-Match → 304, per representation', async (t) 
   t.is(other.body.apiVersion, 'apidiscovery.k8s.io/v2beta1');
 });
 
-test('discovery: /api is 404, /apis/G/V is an APIResourceList with status subresources, /apis/G an APIGroup', async (t) => {
-  isStatus(t, await api.get('/api'), 404, 'NotFound', 'the server could not find the requested resource');
+test('discovery: /api lists the core group (v1, events and namespaces: test/events.test.ts), /apis/G/V is an APIResourceList with status subresources, /apis/G an APIGroup', async (t) => {
+  const core = await api.get('/api', { headers: { Accept: 'application/json' } });
+  t.is(core.status, 200);
+  t.is(core.body.kind, 'APIVersions');
+  t.deepEqual(core.body.versions, ['v1']);
 
   const rl = await api.get(`/apis/${GV}`);
   t.is(rl.status, 200);

@@ -2,6 +2,7 @@
 // `kubectl kustomize` of kubectl 1.27 and 1.33 renders it; every object of the install is checked,
 // and the caBundle and serving Secret are checked against the generated PKI.
 import test from 'ava';
+import { DEFAULT_POLICY, parsePolicy } from '../src/apiserver/authz/policyfile.ts';
 import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { cp, readdir, readFile, rm } from 'node:fs/promises';
@@ -87,8 +88,16 @@ test('both kubectl versions render the same objects, exactly those of the instal
     'rbac.authorization.k8s.io/v1 ClusterRole /pkgserver-approve',
     'rbac.authorization.k8s.io/v1 ClusterRole /pkgserver-edit',
     'rbac.authorization.k8s.io/v1 ClusterRole /pkgserver-view',
+    'rbac.authorization.k8s.io/v1 ClusterRole /system:pkgserver:approval-controller',
+    'rbac.authorization.k8s.io/v1 ClusterRole /system:pkgserver:auto-approve',
+    'rbac.authorization.k8s.io/v1 ClusterRole /system:pkgserver:packagevariant-controller',
+    'rbac.authorization.k8s.io/v1 ClusterRole /system:pkgserver:upgrades-controller',
     'rbac.authorization.k8s.io/v1 ClusterRoleBinding /pkgserver',
     'rbac.authorization.k8s.io/v1 ClusterRoleBinding /pkgserver:system:auth-delegator',
+    'rbac.authorization.k8s.io/v1 ClusterRoleBinding /system:pkgserver:approval-controller',
+    'rbac.authorization.k8s.io/v1 ClusterRoleBinding /system:pkgserver:auto-approve',
+    'rbac.authorization.k8s.io/v1 ClusterRoleBinding /system:pkgserver:packagevariant-controller',
+    'rbac.authorization.k8s.io/v1 ClusterRoleBinding /system:pkgserver:upgrades-controller',
     'rbac.authorization.k8s.io/v1 RoleBinding kube-system/pkgserver-auth-reader',
     'v1 Namespace /pkgserver-system',
     'v1 PersistentVolumeClaim pkgserver-system/pkgserver-data',
@@ -309,5 +318,22 @@ test('deploy/ in the repository holds no key or certificate material', async (t)
     const text = await readFile(f, 'utf8');
     t.notRegex(text, /-----BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)-----/, f);
     t.notRegex(text, /LS0tLS1CRUdJTi/, f); // base64 of "-----BEGIN"
+  }
+});
+
+test('the controllers get the same roles in a cluster as in the standalone default policy', (t) => {
+  const policy = parsePolicy(DEFAULT_POLICY, 'default');
+  for (const v of VERSIONS) {
+    const objects = rendered.get(v)!.objects;
+    const mine = [...policy.clusterRoles, ...policy.clusterRoleBindings].filter((o) => o.metadata.name.startsWith('system:pkgserver:'));
+    t.is(mine.length, 8);
+    for (const o of mine) {
+      const d = find(objects, o.kind!, o.metadata.name);
+      if (o.kind === 'ClusterRole') t.deepEqual(d.rules, (o as { rules: unknown }).rules, o.metadata.name);
+      else {
+        t.deepEqual(d.roleRef, (o as { roleRef: unknown }).roleRef, o.metadata.name);
+        t.deepEqual(d.subjects, (o as { subjects: unknown }).subjects, o.metadata.name);
+      }
+    }
   }
 });

@@ -172,6 +172,8 @@ test.serial('deleting a revision used as an upstream (PackageRevision or Package
   t.is(refused2.status, 409);
   t.regex(refused2.body.message, /still used as an upstream by PackageVariant base/);
   t.is((await admin.request('DELETE', `/apis/config.pkg.pkgserver.dev/v1alpha1/namespaces/${NS}/packagevariants/base`)).status, 200);
+  // the variant's controller deletes its downstream draft, then the variant goes
+  await poll('the variant gone', async () => ((await admin.request('GET', `/apis/config.pkg.pkgserver.dev/v1alpha1/namespaces/${NS}/packagevariants/base`)).status === 404 ? true : undefined));
   t.is((await admin.request('DELETE', `${PR}/${up}`)).status, 200, 'unused: deleted');
   t.is((await git(catalog, 'tag', '-l')).trim(), '', 'its tag is gone');
 });

@@ -107,7 +107,7 @@ export interface PackageVariantSpec {
 
 export interface PackageVariant extends KObject {
   spec: PackageVariantSpec;
-  status?: { conditions?: Condition[]; downstream?: { name: string; lifecycle: string }[] };
+  status?: { conditions?: Condition[]; downstream?: { name: string; lifecycle: string; revision?: string }[] };
 }
 
 export const upstreamSchema = obj(
@@ -161,7 +161,7 @@ export const packageVariantSchema: Schema = kindSchema(
     conditions: conditionsSchema,
     downstream: arr(
       'The downstream PackageRevisions of this variant.',
-      obj('A downstream PackageRevision.', { name: str('Name of the PackageRevision.'), lifecycle: str('Its lifecycle.') }),
+      obj('A downstream PackageRevision.', { name: str('Name of the PackageRevision.'), lifecycle: str('Its lifecycle.'), revision: str('Its revision, once published.') }),
     ),
   }),
 );

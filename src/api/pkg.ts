@@ -25,8 +25,10 @@ export interface PackageRevID {
   revision?: string;
 }
 
+export const TASK_TYPES = ['init', 'clone', 'upgrade'] as const;
+
 export interface Task {
-  type: 'init' | 'clone';
+  type: (typeof TASK_TYPES)[number];
 }
 
 export interface PackageRevisionSpec {
@@ -51,6 +53,8 @@ export interface PackageRevisionStatus {
   publishTimestamp?: string;
   dependencies?: Record<string, unknown>;
   git?: GitStatus;
+  /** the newest published revision of spec.upstream's package, when it is newer than spec.upstream.revision */
+  latestUpstreamRevision?: string;
 }
 
 export interface PackageRevision extends KObject {
@@ -95,10 +99,10 @@ export const packageRevisionSchema: Schema = obj(
           default: 'loose',
         }),
         tasks: arr(
-          'How the first content was made: exactly one task, init (a new package) or clone (a copy of spec.upstream). Immutable.',
-          obj('A task.', { type: str('init or clone.', { enum: ['init', 'clone'] }) }, { required: ['type'] }),
+          'How the first content was made: exactly one task: init (a new package, or a copy of its latest published revision), clone (a copy of spec.upstream), or upgrade (the latest published revision moved to spec.upstream by a three-way merge). Immutable.',
+          obj('A task.', { type: str('init, clone or upgrade.', { enum: [...TASK_TYPES] }) }, { required: ['type'] }),
         ),
-        upstream: { ...upstreamSchema, description: 'The published catalog revision this revision was cloned from (clone task). Immutable.' },
+        upstream: { ...upstreamSchema, description: 'The published catalog revision this revision was cloned from (clone task) or upgraded to (upgrade task). Immutable.' },
         readinessGates: readinessGatesSchema,
         inputs: arr('KRM objects of the package context, written to package-context.yaml.', anyObject('A KRM object.')),
       },
@@ -109,6 +113,7 @@ export const packageRevisionSchema: Schema = obj(
       publishedBy: str('The user who approved the revision.'),
       publishTimestamp: str('When the revision was published.', { format: 'date-time' }),
       dependencies: anyObject('Dependencies discovered in the package.'),
+      latestUpstreamRevision: str('The newest published revision of the upstream package, when it is newer than spec.upstream.revision: an upgrade is available.'),
       git: obj('Where the revision is in git.', {
         branch: str('Draft or proposed branch.'),
         tag: str('Tag of a published revision.'),

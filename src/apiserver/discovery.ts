@@ -1,11 +1,24 @@
 // Discovery documents: aggregated (apidiscovery.k8s.io v2 and v2beta1) and legacy
-// (APIGroupList, APIGroup, APIResourceList).
+// (APIGroupList, APIGroup, APIResourceList; APIVersions for the core group at /api).
+// The legacy core group ("") is served below /api, every other group below /apis.
 import { createHash } from 'node:crypto';
 import { parseAccept } from './negotiate.ts';
 import { groupVersions } from './openapi/builder.ts';
 import { gv, servedSubresources, type ResourceDef } from './registry/types.ts';
 
 const SUB_VERBS = ['get', 'patch', 'update'];
+
+/** Resources of the legacy core group (/api) or of the named groups (/apis). */
+export const servedBelow = (resources: ResourceDef[], prefix: 'api' | 'apis') => resources.filter((r) => (r.group === '') === (prefix === 'api'));
+
+/** /api without the aggregated Accept: the core group's versions (metav1.APIVersions). */
+export function apiVersions(resources: ResourceDef[], serverAddress: string) {
+  return {
+    kind: 'APIVersions',
+    versions: groupVersions(servedBelow(resources, 'api')).map((g) => g.version),
+    serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }],
+  };
+}
 
 export function aggregatedDiscovery(resources: ResourceDef[], version: 'v2' | 'v2beta1') {
   const groups = new Map<string, ResourceDef[]>();
@@ -15,7 +28,8 @@ export function aggregatedDiscovery(resources: ResourceDef[], version: 'v2' | 'v
     apiVersion: `apidiscovery.k8s.io/${version}`,
     metadata: {},
     items: [...groups.entries()].map(([group, rs]) => ({
-      metadata: { name: group, creationTimestamp: null },
+      // the core group has no name (omitted, as Go's omitempty does)
+      metadata: { ...(group ? { name: group } : {}), creationTimestamp: null },
       versions: [...new Set(rs.map((r) => r.version))].map((v) => ({
         version: v,
         freshness: 'Current',
@@ -45,7 +59,7 @@ export function apiGroupList(resources: ResourceDef[]) {
 }
 
 function groupNames(resources: ResourceDef[]): string[] {
-  return [...new Set(resources.map((r) => r.group))];
+  return [...new Set(servedBelow(resources, 'apis').map((r) => r.group))];
 }
 
 function apiGroupBody(resources: ResourceDef[], group: string) {

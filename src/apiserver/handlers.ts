@@ -6,6 +6,7 @@ import type { KObject } from '../api/meta.ts';
 import { badRequest, fieldErr, gone, invalid, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
+import { decodeEnvelope, ProtobufDecodeError } from './protobuf.ts';
 import { ExpiredError } from '../storage/store/cacher.ts';
 import type { FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
 import { gv, type RequestContext } from './registry/types.ts';
@@ -30,6 +31,7 @@ export interface HandlerOptions {
 }
 
 const BODY_TYPES = ['application/json', 'application/yaml'];
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
 
 // ---------------------------------------------------------------- request decoding
 
@@ -45,11 +47,25 @@ function decodeBody(req: Request, allowed: (t: string) => boolean, accepted: str
   }
 }
 
+/** A Kubernetes protobuf body (typed clients of client-go ≥ 1.32 send them) of a kind that can decode it. */
+function decodeProtobuf(req: Request, reg: RESTStorage): KObject {
+  const def = reg.def;
+  try {
+    const env = decodeEnvelope(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0));
+    return { ...def.fromProtobuf!(env.raw), ...(env.kind ? { kind: env.kind } : {}), ...(env.apiVersion ? { apiVersion: env.apiVersion } : {}) };
+  } catch (e) {
+    if (e instanceof ProtobufDecodeError) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${e.message}`);
+    throw e;
+  }
+}
+
 function decodeObject(req: Request, reg: RESTStorage): KObject {
-  const { body } = decodeBody(req, (t) => BODY_TYPES.includes(t), BODY_TYPES);
+  const def = reg.def;
+  const types = def.fromProtobuf ? [...BODY_TYPES, PROTOBUF] : BODY_TYPES;
+  const body =
+    def.fromProtobuf && mediaType(req.headers['content-type']) === PROTOBUF ? decodeProtobuf(req, reg) : decodeBody(req, (t) => BODY_TYPES.includes(t), types).body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
   const o = body as KObject;
-  const def = reg.def;
   if (o.kind !== undefined && o.kind !== def.kind)
     throw badRequest(`${o.kind} in version "${String(o.apiVersion ?? '').split('/').pop()}" cannot be handled as a ${def.kind}: the kind must be ${def.kind}`);
   if (o.apiVersion !== undefined && o.apiVersion !== gv(def))
@@ -242,7 +258,10 @@ export class ResourceHandlers {
       if (typeof options !== 'object' || options === null) throw badRequest('DeleteOptions must be a JSON object');
     }
     const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : [], 'DeleteOptions');
-    const { obj } = await this.reg.delete(info.namespace, info.name!, { dryRun: runDry, preconditions: options.preconditions }, { ...ctx, dryRun: runDry });
+    const propagationPolicy = options.propagationPolicy ?? info.query.get('propagationPolicy') ?? (options.orphanDependents === true || info.query.get('orphanDependents') === 'true' ? 'Orphan' : undefined);
+    if (propagationPolicy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagationPolicy))
+      throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.notSupported('propagationPolicy', propagationPolicy, ['Foreground', 'Background', 'Orphan'])]);
+    const { obj } = await this.reg.delete(info.namespace, info.name!, { dryRun: runDry, preconditions: options.preconditions, propagationPolicy }, { ...ctx, dryRun: runDry });
     send(res, 200, obj);
   }
 

@@ -1,6 +1,6 @@
 // Kubernetes protobuf request bodies (k8s.io/apimachinery runtime/serializer/protobuf): the
-// `k8s\0` magic, the runtime.Unknown envelope, and decoders of the self-review kinds that
-// kubectl ≥ 1.32 sends this way, into the objects the JSON API carries.
+// `k8s\0` magic, the runtime.Unknown envelope, and decoders of the kinds that kubectl ≥ 1.32
+// sends this way (the self reviews, Namespace), into the objects the JSON API carries.
 //
 // A small reader of the protobuf wire format: varints, length-delimited fields, fixed 32/64-bit
 // fields skipped. Every read is bounds-checked against the buffer and every loop consumes at
@@ -221,6 +221,13 @@ export function decodeSelfSubjectRulesReview(raw: Buffer): Record<string, unknow
   const top = parse(raw, [1, 2]);
   const spec = msg(top, 2, [1]);
   return { metadata: objectMeta(msg(top, 1, OBJECT_META)), spec: spec ? compact({ namespace: str(spec, 1) }) : {} };
+}
+
+/** core v1 Namespace {1: metadata, 2: spec{1: finalizers}, 3: status}: status is not read (a create or update ignores it). */
+export function decodeNamespace(raw: Buffer): { metadata: Record<string, unknown>; spec: Record<string, unknown> } {
+  const top = parse(raw, [1, 2]);
+  const spec = msg(top, 2, [1]);
+  return { metadata: objectMeta(msg(top, 1, OBJECT_META)), spec: spec ? compact({ finalizers: strs(spec, 1) }) : {} };
 }
 
 /** authentication.k8s.io SelfSubjectReview {1: metadata, 2: status}: only metadata is read. */

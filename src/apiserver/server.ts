@@ -1,15 +1,16 @@
 // The HTTPS API server: the filter chain of k8s.io/apiserver (authentication, audit,
 // impersonation, in-flight limits, authorization) in front of discovery, OpenAPI, the self
-// reviews and one set of REST handlers per registered resource.
+// reviews and one set of REST handlers per registered resource: the legacy core group ("")
+// below /api/v1, every other group below /apis/G/V.
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import client from 'prom-client';
-import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, etag, wantsAggregated } from './discovery.ts';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, etag, servedBelow, wantsAggregated } from './discovery.ts';
 import { badRequest, forbidden, forbiddenPath, internalError, methodNotSupported, requestEntityTooLarge, StatusError, tooManyRequests, unauthorized } from './errors.ts';
 import { dryRun, ResourceHandlers, send, sendStatus, type HandlerOptions, type OptionsKind, type RequestInfo } from './handlers.ts';
-import { documentHash, groupVersions, openAPIv2, openAPIv3 } from './openapi/builder.ts';
+import { documentHash, groupVersions, openAPIv2, openAPIv3, openAPIv3Path } from './openapi/builder.ts';
 import { encodeOpenAPIv2, OPENAPI_V2_PROTO_CONTENT_TYPE, wantsOpenAPIv2Proto } from './openapi/v2proto.ts';
 import { Registry, type RESTStorage } from './registry/generic.ts';
 import type { RequestContext, ResourceDef, UserInfo } from './registry/types.ts';
@@ -62,6 +63,12 @@ interface Served {
   handlers: ResourceHandlers;
 }
 
+/**
+ * Runs before an object is created in a namespace (never for dry runs), e.g. to make sure the
+ * namespace exists. A StatusError it throws fails the create.
+ */
+export type NamespaceHook = (namespace: string, ctx: RequestContext) => Promise<void>;
+
 /** The options a write's query parameters (dryRun, fieldValidation) belong to; reads have none. */
 const OPTIONS_KINDS: Record<string, OptionsKind> = { POST: 'CreateOptions', PUT: 'UpdateOptions', PATCH: 'PatchOptions', DELETE: 'DeleteOptions' };
 const READ_ONLY_VERBS = new Set(['get', 'list', 'watch', 'head', 'options']);
@@ -73,6 +80,8 @@ const SYSTEM_MASTERS = 'system:masters';
 interface RequestState {
   auditID: string;
   received: Date;
+  /** taken when the request arrives: the socket may be gone when the response completes */
+  sourceIPs: string[];
   user?: UserInfo;
   impersonatedUser?: UserInfo;
   attrs?: Attributes;
@@ -82,6 +91,8 @@ interface RequestState {
 export class APIServer {
   readonly resources: ResourceDef[] = [];
   private readonly served = new Map<string, Served>(); // "group/version/plural"
+  private readonly registered: Registry[] = [];
+  private namespaceHook?: NamespaceHook;
   private readonly cachers: CacherSet;
   private server?: https.Server;
   private ready = false;
@@ -112,11 +123,27 @@ export class APIServer {
   /** Registers a resource; returns its registry (controllers write through it). */
   addResource(def: ResourceDef): Registry {
     const cacher = this.cachers.add(new Cacher(Registry.prefix(def), Registry.decode, this.opts.watchCacheCapacity));
-    const reg = new Registry(def, this.opts.store, cacher);
+    const reg = new Registry(def, this.opts.store, cacher, { beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve() });
+    this.registered.push(reg);
     this.resources.push(def);
     this.served.set(`${def.group}/${def.version}/${def.plural}`, { reg, handlers: new ResourceHandlers(reg, this.handlerOptions) });
     this.openapiCache = undefined;
     return reg;
+  }
+
+  /** The registries of the resources added with addResource (not the views of addStorage). */
+  registries(): readonly Registry[] {
+    return this.registered;
+  }
+
+  /** The Prometheus registry /metrics serves (the controllers add theirs). */
+  get metricsRegistry(): client.Registry {
+    return this.metrics;
+  }
+
+  /** Sets the hook every registry runs before a namespaced create (see NamespaceHook). */
+  setNamespaceHook(hook: NamespaceHook): void {
+    this.namespaceHook = hook;
   }
 
   /** Serves a resource from a storage of its own (e.g. a view over another resource). */
@@ -185,7 +212,7 @@ export class APIServer {
 
     // every response carries its audit ID, as kube-apiserver's
     app.use((req: Request, res: Response, next: NextFunction) => {
-      const state: RequestState = { auditID: auditIDFrom(req.headers['audit-id']), received: new Date(), annotations: {} };
+      const state: RequestState = { auditID: auditIDFrom(req.headers['audit-id']), received: new Date(), sourceIPs: sourceIPs(header(req, 'x-forwarded-for'), header(req, 'x-real-ip'), req.socket.remoteAddress), annotations: {} };
       res.locals.state = state;
       res.setHeader(AUDIT_ID_HEADER, state.auditID);
       next();
@@ -228,21 +255,23 @@ export class APIServer {
     app.get('/metrics', async (_req, res) => {
       res.type(this.metrics.contentType).send(await this.metrics.metrics());
     });
-    app.get('/api', (_req, res) => sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource')));
-    app.get('/apis', (req, res) => this.discovery(req, res));
+    app.get('/api', (req, res) => this.discovery(req, res, 'api'));
+    app.get('/apis', (req, res) => this.discovery(req, res, 'apis'));
     app.get('/openapi/v2', (req, res) => this.openapiV2(req, res));
     app.get('/openapi/v3', (_req, res) => {
       const paths: Record<string, { serverRelativeURL: string }> = {};
-      for (const [k, v] of this.openapi().v3) paths[`apis/${k}`] = { serverRelativeURL: `/openapi/v3/apis/${k}?hash=${v.hash}` };
+      for (const [k, v] of this.openapi().v3) paths[k] = { serverRelativeURL: `/openapi/v3/${k}?hash=${v.hash}` };
       send(res, 200, { paths });
     });
-    app.get('/openapi/v3/apis/:group/:version', (req, res) => {
-      const e = this.openapi().v3.get(`${req.params.group}/${req.params.version}`);
+    const openapiV3 = (req: Request, res: Response, group: string, version: string) => {
+      const e = this.openapi().v3.get(openAPIv3Path({ group, version }));
       if (!e) return sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource'));
       res.setHeader('Cache-Control', req.query && new URL(req.originalUrl, 'https://x').searchParams.has('hash') ? 'public, immutable' : 'no-cache, private');
       res.setHeader('Etag', `"${e.hash}"`);
       send(res, 200, e.doc);
-    });
+    };
+    app.get('/openapi/v3/apis/:group/:version', (req, res) => openapiV3(req, res, req.params.group, req.params.version));
+    app.get('/openapi/v3/api/:version', (req, res) => openapiV3(req, res, '', req.params.version));
     for (const v of this.opts.virtualResources ?? []) {
       app.post(`/apis/${v.group}/${v.version}/${v.plural}`, (req: Request, res: Response, next: NextFunction) => {
         const user = res.locals.user as UserInfo; // after impersonation
@@ -252,8 +281,11 @@ export class APIServer {
           .catch(next);
       });
     }
+    app.use('/api', (req, res, next) => {
+      this.resourceRequest(req, res, 'api').catch(next);
+    });
     app.use('/apis', (req, res, next) => {
-      this.resourceRequest(req, res).catch(next);
+      this.resourceRequest(req, res, 'apis').catch(next);
     });
     app.use((req: Request, res: Response) => sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource')));
 
@@ -380,7 +412,7 @@ export class APIServer {
         verb: a?.verb ?? req.method.toLowerCase(),
         user: state.user ?? { name: '', groups: [] },
         impersonatedUser: state.impersonatedUser,
-        sourceIPs: sourceIPs(header(req, 'x-forwarded-for'), header(req, 'x-real-ip'), req.socket.remoteAddress),
+        sourceIPs: state.sourceIPs,
         userAgent: req.headers['user-agent'],
         objectRef: a?.resourceRequest ? { resource: a.resource, namespace: a.namespace, name: a.name, apiGroup: a.apiGroup, apiVersion: a.apiVersion, subresource: a.subresource } : undefined,
         requestReceived: state.received,
@@ -408,9 +440,12 @@ export class APIServer {
     res.on('finish', complete);
     res.on('close', complete);
   }
-  private discovery(req: Request, res: Response): void {
+  /** /api and /apis: aggregated discovery when the Accept asks for it, else APIVersions / APIGroupList. */
+  private discovery(req: Request, res: Response, prefix: 'api' | 'apis'): void {
     const agg = wantsAggregated(req.headers.accept);
-    const body = agg ? aggregatedDiscovery(this.discoverable(), agg) : apiGroupList(this.discoverable());
+    const all = this.discoverable();
+    const local = `${req.socket.localAddress?.includes(':') ? `[${req.socket.localAddress}]` : req.socket.localAddress}:${req.socket.localPort}`;
+    const body = agg ? aggregatedDiscovery(servedBelow(all, prefix), agg) : prefix === 'api' ? apiVersions(all, local) : apiGroupList(all);
     const tag = etag(body);
     res.setHeader('ETag', tag);
     res.setHeader('Vary', 'Accept');
@@ -430,7 +465,7 @@ export class APIServer {
       const v3 = new Map<string, { doc: Record<string, unknown>; hash: string }>();
       for (const g of groupVersions(this.resources)) {
         const doc = openAPIv3(this.resources, g, VERSION);
-        v3.set(`${g.group}/${g.version}`, { doc, hash: documentHash(doc) });
+        v3.set(openAPIv3Path(g), { doc, hash: documentHash(doc) });
       }
       this.openapiCache = { v3 };
     }
@@ -456,19 +491,22 @@ export class APIServer {
     send(res, 200, c.v2);
   }
 
-  /** /apis/G/V[/namespaces/NS]/RESOURCE[/NAME[/SUB]] and the discovery documents below /apis. */
-  private async resourceRequest(req: Request, res: Response): Promise<void> {
+  /**
+   * /apis/G/V[/namespaces/NS]/RESOURCE[/NAME[/SUB]], /api/V/... (the core group) and the discovery
+   * documents below them.
+   */
+  private async resourceRequest(req: Request, res: Response, prefix: 'api' | 'apis'): Promise<void> {
     const url = new URL(req.originalUrl, 'https://localhost');
-    const segs = url.pathname.split('/').filter(Boolean).slice(1).map(decodeURIComponent); // after "apis"
-    const [group, version, ...rest] = segs;
+    const segs = url.pathname.split('/').filter(Boolean).slice(1).map(decodeURIComponent); // after "api" or "apis"
+    const [group, version, ...rest] = prefix === 'api' ? ['', ...segs] : segs;
     const user = res.locals.user as UserInfo;
     const started = process.hrtime.bigint();
 
-    if (req.method === 'GET' && segs.length === 1) {
+    if (req.method === 'GET' && prefix === 'apis' && segs.length === 1) {
       const g = apiGroup(this.discoverable(), group);
       return g ? send(res, 200, g) : sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource'));
     }
-    if (req.method === 'GET' && segs.length === 2) {
+    if (req.method === 'GET' && version !== undefined && rest.length === 0) {
       const l = apiResourceList(this.discoverable(), group, version);
       return l ? send(res, 200, l) : sendStatus(res, new StatusError(404, 'NotFound', 'the server could not find the requested resource'));
     }

@@ -12,9 +12,12 @@ export interface TableRow {
 
 const NAME_COLUMN = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace. More info: http://kubernetes.io/docs/user-guide/identifiers#names', priority: 0 };
 
+/** A kind whose columns include one of format "name" places the name itself (kube's table for events); others get it first. */
+const ownsName = (columns: PrinterColumn[]) => columns.some((c) => c.format === 'name');
+
 export function columnDefinitions(columns: PrinterColumn[]) {
   return [
-    NAME_COLUMN,
+    ...(ownsName(columns) ? [] : [NAME_COLUMN]),
     ...columns.map((c) => ({ name: c.name, type: c.type === 'date' ? 'string' : c.type, format: c.format ?? '', description: c.description, priority: c.priority })),
   ];
 }
@@ -25,7 +28,7 @@ export function partialObjectMetadata(o: KObject, version: 'v1' | 'v1beta1' = 'v
 
 /** A row; its PartialObjectMetadata is of the Table's own meta.k8s.io version (handlers/response.go asTable). */
 export function tableRow(o: KObject, columns: PrinterColumn[], include: IncludeObject, now: number, version: 'v1' | 'v1beta1' = 'v1'): TableRow {
-  const cells: unknown[] = [o.metadata.name];
+  const cells: unknown[] = ownsName(columns) ? [] : [o.metadata.name];
   for (const c of columns) {
     const v = c.cell(o);
     cells.push(c.type === 'date' ? (typeof v === 'string' && v ? humanDuration(now - Date.parse(v)) : '<unknown>') : (v ?? '<none>'));

@@ -22,7 +22,9 @@ Flags:
   --history-size N          events kept in the store (default 100000)
   --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)
   --git-timeout SECS        bound on every git network operation (default 30)
-  --controllers BOOL        run the controllers (repository sync) (default true)
+  --controllers BOOL        run the controllers (repository sync, packagevariant, approval, upgrades,
+                            garbage collector) (default true)
+  --event-ttl DUR           how long Events are kept after their last occurrence (default 1h; standalone)
   --max-requests-inflight N           read requests served at once; more get 429 (default 400, 0: no limit)
   --max-mutating-requests-inflight N  writes served at once; more get 429 (default 200, 0: no limit)
 
@@ -84,6 +86,7 @@ export async function serve(argv: string[]): Promise<void> {
       'credentials-file': s,
       'git-timeout': s,
       controllers: s,
+      'event-ttl': s,
       'max-requests-inflight': s,
       'max-mutating-requests-inflight': s,
       'requestheader-client-ca-file': s,
@@ -204,6 +207,8 @@ export async function serve(argv: string[]): Promise<void> {
     credentials: security.credentials,
     gitTimeoutMs: num(f['git-timeout'], 30, 'git-timeout') * 1000,
     controllers: f.controllers !== 'false',
+    eventTTLMs: duration(f['event-ttl'], 3_600_000, 'event-ttl'),
+    kubeConfig: security.kubeConfig,
     watchCacheCapacity: num(f['watch-cache-size'], 10_000, 'watch-cache-size'),
     handler: { bookmarkIntervalMs: num(f['bookmark-interval'], 60, 'bookmark-interval') * 1000 },
   });

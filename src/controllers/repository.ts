@@ -13,83 +13,59 @@ import type { RequestContext } from '../apiserver/registry/types.ts';
 import { withReady, type PackageEngine } from '../engine/engine.ts';
 import { PackageUnavailableError } from '../engine/errors.ts';
 import type { ObservedRevision } from '../engine/sync.ts';
-import { WorkQueue } from './queue.ts';
+import type { Registry as PromRegistry } from 'prom-client';
+import type { EventRecorder } from '../events/recorder.ts';
+import { Controller, ownKey, type ObjectKey, type Result } from './runtime/controller.ts';
+import type { Informer } from './runtime/informer.ts';
 
 export interface RepositoryControllerOptions {
   repositories: Registry;
   packageRevisions: Registry;
+  /** informers of the two */
+  repositoryInformer: Informer;
+  revisionInformer: Informer;
   engine: PackageEngine;
+  recorder: EventRecorder;
   logger: Logger;
   context: RequestContext;
-  /** how far back the branch history is searched for publishes whose tag is missing */
-  historyDepth?: number;
+  metrics?: PromRegistry;
 }
 
-export class RepositoryController {
-  private readonly queue: WorkQueue;
-  private stopWatch?: () => void;
-  /** last generation + annotations seen per Repository: status writes do not re-trigger a sync */
-  private readonly seen = new Map<string, string>();
+/** Generation, annotations and deletion: what a sync follows (its own status writes are not). */
+const fingerprint = (o: KObject) => `${o.metadata.generation}|${JSON.stringify(o.metadata.annotations ?? {})}|${o.metadata.deletionTimestamp ?? ''}`;
+
+export function repositoryController(o: RepositoryControllerOptions): Controller {
+  const reconciler = new RepositoryReconciler(o);
+  const controller = new Controller({ name: 'repository', reconciler, workers: 4, baseDelayMs: 1000, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
+  controller.watches(o.repositoryInformer, (type, obj, old) => (type === 'MODIFIED' && old && fingerprint(old) === fingerprint(obj) ? [] : ownKey(type, obj, old)));
+  // revisions whose Repository is gone (deleted while the server was down)
+  controller.watches(o.revisionInformer, (type, obj) => {
+    const repo = (obj as PackageRevision).spec.packageRevID.repository;
+    return type !== 'DELETED' && !o.repositoryInformer.get(obj.metadata.namespace, repo) ? [{ namespace: obj.metadata.namespace!, name: repo }] : [];
+  });
+  return controller;
+}
+
+class RepositoryReconciler {
   private readonly log: Logger;
 
   constructor(private readonly o: RepositoryControllerOptions) {
     this.log = o.logger.child({ controller: 'repository' });
-    this.queue = new WorkQueue((key) => this.reconcile(key), {
-      workers: 4,
-      baseDelayMs: 1000,
-      maxDelayMs: 60_000,
-      onError: (key, err) => this.log.warn({ repository: key, err: (err as Error).message }, 'sync failed'),
-    });
   }
 
-  start(): void {
-    this.stopWatch = this.o.repositories.watch(undefined, { sendInitialEvents: true }, {
-      send: (type, obj) => {
-        const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
-        if (type === 'DELETED') {
-          this.seen.delete(key);
-          this.queue.add(key);
-          return;
-        }
-        const fingerprint = `${obj.metadata.generation}|${JSON.stringify(obj.metadata.annotations ?? {})}`;
-        if (this.seen.get(key) === fingerprint) return;
-        this.seen.set(key, fingerprint);
-        this.queue.add(key);
-      },
-    });
-    // revisions whose Repository is gone (deleted while the server was down)
-    const names = new Set(this.o.repositories.list(undefined, {}).items.map((r) => `${r.metadata.namespace}/${r.metadata.name}`));
-    for (const pr of this.o.packageRevisions.list(undefined, {}).items as PackageRevision[]) {
-      const key = `${pr.metadata.namespace}/${pr.spec.packageRevID.repository}`;
-      if (!names.has(key)) this.queue.add(key);
-    }
-  }
-
-  async stop(): Promise<void> {
-    this.stopWatch?.();
-    await this.queue.stop();
-  }
-
-  private async reconcile(key: string): Promise<void> {
-    const [ns, name] = key.split('/');
-    let repoObj: Repository | undefined;
-    try {
-      repoObj = this.o.repositories.get(ns, name) as Repository;
-    } catch {
-      repoObj = undefined;
-    }
+  async reconcile({ namespace: ns, name }: ObjectKey): Promise<Result | void> {
+    const repoObj = this.o.repositoryInformer.get(ns, name) as Repository | undefined;
     if (!repoObj || repoObj.metadata.deletionTimestamp) {
       await this.removeRevisions(ns, name);
       this.o.engine.forget(ns, name);
-      this.queue.forget(key);
       return;
     }
     const started = Date.now();
     try {
       // the same lock as API writes of this repository's revisions
-      const counts = await this.o.packageRevisions.withLockKey(`${ns}/${name}`, () => this.sync(repoObj!, ns, name));
-      await this.setStatus(ns, name, { type: 'Ready', status: 'True', reason: 'Synced', message: `synced in ${Date.now() - started} ms` }, counts);
-      this.log.debug({ repository: key, ms: Date.now() - started, ...counts }, 'synced');
+      const counts = await this.o.packageRevisions.withLockKey(`${ns}/${name}`, () => this.sync(repoObj, ns, name));
+      await this.setStatus(repoObj, { type: 'Ready', status: 'True', reason: 'Synced', message: `synced in ${Date.now() - started} ms` }, counts);
+      this.log.debug({ repository: `${ns}/${name}`, ms: Date.now() - started, ...counts }, 'synced');
     } catch (e) {
       const reason = (e instanceof PackageUnavailableError && e.reason) || 'SyncFailed';
       const hint =
@@ -98,15 +74,18 @@ export class RepositoryController {
           : reason === 'Unreachable'
             ? ' (check spec.git.url and that the git server is up; the sync retries with backoff)'
             : '';
-      await this.setStatus(ns, name, { type: 'Ready', status: 'False', reason, message: `${(e as Error).message}${hint}` });
+      this.log.warn({ repository: `${ns}/${name}`, err: (e as Error).message }, 'sync failed');
+      await this.setStatus(repoObj, { type: 'Ready', status: 'False', reason, message: `${(e as Error).message}${hint}` });
       throw e;
-    } finally {
-      const period = parseDuration(repoObj.spec.sync.period) ?? 60;
-      this.queue.addAfter(key, period * 1000);
     }
+    return { requeueAfter: (parseDuration(repoObj.spec.sync.period) ?? 60) * 1000 };
   }
 
-  private async setStatus(ns: string, name: string, cond: Omit<Condition, 'lastTransitionTime'>, counts?: { packages: number; revisions: number; head?: string }): Promise<void> {
+  private async setStatus(repo: Repository, cond: Omit<Condition, 'lastTransitionTime'>, counts?: { packages: number; revisions: number; head?: string }): Promise<void> {
+    const ns = repo.metadata.namespace!;
+    const name = repo.metadata.name!;
+    const before = findCondition(repo.status?.conditions, cond.type);
+    if (before?.reason !== cond.reason && (cond.status === 'False' || before)) this.o.recorder.event(repo, cond.status === 'True' ? 'Normal' : 'Warning', cond.reason!, cond.message ?? '');
     await this.o.repositories
       .update(
         ns,

@@ -10,15 +10,16 @@ import path from 'node:path';
 import type { Repository } from '../api/config.ts';
 import { timestamp } from '../api/meta.ts';
 import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
-import { fieldErr, type FieldError } from '../api/fielderrors.ts';
+import { fieldErr } from '../api/fielderrors.ts';
 import { transition } from './lifecycle.ts';
 import { RepositoryObserver, type Observation } from './sync.ts';
+import { TASKS, type TaskEnv } from './tasks.ts';
 import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from './errors.ts';
 import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
 import { PackageRepo } from '../storage/git/packages.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
-import { fromFiles, KPTFILE, kptfileWithUpstream, newKptfile, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
+import { fromFiles, KPTFILE, toFiles, validateFiles, withManagedFiles } from './content.ts';
 
 /** Who does the work: recorded as the author of commits and as publishedBy. */
 export interface EngineContext {
@@ -157,7 +158,7 @@ export class PackageEngine {
 
   // ---------------------------------------------------------------- hooks of the PackageRevision registry
 
-  /** Creates the draft branch: content from init (new, or the latest published) or clone. */
+  /** Creates the draft branch with the content of its task (./tasks.ts: init, clone, upgrade). */
   create(pr: PackageRevision, ctx: EngineContext): Promise<void> {
     return this.doing(() => this.doCreate(pr, ctx));
   }
@@ -167,19 +168,18 @@ export class PackageEngine {
     await repo.withLock(async () => {
       const key = keyOf(pr);
       await this.checkNesting(repo, pr);
-      let files: Files;
-      if (pr.spec.tasks[0].type === 'clone') files = await this.cloneFiles(pr);
-      else {
-        const latest = (await repo.published(key)).at(-1);
-        files = latest ? await repo.files(latest.commit, key) : new Map([[KPTFILE, Buffer.from(newKptfile(pr.spec.packageRevID.package))]]);
-      }
-      files = withManagedFiles(files, pr.spec.inputs, repo.cfg.deployment);
+      const task = pr.spec.tasks[0].type;
+      const env: TaskEnv = { repo, repository: (name) => this.opts.repository(pr.metadata.namespace!, name), open: (r) => this.open(r) };
+      const made = await TASKS[task](env, pr);
+      const files = withManagedFiles(made.files, pr.spec.inputs, repo.cfg.deployment);
       const branch = repo.layout.draftBranch(key, pr.spec.packageRevID.workspace);
       if ((await repo.refs()).heads.has(branch))
         throw new PackageExistsError(`branch ${branch} already exists in repository ${repo.cfg.name}; the repository sync will adopt it`);
       const subject = `Create draft ${describe(pr)} by ${pr.spec.tasks[0].type}`;
       const commit = await repo.createBranch(branch, key, files, commitMessage(subject, trailerOf(pr)), authorOf(ctx.user));
-      pr.status = { ...withReady(pr.status, 'DraftCreated', `draft branch ${branch}`), git: { branch, commit } };
+      const status = withReady(pr.status, 'DraftCreated', `draft branch ${branch}`);
+      status.conditions = [...status.conditions!.filter((c) => !made.conditions?.some((m) => m.type === c.type)), ...(made.conditions ?? [])];
+      pr.status = { ...status, git: { branch, commit } };
     });
   }
 
@@ -202,31 +202,6 @@ export class PackageEngine {
           fieldErr.invalid('spec.packageRevID', mine, `package directories may not nest: ${other} is ${mine.startsWith(`${other}/`) ? 'a package that contains it' : 'a package inside it'}`),
         ]);
     }
-  }
-
-  private async cloneFiles(pr: PackageRevision): Promise<Files> {
-    const up = pr.spec.upstream!;
-    const ns = pr.metadata.namespace!;
-    const upRepoObj = this.opts.repository(ns, up.repository);
-    const fail = (e: FieldError): never => {
-      throw new PackageInvalidError('PackageRevision', pr.metadata.name!, [e]);
-    };
-    if (!upRepoObj) return fail(fieldErr.invalid('spec.upstream.repository', up.repository, `Repository "${up.repository}" does not exist in namespace "${ns}"`));
-    if (upRepoObj.spec.deployment) return fail(fieldErr.invalid('spec.upstream.repository', up.repository, 'the upstream must be in a catalog repository'));
-    const upRepo = await this.open(upRepoObj);
-    const key: PackageKey = { target: 'catalog', realm: up.realm ?? '', package: up.package };
-    const published = await upRepo.withLock(() => upRepo.published(key));
-    const chosen = up.revision ? published.find((p) => p.revision === up.revision) : published.at(-1);
-    if (!chosen)
-      return fail(
-        fieldErr.invalid('spec.upstream', `${[up.repository, up.realm, up.package].filter(Boolean).join('/')}@${up.revision || 'latest'}`, `no such published revision; published: ${published.map((p) => p.revision).join(', ') || 'none'}`),
-      );
-    up.revision = chosen.revision;
-    const dir = upRepo.layout.packagePath(key);
-    const files = await upRepo.files(chosen.commit, key);
-    const kpt = files.get(KPTFILE)?.toString('utf8');
-    files.set(KPTFILE, Buffer.from(kptfileWithUpstream(kpt, pr.spec.packageRevID.package, { repo: upRepoObj.spec.git.url, directory: dir, ref: chosen.tag, commit: chosen.commit })));
-    return files;
   }
 
   /** Git work of a lifecycle change (propose, reject, approve) or of a change of inputs. */

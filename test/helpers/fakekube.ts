@@ -1,7 +1,8 @@
 // A stand-in for kube-apiserver in tests (there is none on these machines): an HTTPS server that
 // speaks exactly the parts of its API that pkgserver uses in a cluster, in kube's JSON shapes:
-// TokenReview and SubjectAccessReview creation, and get, list and watch of ConfigMaps and Secrets
-// in a namespace (field selector `metadata.name` only). Every request needs the kubeconfig's
+// TokenReview and SubjectAccessReview creation, get, list and watch of ConfigMaps and Secrets
+// in a namespace (field selector `metadata.name` only), and core v1 Events as an EventRecorder
+// writes them (create; merge or strategic merge patch). Every request needs the kubeconfig's
 // bearer token (401 otherwise) and is recorded. resourceVersions come from one global counter;
 // watches from a resourceVersion replay the events after it from a short history, or answer an
 // ERROR 410 event when it is older than the history.
@@ -37,8 +38,9 @@ export interface RecordedRequest {
   path: string;
   /** the raw query string without `?` */
   query: string;
-  /** the parsed JSON body of a POST */
+  /** the parsed JSON body of a POST or PATCH */
   body?: any;
+  contentType?: string;
 }
 
 export interface FakeKube {
@@ -61,6 +63,9 @@ export interface FakeKube {
   /** `data` as plain strings; stored base64-encoded, as kube does */
   setSecret(ns: string, name: string, type: string, data: Record<string, string>): void;
   deleteSecret(ns: string, name: string): void;
+  /** the Events written (created and patched), in creation order */
+  events(): any[];
+  deleteEvent(ns: string, name: string): void;
   /** answers the next `times` (default 1) requests whose path starts with `pathPrefix` with a Status of `code` */
   failNext(pathPrefix: string, code: number, times?: number): void;
   /** drops the failures failNext arranged that have not happened yet */
@@ -156,6 +161,7 @@ export async function startFakeKube(): Promise<FakeKube> {
   let oldestWatchable = rv;
   const watchers = new Set<Watcher>();
   const failures: { prefix: string; code: number; times: number }[] = [];
+  const events = new Map<string, any>(); // `${ns}/${name}` → Event
 
   const matches = (w: Watcher, kind: Kind, obj: any) =>
     w.kind === kind && w.ns === obj.metadata.namespace && (w.name === undefined || w.name === obj.metadata.name);
@@ -229,6 +235,42 @@ export async function startFakeKube(): Promise<FakeKube> {
     });
   }
 
+  /** RFC 7386; for an Event's scalar fields a strategic merge patch does the same */
+  const mergePatch = (target: any, patch: any): any => {
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+    const out = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...target } : {};
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null) delete out[k];
+      else out[k] = mergePatch(out[k], v);
+    }
+    return out;
+  };
+
+  function serveEvents(req: IncomingMessage, res: ServerResponse, ns: string, name: string | undefined, body: any): void {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    if (req.method === 'POST' && name === undefined) {
+      const n = body?.metadata?.name;
+      if (!n) return send(res, 422, status(422, 'Event "" is invalid: metadata.name: Required value: name or generateName is required', { kind: 'Event' }));
+      if (body.metadata.namespace && body.metadata.namespace !== ns) return send(res, 400, status(400, 'the namespace of the provided object does not match the namespace sent on the request'));
+      if (events.has(`${ns}/${n}`)) return send(res, 409, status(409, `events "${n}" already exists`, { name: n, kind: 'events' }));
+      const ev = { ...body, kind: 'Event', apiVersion: 'v1', metadata: { ...body.metadata, namespace: ns, uid: randomUUID(), resourceVersion: String(++rv), creationTimestamp: now } };
+      events.set(`${ns}/${n}`, ev);
+      return send(res, 201, ev);
+    }
+    if (req.method === 'PATCH' && name !== undefined) {
+      const type = (req.headers['content-type'] ?? '').split(';')[0];
+      if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json')
+        return send(res, 415, status(415, `the fake API server takes merge and strategic merge patches of events, not ${type}`));
+      const old = events.get(`${ns}/${name}`);
+      if (!old) return send(res, 404, status(404, `events "${name}" not found`, { name, kind: 'events' }));
+      const ev = mergePatch(old, body);
+      ev.metadata = { ...old.metadata, resourceVersion: String(++rv) };
+      events.set(`${ns}/${name}`, ev);
+      return send(res, 200, ev);
+    }
+    send(res, 405, status(405, 'the server does not allow this method on the requested resource'));
+  }
+
   function tokenReview(body: any): any {
     const spec = body?.spec ?? {};
     const user = typeof spec.token === 'string' ? fake.tokens.get(spec.token) : undefined;
@@ -267,7 +309,7 @@ export async function startFakeKube(): Promise<FakeKube> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://fake');
-    const entry: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1) };
+    const entry: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}) };
     fake.requests.push(entry);
     const text = await readBody(req);
     if (text) {
@@ -289,6 +331,8 @@ export async function startFakeKube(): Promise<FakeKube> {
     if (p === '/apis/authorization.k8s.io/v1/subjectaccessreviews' && req.method === 'POST') return subjectAccessReview(res, entry.body);
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/(configmaps|secrets)(?:\/([^/]+))?$/.exec(p);
     if (m) return serveObjects(req, res, m[2] as Kind, decodeURIComponent(m[1]), m[3] === undefined ? undefined : decodeURIComponent(m[3]), url.searchParams);
+    const e = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(p);
+    if (e) return serveEvents(req, res, decodeURIComponent(e[1]), e[2] === undefined ? undefined : decodeURIComponent(e[2]), entry.body);
     send(res, 404, status(404, 'the server could not find the requested resource', { causes: [{ reason: 'UnexpectedServerResponse', message: '404 page not found' }] }));
   }
 
@@ -333,6 +377,8 @@ export async function startFakeKube(): Promise<FakeKube> {
     setSecret: (ns, name, type, data) =>
       put('secrets', ns, name, { type, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])) }),
     deleteSecret: (ns, name) => remove('secrets', ns, name),
+    events: () => [...events.values()],
+    deleteEvent: (ns, name) => void events.delete(`${ns}/${name}`),
     failNext(prefix, code, times = 1) {
       failures.push({ prefix, code, times });
     },

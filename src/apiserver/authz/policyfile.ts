@@ -435,6 +435,121 @@ subjects:
 - apiGroup: rbac.authorization.k8s.io
   kind: Group
   name: system:authenticated
+---
+# The server's controllers act as users of their own (system:pkgserver:controller:<name>, group
+# system:pkgserver:controllers), through this policy like anyone else. To narrow one to some
+# namespaces, replace its ClusterRoleBinding by RoleBindings of the same ClusterRole in those
+# namespaces (docs/security.md); without the rights its objects say Forbidden.
+#
+# packagevariant: makes and follows the downstream drafts of PackageVariants.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:pkgserver:packagevariant-controller
+rules:
+- apiGroups: ["pkg.pkgserver.dev"]
+  resources: ["packagerevisions"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["config.pkg.pkgserver.dev"]
+  resources: ["packagevariants", "repositories"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["config.pkg.pkgserver.dev"]
+  resources: ["packagevariants"]
+  verbs: ["update", "patch"]
+- apiGroups: ["config.pkg.pkgserver.dev"]
+  resources: ["packagevariants/status"]
+  verbs: ["update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:pkgserver:packagevariant-controller
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:pkgserver:packagevariant-controller
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:pkgserver:controller:packagevariant
+---
+# approval: proposes revisions with the readiness gate pkg.pkgserver.dev/approve and says on
+# the gate's condition what it waits for ...
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:pkgserver:approval-controller
+rules:
+- apiGroups: ["pkg.pkgserver.dev"]
+  resources: ["packagerevisions"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["pkg.pkgserver.dev"]
+  resources: ["packagerevisions/status"]
+  verbs: ["update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:pkgserver:approval-controller
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:pkgserver:approval-controller
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:pkgserver:controller:approval
+---
+# ... and publishes them where it may approve: everywhere by default. To allow auto-approval in
+# some namespaces only, replace this ClusterRoleBinding by RoleBindings of system:pkgserver:auto-approve
+# in those namespaces; elsewhere the gate's condition says Forbidden and nothing is published.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:pkgserver:auto-approve
+rules:
+- apiGroups: ["pkg.pkgserver.dev"]
+  resources: ["packagerevisions"]
+  verbs: ["approve"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:pkgserver:auto-approve
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:pkgserver:auto-approve
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:pkgserver:controller:approval
+---
+# upgrades: shows in status.latestUpstreamRevision that a newer upstream revision is published.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:pkgserver:upgrades-controller
+rules:
+- apiGroups: ["pkg.pkgserver.dev"]
+  resources: ["packagerevisions"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["pkg.pkgserver.dev"]
+  resources: ["packagerevisions/status"]
+  verbs: ["update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:pkgserver:upgrades-controller
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: system:pkgserver:upgrades-controller
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: system:pkgserver:controller:upgrades
 `;
 
 const PKG = 'pkg.pkgserver.dev';
@@ -449,6 +564,8 @@ const VIEWER: PolicyRule[] = [
   rule(CFG, ['repositories', 'packagevariants'], READ),
   rule(PKG, ['packagerevisions/status'], ['get']),
   rule(CFG, ['repositories/status', 'packagevariants/status'], ['get']),
+  rule('', ['events', 'namespaces'], READ),
+  rule('', ['limitranges', 'resourcequotas'], ['list']),
 ];
 const EDITOR: PolicyRule[] = [...VIEWER, rule(PKG, ['packagerevisions'], WRITE), rule(PKG, ['packagerevisionresources'], ['update', 'patch']), rule(CFG, ['packagevariants'], WRITE)];
 const APPROVER: PolicyRule[] = [...EDITOR, rule(PKG, ['packagerevisions'], ['approve']), rule(PKG, ['packagerevisions/approval'], ['get', 'update', 'patch'])];
@@ -469,7 +586,11 @@ export const EXAMPLE_ROLES = `# Example ClusterRoles for pkgserver. Bind them wi
 # /status belong to the server's controllers and are granted to nobody here.
 
 ${[
-  clusterRole('# Read everything.', 'pkgserver-viewer', VIEWER),
+  clusterRole(
+    '# Read everything, with the Events (kubectl describe, kubectl events) and the namespaces kubectl\n# looks up. kubectl describe namespace also lists resourcequotas and limitranges: not served\n# (404), which kubectl accepts; without the right to list them it fails instead.',
+    'pkgserver-viewer',
+    VIEWER,
+  ),
   clusterRole('# The viewer\'s rights, and create, edit, propose, reject and delete package revisions, their\n# files and package variants. Not approve, not the approval or status subresources.', 'pkgserver-editor', EDITOR),
   clusterRole('# The editor\'s rights, and publishing: the verb "approve" on packagerevisions and writes through\n# packagerevisions/approval.', 'pkgserver-approver', APPROVER),
   clusterRole('# Register, change and remove repositories (which remotes the server reads and writes).', 'pkgserver-repository-admin', REPOSITORY_ADMIN),

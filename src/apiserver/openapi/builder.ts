@@ -9,10 +9,20 @@ export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-pa
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 
-/** "config.pkg.pkgserver.dev" + "v1alpha1" + "Repository" → "dev.pkgserver.pkg.config.v1alpha1.Repository". */
+/**
+ * "config.pkg.pkgserver.dev" + "v1alpha1" + "Repository" → "dev.pkgserver.pkg.config.v1alpha1.Repository";
+ * the legacy core group's kinds keep kube's names ("io.k8s.api.core.v1.Event").
+ */
 export function definitionName(group: string, version: string, kind: string): string {
+  if (group === '') return `io.k8s.api.core.${version}.${kind}`;
   return `${group.split('.').reverse().join('.')}.${version}.${kind}`;
 }
+
+/** Where a group-version's resources are served: /api/V for the legacy core group, else /apis/G/V. */
+const apiRoot = (g: { group: string; version: string }) => (g.group ? `/apis/${g.group}/${g.version}` : `/api/${g.version}`);
+
+/** The key of a group-version in /openapi/v3 ("apis/G/V", or "api/V" for the core group). */
+export const openAPIv3Path = (g: { group: string; version: string }) => apiRoot(g).slice(1);
 
 type RefStyle = (name: string) => string;
 const v3Ref: RefStyle = (n) => `#/components/schemas/${n}`;
@@ -82,8 +92,8 @@ function operations(r: ResourceDef, ref: RefStyle) {
   const json = (schema: unknown) => ({ 'application/json': { schema }, 'application/yaml': { schema } });
   const ok = (schema: unknown, code = '200') => ({ [code]: { description: 'OK', content: json(schema) }, '401': { description: 'Unauthorized' } });
   const ext = (action: string) => ({ 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk(r) });
-  const tag = [`${r.group.split('.')[0]}_${r.version}`];
-  const base = r.namespaced ? `/apis/${gv(r)}/namespaces/{namespace}/${r.plural}` : `/apis/${gv(r)}/${r.plural}`;
+  const tag = [`${r.group ? r.group.split('.')[0] : 'core'}_${r.version}`];
+  const base = r.namespaced ? `${apiRoot(r)}/namespaces/{namespace}/${r.plural}` : `${apiRoot(r)}/${r.plural}`;
   const nsParams = r.namespaced ? [pathParam('namespace', 'object name and auth scope, such as for teams and projects')] : [];
   const K = r.kind;
   const paths: Record<string, Record<string, unknown>> = {};
@@ -139,7 +149,7 @@ function operations(r: ResourceDef, ref: RefStyle) {
   item('', '', r.verbs.includes('delete'));
   for (const sub of servedSubresources(r)) item(`/${sub}`, sub[0].toUpperCase() + sub.slice(1), false);
   if (r.namespaced)
-    paths[`/apis/${gv(r)}/${r.plural}`] = {
+    paths[`${apiRoot(r)}/${r.plural}`] = {
       get: { tags: tag, description: `list or watch objects of kind ${K}`, operationId: `list${K}ForAllNamespaces`, responses: ok(listRef), ...ext('list') },
       parameters: [...listParams, P.pretty],
     };

@@ -56,7 +56,12 @@ export interface WatchSink {
 export interface DeleteOptions {
   dryRun: boolean;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** kube's propagationPolicy: Orphan and Foreground keep the object (a finalizer) until the garbage collector is done */
+  propagationPolicy?: 'Orphan' | 'Background' | 'Foreground';
 }
+
+/** The finalizers kube's garbage collector acts on, by DeleteOptions.propagationPolicy. */
+export const GC_FINALIZERS = { Orphan: 'orphan', Foreground: 'foregroundDeletion' } as const;
 
 /** What an update's mutation returns: the new object, and whether it pins a resourceVersion. */
 export interface Mutation {
@@ -66,6 +71,11 @@ export interface Mutation {
 }
 
 const MAX_UPDATE_ATTEMPTS = 16;
+
+export interface RegistryOptions {
+  /** runs before an object is stored by a create in a namespace (not for dry runs), e.g. to make sure the namespace exists */
+  beforeNamespacedCreate?(namespace: string, ctx: RequestContext): Promise<void>;
+}
 
 /** What the REST handlers need of a resource's storage (the generic Registry, or a custom one). */
 export interface RESTStorage {
@@ -91,6 +101,7 @@ export class Registry implements RESTStorage {
     readonly def: ResourceDef,
     private readonly store: Store,
     readonly cacher: Cacher,
+    private readonly opts: RegistryOptions = {},
   ) {
     this.gr = { group: def.group, resource: def.plural };
     this.base = Registry.prefix(def);
@@ -286,6 +297,7 @@ export class Registry implements RESTStorage {
     const sideEffects = !ctx.mirror && this.def.strategy.beforeCreate !== undefined;
     if ((ctx.dryRun || sideEffects) && (await this.store.get(key))) throw alreadyExists(this.gr, meta.name!);
     if (ctx.dryRun) return obj;
+    if (this.def.namespaced) await this.opts.beforeNamespacedCreate?.(meta.namespace!, ctx);
     if (sideEffects) await this.def.strategy.beforeCreate!(obj, ctx);
     try {
       const kv = await this.store.create(key, this.encode(obj));
@@ -454,11 +466,14 @@ export class Registry implements RESTStorage {
         throw conflict(this.gr, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`);
       if (!ctx.mirror) await this.def.strategy.validateDelete?.(current, ctx);
       try {
-        if (current.metadata.finalizers?.length) {
-          if (current.metadata.deletionTimestamp) return { obj: current, deleted: false };
+        const policy = opts.propagationPolicy === 'Orphan' || opts.propagationPolicy === 'Foreground' ? GC_FINALIZERS[opts.propagationPolicy] : undefined;
+        const finalizers = [...(current.metadata.finalizers ?? []), ...(policy && !current.metadata.finalizers?.includes(policy) ? [policy] : [])];
+        if (finalizers.length) {
+          if (current.metadata.deletionTimestamp && finalizers.length === (current.metadata.finalizers?.length ?? 0)) return { obj: current, deleted: false };
           const next = structuredClone(current);
-          next.metadata.deletionTimestamp = timestamp();
+          next.metadata.deletionTimestamp ??= timestamp();
           next.metadata.deletionGracePeriodSeconds = 0;
+          next.metadata.finalizers = finalizers;
           if (ctx.dryRun) return { obj: next, deleted: false }; // what the delete would do, not stored
           const written = await this.store.update(key, this.encode(next), kv.modRevision);
           return { obj: Registry.decode(written.value, written.modRevision), deleted: false };

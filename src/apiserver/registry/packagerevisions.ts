@@ -20,6 +20,7 @@ import type { PackageEngine } from '../../engine/engine.ts';
 import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from '../../engine/errors.ts';
 import { latestLabelChanges, publishedSiblings, upstreamUsers } from '../../engine/rules.ts';
 import type { PackageVariant, Repository } from '../../api/config.ts';
+import type { EventRecorder } from '../../events/recorder.ts';
 import { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition } from '../../engine/lifecycle.ts';
 
 export { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition };
@@ -57,8 +58,9 @@ function validateCreate(pr: PackageRevision, repos: RepositoryLookup): FieldErro
   if (pr.spec.lifecycle !== 'draft') errs.push(fieldErr.forbidden('spec.lifecycle', `a PackageRevision is created as a draft; "${pr.spec.lifecycle}" is reached through the lifecycle`));
   if (id.revision) errs.push(fieldErr.forbidden('spec.packageRevID.revision', 'the revision is assigned by the server when the revision is published'));
   const tasks = pr.spec.tasks ?? [];
-  if (tasks.length !== 1) errs.push(fieldErr.invalid('spec.tasks', tasks.map((t) => t.type), 'exactly one task is required: init or clone'));
+  if (tasks.length !== 1) errs.push(fieldErr.invalid('spec.tasks', tasks.map((t) => t.type), 'exactly one task is required: init, clone or upgrade'));
   else if (tasks[0].type === 'clone' && !pr.spec.upstream) errs.push(fieldErr.required('spec.upstream', 'a clone task copies spec.upstream'));
+  else if (tasks[0].type === 'upgrade' && !pr.spec.upstream) errs.push(fieldErr.required('spec.upstream', 'an upgrade task moves the package to spec.upstream'));
   else if (tasks[0].type === 'init' && pr.spec.upstream) errs.push(fieldErr.forbidden('spec.upstream', 'an init task starts a new package; use a clone task to copy an upstream'));
   if (pr.spec.upstream) {
     errs.push(...labelField('spec.upstream.repository', pr.spec.upstream.repository), ...realmField('spec.upstream.realm', pr.spec.upstream.realm), ...labelField('spec.upstream.package', pr.spec.upstream.package));
@@ -134,7 +136,11 @@ export interface PackageRevisionDeps {
   registry(): Registry;
   /** the server's own identity, for follow-up writes (the latest label) */
   system: RequestContext;
+  /** lifecycle changes become Events on the revision */
+  recorder: EventRecorder;
 }
+
+const LIFECYCLE_EVENTS: Partial<Record<string, string>> = { propose: 'Proposed', reject: 'Rejected', approve: 'Published', proposeDeletion: 'DeletionProposed', keep: 'DeletionRejected' };
 
 const GR = { group: PKG_GROUP, resource: 'packagerevisions' };
 
@@ -209,6 +215,7 @@ export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef 
           return u ? `${[u.repository, u.realm, u.package].filter(Boolean).join('/')}@${u.revision || 'latest'}` : '';
         },
       },
+      { name: 'Upgrade', type: 'string', description: 'A newer published upstream revision, when there is one', priority: 1, cell: (o) => (o as PackageRevision).status?.latestUpstreamRevision ?? '' },
       { name: 'PublishedBy', type: 'string', description: 'Approver', priority: 1, cell: (o) => (o as PackageRevision).status?.publishedBy ?? '' },
     ],
     fieldSelectors: {
@@ -258,9 +265,12 @@ export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef 
       beforeUpdate: (obj, old, ctx, sub) =>
         (sub === RESOURCES_SUBRESOURCE ? engine.writeResources(obj as PackageRevision, (ctx as ResourcesContext).resources, ctx) : engine.update(obj as PackageRevision, old as PackageRevision, ctx, sub)).catch(packageErrorStatus),
       beforeDelete: (obj, ctx) => engine.delete(obj as PackageRevision, ctx).catch(packageErrorStatus),
-      async afterWrite(obj, old) {
+      async afterWrite(obj, old, ctx) {
         const pr = obj as PackageRevision | undefined;
         const before = old as PackageRevision | undefined;
+        if (pr && !before) deps.recorder.event(pr, 'Normal', 'Created', `draft created by ${ctx.user.name} (${pr.spec.tasks[0]?.type} task)`);
+        const change = pr && before ? LIFECYCLE_EVENTS[transition(before.spec.lifecycle, pr.spec.lifecycle) ?? 'none'] : undefined;
+        if (change) deps.recorder.event(pr!, 'Normal', change, `${change === 'Published' ? `published as ${pr!.spec.packageRevID.revision}` : `lifecycle ${before!.spec.lifecycle} → ${pr!.spec.lifecycle}`} by ${ctx.user.name}`);
         const any = (pr ?? before)!;
         const id = any.spec.packageRevID;
         const samePackage = () => deps.registry().list(any.metadata.namespace, { fieldSelector: `spec.packageRevID.repository=${id.repository},spec.packageRevID.package=${id.package}` }).items as PackageRevision[];

@@ -100,6 +100,12 @@ export interface ResourceDef {
   fieldSelectors: Record<string, (o: KObject) => string>;
   strategy: Strategy;
   description: string;
+  /**
+   * Decodes the message of a Kubernetes protobuf body (the raw bytes of its runtime.Unknown
+   * envelope) into the JSON shape; a kind that has it accepts application/vnd.kubernetes.protobuf
+   * bodies, which typed clients of client-go ≥ 1.32 (kubectl create namespace) send.
+   */
+  fromProtobuf?(raw: Buffer): KObject;
 }
 
 /** The subresources served over HTTP (internal ones are left out). */

@@ -37,12 +37,31 @@ const invalid = (...lines: string[]) => ({ message: `invalid policy file:\n${lin
 
 // ---- the default policy ----
 
+test('DEFAULT_POLICY: each controller may do its own work in every namespace, nothing more', async (t) => {
+  const p = parsePolicy(DEFAULT_POLICY, 'default');
+  const ctl = (name: string) => ({ name: `system:pkgserver:controller:${name}`, groups: ['system:pkgserver:controllers', 'system:authenticated'] });
+  const attrs = (user: UserInfo, verb: string, resource: string, sub?: string) => ({ user, verb, resourceRequest: true, apiGroup: resource.startsWith('package') && resource !== 'packagevariants' ? 'pkg.pkgserver.dev' : 'config.pkg.pkgserver.dev', apiVersion: 'v1alpha1', resource, subresource: sub, namespace: 'any-ns', name: 'x' });
+  const allowed = async (user: UserInfo, verb: string, resource: string, sub?: string) => (await new RBACAuthorizer(constant(p)).authorize(attrs(user, verb, resource, sub))).decision === 'allow';
+  t.true(await allowed(ctl('approval'), 'approve', 'packagerevisions'));
+  t.true(await allowed(ctl('approval'), 'update', 'packagerevisions'));
+  t.true(await allowed(ctl('approval'), 'patch', 'packagerevisions', 'status'));
+  t.false(await allowed(ctl('approval'), 'delete', 'packagerevisions'));
+  t.true(await allowed(ctl('packagevariant'), 'create', 'packagerevisions'));
+  t.true(await allowed(ctl('packagevariant'), 'update', 'packagevariants', 'status'));
+  t.false(await allowed(ctl('packagevariant'), 'approve', 'packagerevisions'), 'the variant controller never approves');
+  t.false(await allowed(ctl('packagevariant'), 'update', 'packagerevisions', 'approval'));
+  t.true(await allowed(ctl('upgrades'), 'update', 'packagerevisions', 'status'));
+  t.false(await allowed(ctl('upgrades'), 'update', 'packagerevisions'));
+  t.false(await allowed(ctl('someone-else'), 'get', 'packagerevisions'), 'the group alone grants nothing');
+});
+
+
 test('DEFAULT_POLICY: cluster-admin for system:masters, discovery and self reviews for system:authenticated', async (t) => {
   const p = parsePolicy(DEFAULT_POLICY, 'default');
   t.deepEqual(names(p), {
-    clusterRoles: ['cluster-admin', 'system:discovery', 'system:basic-user'],
+    clusterRoles: ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller'],
     roles: [],
-    clusterRoleBindings: ['cluster-admin', 'system:discovery', 'system:basic-user'],
+    clusterRoleBindings: ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller'],
     roleBindings: [],
   });
   t.deepEqual(p.clusterRoleBindings[0], {
@@ -105,7 +124,7 @@ test('writeDefaultPolicy: only when absent, mode 0600', (t) => {
   const p = path.join(dir, 'sub', 'dir', 'policy.yaml');
   t.true(writeDefaultPolicy(p));
   t.is(readFileSync(p, 'utf8'), `${DEFAULT_POLICY}\n---\n${EXAMPLE_ROLES}`);
-  t.is(loadPolicyFile(p).clusterRoles.length, 7, 'the defaults and the four example roles, unbound');
+  t.is(loadPolicyFile(p).clusterRoles.length, 11, 'the defaults (seven roles) and the four example roles, unbound');
   t.is(statSync(p).mode & 0o777, 0o600);
   writeFileSync(p, '# mine\n');
   t.false(writeDefaultPolicy(p));
@@ -182,7 +201,15 @@ test('EXAMPLE_ROLES: viewer, editor, approver and repository admin over every re
     [CFG, 'repositories/status', 'get', [...R, 'repo-admin']],
     [CFG, 'repositories/status', 'update', []],
     [CFG, 'repositories/status', 'patch', []],
+    // the core group: Events and namespaces to read (kubectl describe, kubectl events, the namespace
+    // kubectl looks up after a 404), and the lists kubectl describe namespace makes
+    ['', 'resourcequotas', 'list', R],
+    ['', 'limitranges', 'list', R],
+    ['', 'resourcequotas', 'get', []],
+    ['', 'pods', 'list', []],
   );
+  for (const verb of ['get', 'list', 'watch']) matrix.push(['', 'events', verb, R], ['', 'namespaces', verb, R]);
+  for (const verb of ['create', 'update', 'patch', 'delete']) matrix.push(['', 'events', verb, []], ['', 'namespaces', verb, []]);
   for (const [group, rs, verb, allowed] of matrix) {
     const [resource, subresource] = rs.split('/');
     for (const [who, user] of Object.entries(users)) {
@@ -402,7 +429,7 @@ test('invalid: YAML syntax and duplicate keys name the document and the line in 
 test('loadPolicyFile names the file', (t) => {
   const p = file(`${CR}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\n`);
   t.throws(() => loadPolicyFile(p), invalid(`${p}: document 2 (ClusterRoleBinding "b"): roleRef: Required value`));
-  t.deepEqual(names(loadPolicyFile(file(DEFAULT_POLICY))).clusterRoles, ['cluster-admin', 'system:discovery', 'system:basic-user']);
+  t.deepEqual(names(loadPolicyFile(file(DEFAULT_POLICY))).clusterRoles, ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller']);
   t.throws(() => loadPolicyFile(path.join(dir, 'absent.yaml')), { code: 'ENOENT' });
 });
 
@@ -442,7 +469,7 @@ test('watchPolicyFile: reloads on change and on atomic rename; a bad version kee
   // changed in place
   writeFileSync(p, DEFAULT_POLICY + BIND_ALICE);
   await poll('the policy with alice', async () => ((await aliceCan()) ? true : undefined));
-  t.deepEqual(seen, [4]);
+  t.deepEqual(seen, [8]);
 
   // a bad version: kept, one error naming the file, document and field
   writeFileSync(p, `${DEFAULT_POLICY}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Rolebinding\nmetadata: {name: x}\n`);
@@ -451,21 +478,21 @@ test('watchPolicyFile: reloads on change and on atomic rename; a bad version kee
   t.is(err.file, p);
   t.is(
     err.err,
-    `invalid policy file:\n${p}: document 7: kind: Unsupported value: "Rolebinding": supported values: "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"`,
+    `invalid policy file:\n${p}: document 15: kind: Unsupported value: "Rolebinding": supported values: "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"`,
   );
   t.true(await aliceCan());
-  t.is(w.current().clusterRoleBindings.length, 4);
+  t.is(w.current().clusterRoleBindings.length, 8);
 
   // replaced by a rename (as editors, kubectl cp and ConfigMap volumes do)
   const tmp = `${p}.tmp`;
   writeFileSync(tmp, DEFAULT_POLICY);
   renameSync(tmp, p);
   await poll('the policy without alice', async () => ((await aliceCan()) ? undefined : true));
-  t.deepEqual(seen, [4, 3]);
+  t.deepEqual(seen, [8, 7]);
   t.is(lines.filter((l) => l.level === 50).length, 1);
   t.deepEqual(
     lines.filter((l) => l.msg === 'policy file reloaded').map((l) => (l as unknown as { clusterRoleBindings: number }).clusterRoleBindings),
-    [4, 3],
+    [8, 7],
   );
 });
 
