@@ -226,6 +226,59 @@ test.serial('adoptExisting takes over the downstream package; adoptNone leaves i
   t.is(byHand.metadata.ownerReferences, undefined, 'adoptNone: not taken over');
 });
 
+test.serial('a user makes an upgrade draft with kubectl create (the upgrade task)', async (t) => {
+  await publishUpstream('solo', 'v1', { Kptfile: 'apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: solo\n', 'deployment.yaml': deployment('solo', 'redis:7.0') });
+  const base = 'c1.deploy..solo.ws1';
+  const made = await admin.post(PR, {
+    apiVersion: 'pkg.pkgserver.dev/v1alpha1',
+    kind: 'PackageRevision',
+    metadata: { name: base },
+    spec: { packageRevID: { target: 'c1', repository: 'deploy', package: 'solo', workspace: 'ws1' }, tasks: [{ type: 'clone' }], upstream: { repository: 'cat', package: 'solo', revision: 'v1' } },
+  });
+  t.is(made.status, 201, JSON.stringify(made.body));
+  await editFile(base, 'deployment.yaml', (y) => y.replace('replicas: 1', 'replicas: 5'));
+  await publish(base);
+  await publishUpstream('solo', 'v2', { 'deployment.yaml': deployment('solo', 'redis:7.2') });
+  const name = 'c1.deploy..solo.upgrade-v2';
+  const out = await k.ok(['create', '-n', NS, '-f', '-'], {
+    input: YAML.stringify({
+      apiVersion: 'pkg.pkgserver.dev/v1alpha1',
+      kind: 'PackageRevision',
+      metadata: { name },
+      spec: { packageRevID: { target: 'c1', repository: 'deploy', package: 'solo', workspace: 'upgrade-v2' }, tasks: [{ type: 'upgrade' }], upstream: { repository: 'cat', package: 'solo', revision: 'v2' } },
+    }),
+  });
+  t.regex(out, /packagerevision\.pkg\.pkgserver\.dev\/c1\.deploy\.\.solo\.upgrade-v2 created/);
+  const d = YAML.parse((await files(name))['deployment.yaml']);
+  t.is(d.spec.replicas, 5);
+  t.is(d.spec.template.spec.containers[0].image, 'redis:7.2');
+  t.is(condition((await admin.get(`${PR}/${name}`)).body, 'pkg.pkgserver.dev/upgrade').reason, 'Merged');
+  // without a published revision to start from, an upgrade is refused with the reason
+  const refused = await k.run(['create', '-n', NS, '-f', '-'], {
+    input: YAML.stringify({
+      apiVersion: 'pkg.pkgserver.dev/v1alpha1',
+      kind: 'PackageRevision',
+      metadata: { name: 'c1.deploy..fresh.up' },
+      spec: { packageRevID: { target: 'c1', repository: 'deploy', package: 'fresh', workspace: 'up' }, tasks: [{ type: 'upgrade' }], upstream: { repository: 'cat', package: 'solo', revision: 'v2' } },
+    }),
+  });
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /an upgrade starts from a published revision of the package; it has none/);
+});
+
+test.serial('with the approve gate in its context, the variant\'s draft is published by the approval controller, and that is all', async (t) => {
+  t.is((await admin.post(PV, variant('auto', 'solo', { packageContext: { readinessGates: [{ conditionType: 'pkg.pkgserver.dev/approve' }] } }))).status, 201);
+  const [pub] = await ownedWhen('auto', 'published', (p) => p.length === 1 && p[0].spec.lifecycle === 'published');
+  t.is(pub.status.publishedBy, 'system:pkgserver:controller:approval');
+  t.is(pub.spec.packageRevID.revision, 'v1');
+  const pv = await poll('Ready', async () => {
+    const o = (await admin.get(`${PV}/auto`)).body;
+    return condition(o, 'Ready')?.status === 'True' && o.status.downstream?.[0]?.lifecycle === 'published' ? o : undefined;
+  });
+  t.deepEqual(pv.status.downstream, [{ name: pub.metadata.name, lifecycle: 'published', revision: 'v1' }]);
+  t.deepEqual((await owned('auto')).map((p) => p.metadata.name), [pub.metadata.name], 'no new draft after the publish');
+});
+
 test.serial('deletion: deletionPolicy delete (drafts deleted, published proposed for deletion), orphan, and kubectl --cascade', async (t) => {
   // delete (the default), with kubectl's default background propagation
   const web = await owned('web');
