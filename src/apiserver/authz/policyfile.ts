@@ -340,7 +340,32 @@ export function writeDefaultPolicy(path: string): boolean {
   }
 }
 
-export const DEFAULT_POLICY = `# pkgserver authorization policy (--authorization-policy-file), written on first start.
+const PKG = 'pkg.pkgserver.dev';
+const CFG = 'config.pkg.pkgserver.dev';
+const READ = ['get', 'list', 'watch'];
+const WRITE = ['create', 'update', 'patch', 'delete'];
+const rule = (group: string, resources: string[], verbs: string[]): PolicyRule => ({ apiGroups: [group], resources, verbs });
+
+/** The example roles' rules: each role has the rules of the one before it, and its own. */
+const VIEWER: PolicyRule[] = [
+  rule(PKG, ['packagerevisions', 'packagerevisionresources'], READ),
+  rule(CFG, ['repositories', 'packagevariants'], READ),
+  rule(PKG, ['packagerevisions/status'], ['get']),
+  rule(CFG, ['repositories/status', 'packagevariants/status'], ['get']),
+  rule('', ['events', 'namespaces'], READ),
+  rule('', ['limitranges', 'resourcequotas'], ['list']),
+];
+const EDITOR: PolicyRule[] = [...VIEWER, rule(PKG, ['packagerevisions'], WRITE), rule(PKG, ['packagerevisionresources'], ['update', 'patch']), rule(CFG, ['packagevariants'], WRITE)];
+const APPROVER: PolicyRule[] = [...EDITOR, rule(PKG, ['packagerevisions'], ['approve']), rule(PKG, ['packagerevisions/approval'], ['get', 'update', 'patch'])];
+const REPOSITORY_ADMIN: PolicyRule[] = [rule(CFG, ['repositories'], [...READ, ...WRITE]), rule(CFG, ['repositories/status'], ['get'])];
+
+const list = (xs: string[]) => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
+const clusterRole = (comment: string, name: string, rules: PolicyRule[]) =>
+  `${comment}\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ${name}\nrules:\n${rules
+    .map((r) => `- apiGroups: ${list(r.apiGroups!)}\n  resources: ${list(r.resources!)}\n  verbs: ${list(r.verbs)}\n`)
+    .join('')}`;
+
+const BASE_POLICY = `# pkgserver authorization policy (--authorization-policy-file), written on first start.
 #
 # Ordinary Kubernetes RBAC documents (rbac.authorization.k8s.io/v1 ClusterRole, Role,
 # ClusterRoleBinding, RoleBinding), evaluated as kube-apiserver's RBAC authorizer evaluates them.
@@ -435,147 +460,48 @@ subjects:
 - apiGroup: rbac.authorization.k8s.io
   kind: Group
   name: system:authenticated
----
-# The server's controllers act as users of their own (system:pkgserver:controller:<name>, group
+`;
+
+const userBinding = (comment: string, name: string, user: string) =>
+  `${comment}${comment ? '\n' : ''}apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: ${name}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: ${name}\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: ${user}\n`;
+const controller = (name: string) => `system:pkgserver:controller:${name}`;
+
+/** The roles of the controllers that act for users (each bound to its own user). */
+const CONTROLLER_ROLES = [
+  clusterRole(
+    `# The server's controllers act as users of their own (system:pkgserver:controller:<name>, group
 # system:pkgserver:controllers), through this policy like anyone else. To narrow one to some
 # namespaces, replace its ClusterRoleBinding by RoleBindings of the same ClusterRole in those
 # namespaces (docs/security.md); without the rights its objects say Forbidden.
 #
-# packagevariant: makes and follows the downstream drafts of PackageVariants.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: system:pkgserver:packagevariant-controller
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["packagevariants", "repositories"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["packagevariants"]
-  verbs: ["update", "patch"]
-- apiGroups: ["config.pkg.pkgserver.dev"]
-  resources: ["packagevariants/status"]
-  verbs: ["update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: system:pkgserver:packagevariant-controller
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:pkgserver:packagevariant-controller
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: system:pkgserver:controller:packagevariant
----
-# approval: proposes revisions with the readiness gate pkg.pkgserver.dev/approve and says on
-# the gate's condition what it waits for ...
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: system:pkgserver:approval-controller
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["get", "list", "watch", "update", "patch"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions/status"]
-  verbs: ["update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: system:pkgserver:approval-controller
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:pkgserver:approval-controller
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: system:pkgserver:controller:approval
----
-# ... and publishes them where it may approve: everywhere by default. To allow auto-approval in
+# packagevariant: makes and follows the downstream drafts of PackageVariants.`,
+    'system:pkgserver:packagevariant-controller',
+    [rule(PKG, ['packagerevisions'], [...READ, ...WRITE]), rule(CFG, ['packagevariants', 'repositories'], READ), rule(CFG, ['packagevariants'], ['update', 'patch']), rule(CFG, ['packagevariants/status'], ['update', 'patch'])],
+  ),
+  userBinding('', 'system:pkgserver:packagevariant-controller', controller('packagevariant')),
+  clusterRole(
+    `# approval: proposes revisions with the readiness gate pkg.pkgserver.dev/approve and says on
+# the gate's condition what it waits for ...`,
+    'system:pkgserver:approval-controller',
+    [rule(PKG, ['packagerevisions'], [...READ, 'update', 'patch']), rule(PKG, ['packagerevisions/status'], ['update', 'patch'])],
+  ),
+  userBinding('', 'system:pkgserver:approval-controller', controller('approval')),
+  clusterRole(
+    `# ... and publishes them where it may approve: everywhere by default. To allow auto-approval in
 # some namespaces only, replace this ClusterRoleBinding by RoleBindings of system:pkgserver:auto-approve
-# in those namespaces; elsewhere the gate's condition says Forbidden and nothing is published.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: system:pkgserver:auto-approve
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["approve"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: system:pkgserver:auto-approve
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:pkgserver:auto-approve
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: system:pkgserver:controller:approval
----
-# upgrades: shows in status.latestUpstreamRevision that a newer upstream revision is published.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: system:pkgserver:upgrades-controller
-rules:
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: ["pkg.pkgserver.dev"]
-  resources: ["packagerevisions/status"]
-  verbs: ["update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: system:pkgserver:upgrades-controller
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:pkgserver:upgrades-controller
-subjects:
-- apiGroup: rbac.authorization.k8s.io
-  kind: User
-  name: system:pkgserver:controller:upgrades
-`;
-
-const PKG = 'pkg.pkgserver.dev';
-const CFG = 'config.pkg.pkgserver.dev';
-const READ = ['get', 'list', 'watch'];
-const WRITE = ['create', 'update', 'patch', 'delete'];
-const rule = (group: string, resources: string[], verbs: string[]): PolicyRule => ({ apiGroups: [group], resources, verbs });
-
-/** The example roles' rules: each role has the rules of the one before it, and its own. */
-const VIEWER: PolicyRule[] = [
-  rule(PKG, ['packagerevisions', 'packagerevisionresources'], READ),
-  rule(CFG, ['repositories', 'packagevariants'], READ),
-  rule(PKG, ['packagerevisions/status'], ['get']),
-  rule(CFG, ['repositories/status', 'packagevariants/status'], ['get']),
-  rule('', ['events', 'namespaces'], READ),
-  rule('', ['limitranges', 'resourcequotas'], ['list']),
+# in those namespaces; elsewhere the gate's condition says Forbidden and nothing is published.`,
+    'system:pkgserver:auto-approve',
+    [rule(PKG, ['packagerevisions'], ['approve'])],
+  ),
+  userBinding('', 'system:pkgserver:auto-approve', controller('approval')),
+  clusterRole('# upgrades: shows in status.latestUpstreamRevision that a newer upstream revision is published.', 'system:pkgserver:upgrades-controller', [
+    rule(PKG, ['packagerevisions'], READ),
+    rule(PKG, ['packagerevisions/status'], ['update', 'patch']),
+  ]),
+  userBinding('', 'system:pkgserver:upgrades-controller', controller('upgrades')),
 ];
-const EDITOR: PolicyRule[] = [...VIEWER, rule(PKG, ['packagerevisions'], WRITE), rule(PKG, ['packagerevisionresources'], ['update', 'patch']), rule(CFG, ['packagevariants'], WRITE)];
-const APPROVER: PolicyRule[] = [...EDITOR, rule(PKG, ['packagerevisions'], ['approve']), rule(PKG, ['packagerevisions/approval'], ['get', 'update', 'patch'])];
-const REPOSITORY_ADMIN: PolicyRule[] = [rule(CFG, ['repositories'], [...READ, ...WRITE]), rule(CFG, ['repositories/status'], ['get'])];
 
-const list = (xs: string[]) => `[${xs.map((x) => JSON.stringify(x)).join(', ')}]`;
-const clusterRole = (comment: string, name: string, rules: PolicyRule[]) =>
-  `${comment}\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: ${name}\nrules:\n${rules
-    .map((r) => `- apiGroups: ${list(r.apiGroups!)}\n  resources: ${list(r.resources!)}\n  verbs: ${list(r.verbs)}\n`)
-    .join('')}`;
+export const DEFAULT_POLICY = `${BASE_POLICY}---\n${CONTROLLER_ROLES.join('---\n')}`;
 
 export const EXAMPLE_ROLES = `# Example ClusterRoles for pkgserver. Bind them with a RoleBinding to grant them in one
 # namespace, or with a ClusterRoleBinding to grant them in every namespace.
