@@ -9,6 +9,9 @@
 // 3. Over keep-alive HTTPS with the admin client certificate: list (Table and JSON, all
 //    namespaces), every page of 500 as kubectl walks them, one page, get, create-draft (init),
 //    propose, publish, and a burst of concurrent publishes across repositories.
+//    A dead remote (a Repository whose remote accepts connections and never answers) beside the
+//    others: create and publish latency of a healthy repository without it and with it
+//    (bench/deadremote.ts).
 // 4. The same git work with the native git CLI against the same git server, as the reference.
 // 5. A restart of the server on its persisted store (time to serving and to the first full list).
 // 6. A table on stdout and bench/results/latest.json.
@@ -17,6 +20,7 @@
 // BENCH_REPOS (default: 500 revisions per repository, 4 … 20), BENCH_NAMESPACES (2),
 // BENCH_LIST_ITER (30), BENCH_GET_ITER (300), BENCH_WRITE_ITER (30), BENCH_BURST (20),
 // BENCH_WATCHERS (200) and BENCH_FANOUT_WRITES (30) for the watch fan-out,
+// BENCH_DEAD_ITER (20) for the dead remote, BENCH_GIT_TIMEOUT (the server's --git-timeout, 5 s),
 // BENCH_REF_ITER (10), BENCH_SYNC_PERIOD (1h), BENCH_TIMEOUT (seconds, 1200),
 // BENCH_KEEP=1 (keep the temporary directory), BENCH_PROFILE=1 (a V8 CPU profile of the server,
 // written to bench/results/server-cpuprofile.json when it stops), BENCH_SERVER_NODE_ARGS (extra
@@ -31,6 +35,7 @@ import { buildRepo, gitIn, revisionFiles, type RepoSpec } from './gitbuild.ts';
 import { procCpuMs, ROOT, startPkgServer, type BenchServer } from './server.ts';
 import { fmtMs, now, round, summarize, timeLoop, type Summary } from './stats.ts';
 import { watchFanout } from './watchfanout.ts';
+import { deadRemote, type DeadRemoteResult } from './deadremote.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -55,6 +60,8 @@ const WRITE_ITER = envInt('BENCH_WRITE_ITER', 30);
 const BURST = envInt('BENCH_BURST', 20);
 const WATCHERS = envInt('BENCH_WATCHERS', 200);
 const FANOUT_WRITES = envInt('BENCH_FANOUT_WRITES', 30);
+const DEAD_ITER = envInt('BENCH_DEAD_ITER', 20, 2);
+const GIT_TIMEOUT_S = envInt('BENCH_GIT_TIMEOUT', 5);
 const REF_ITER = envInt('BENCH_REF_ITER', 10);
 const SYNC_PERIOD = process.env.BENCH_SYNC_PERIOD || '1h';
 const TIMEOUT_S = envInt('BENCH_TIMEOUT', 1200);
@@ -234,7 +241,7 @@ async function main(): Promise<void> {
         log('server CPU profile: bench/results/server-cpuprofile.json');
       }
     });
-  const srv = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile], nodeArgs });
+  const srv = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S)], nodeArgs });
   cleanups.push(() => srv.stop());
   extra.serverStartMs = round(now() - t0, 0);
   log(`pkgserver serving at ${srv.url} (pid ${srv.proc.pid}) after ${fmtMs(now() - t0)}`);
@@ -439,6 +446,13 @@ async function main(): Promise<void> {
     log(`watch fan-out: ${fan.watchers} watchers × ${fan.writes} writes: after the write returned, p50 ${fmtMs(fan.latency.p50)}, p99 ${fmtMs(fan.latency.p99)}, max ${fmtMs(fan.latency.max)}; ${fan.missing} events missing`);
   }
 
+  // ------------------------------------------------------------ 4c. a dead remote beside the others
+  {
+    const d = await deadRemote({ client, namespace: deploy.namespace, repository: deploy.name, iterations: DEAD_ITER, log, timeoutMs: GIT_TIMEOUT_S * 1000 });
+    extra.deadRemote = d;
+    log(`dead remote: create p50 ${fmtMs(d.without.create.p50)} → ${fmtMs(d.with.create.p50)}, publish p50 ${fmtMs(d.without.publish.p50)} → ${fmtMs(d.with.publish.p50)}; ${d.refused} writes into it refused (${JSON.stringify(d.refusedCodes)})`);
+  }
+
   // ------------------------------------------------------------ 5. memory after the load
   const memAfterLoad = srv.memory();
   extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync, afterLoad: memAfterLoad, budgetMiB: 400 };
@@ -523,7 +537,7 @@ async function main(): Promise<void> {
     await srv.stop();
     client.close();
     const t = now();
-    const again = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile], nodeArgs });
+    const again = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S)], nodeArgs });
     cleanups.push(() => again.stop());
     const servingMs = now() - t;
     const client2 = new BenchClient(again.url, again.tls());
@@ -573,6 +587,7 @@ async function main(): Promise<void> {
     })),
     publishBurst: extra.publishBurst,
     watchFanout: extra.watchFanout,
+    deadRemote: extra.deadRemote,
     restart: extra.restart,
     memory: extra.memory,
     serverWarnings: extra.serverProblems,
@@ -622,6 +637,7 @@ function printReport(machine: Record<string, unknown>, config: Record<string, un
   out.push(`publish burst: ${b.publishes} concurrent publishes over ${b.repositories} deployment repositories in ${fmtMs(b.wallMs)} → ${b.perSecond}/s (budget ≥ 20/s); latency p50 ${fmtMs(b.latency.p50)}, p95 ${fmtMs(b.latency.p95)}; CPU per publish: server ${fmtMs(b.serverCpuMsPerPublish)}, git http-backend ${fmtMs(b.gitCpuMsPerPublish)}`);
   const wf = extra.watchFanout as { watchers: number; writes: number; latency: Summary; p99: number; missing: number };
   out.push(`watch fan-out: ${wf.watchers} watchers × ${wf.writes} writes, event after the write returned: p50 ${fmtMs(wf.latency.p50)}, p99 ${fmtMs(wf.p99)} (budget ≤ 50 ms), max ${fmtMs(wf.latency.max)}; missing events: ${wf.missing}`);
+  out.push(...deadRemoteReport(extra.deadRemote as DeadRemoteResult));
   const rs = extra.restart as { servingMs: number; firstFullListMs: number; revisionsListed: number };
   out.push(`restart with the persisted store: serving after ${fmtMs(rs.servingMs)} (budget ≤ 3 s), first full list (${rs.revisionsListed} revisions) after ${fmtMs(rs.firstFullListMs)}`);
   out.push(`server memory after the load: VmRSS ${mem.rssMiB.toFixed(0)} MiB, peak VmHWM ${mem.hwmMiB.toFixed(0)} MiB (budget ≤ 400 MiB at 10,000 revisions)`);
@@ -632,6 +648,25 @@ function printReport(machine: Record<string, unknown>, config: Record<string, un
   for (const r of results) if (r.reference) out.push(`  ${r.op}: ${r.reference.what}`);
   out.push(`budgets: SPEC 9, at 10,000 revisions in 20 repositories on 2 cores.`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function deadRemoteReport(d: DeadRemoteResult): string[] {
+  const rows = [['', 'p50 without', 'p50 with', 'ratio', 'p95 without', 'p95 with', 'ratio']];
+  for (const [op, k] of [
+    ['create draft (init)', 'create'],
+    ['publish', 'publish'],
+  ] as const) {
+    const a = d.without[k];
+    const b = d.with[k];
+    rows.push([op, fmtMs(a.p50), fmtMs(b.p50), (b.p50 / a.p50).toFixed(2), fmtMs(a.p95), fmtMs(b.p95), (b.p95 / a.p95).toFixed(2)]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const codes = Object.entries(d.refusedCodes).map(([code, n]) => `${n} × ${code}`).join(', ');
+  return [
+    `dead remote (accepts connections, never answers; Ready=False Unreachable ${fmtMs(d.unreachableAfterMs)} after it was registered), a healthy repository's latency, ${d.iterations} rounds each side (goal: within 20 %):`,
+    ...rows.map((row) => `  ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')}`),
+    `  meanwhile ${d.refused} writes into the dead repository: ${codes}, answered after p50 ${fmtMs(d.refusedLatency.p50)}, max ${fmtMs(d.refusedLatency.max)} (--git-timeout ${GIT_TIMEOUT_S} s)`,
+  ];
 }
 
 // ---------------------------------------------------------------- entry

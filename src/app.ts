@@ -22,6 +22,7 @@ import { Client } from './controllers/runtime/client.ts';
 import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
 import type { UserInfo } from './apiserver/registry/types.ts';
 import { PackageEngine } from './engine/engine.ts';
+import { gitFileReads } from './storage/git/repo.ts';
 import type { Credentials } from './storage/git/credentials.ts';
 
 export interface AppOptions extends ServerOptions {
@@ -31,6 +32,8 @@ export interface AppOptions extends ServerOptions {
   /** run the controllers (repository sync, packagevariant, approval, upgrades, garbage collector) */
   controllers?: boolean;
   logger: Logger;
+  /** --local-repository-root: where Repositories may point on the local disk */
+  localRepositoryRoots?: string[];
   /** how long Events are kept (standalone; kube-apiserver's --event-ttl) */
   eventTTLMs?: number;
   /** in a cluster: Events are recorded there (standalone the server serves them itself) */
@@ -72,13 +75,15 @@ export function buildApp(opts: AppOptions): App {
     ],
   });
   const log = opts.logger;
+  server.metricsRegistry.registerMetric(gitFileReads);
   // standalone the server serves Events and Namespaces itself; in a cluster Events go there
   const core = opts.kubeConfig ? undefined : coreResources(server, { user: SERVER_USER, log, eventTTLMs: opts.eventTTLMs });
   const recorder = core?.recorder ?? clusterEventRecorder(opts.kubeConfig!, { component: 'pkgserver', host: os.hostname(), log });
   let repositories: Registry;
   let packageRevisions: Registry;
   let packageVariants: Registry;
-  repositories = server.addResource(repositoryResource((ns) => repositories.list(ns, {}).items));
+  const localRepositories = { roots: opts.localRepositoryRoots ?? [], dataDir: opts.dataDir };
+  repositories = server.addResource(repositoryResource((ns) => repositories.list(ns, {}).items, localRepositories));
   packageVariants = server.addResource(packageVariantResource());
   const repository = (ns: string, name: string): Repository | undefined => {
     try {
@@ -89,6 +94,7 @@ export function buildApp(opts: AppOptions): App {
   };
   const engine = new PackageEngine({
     dataDir: opts.dataDir,
+    localRepositories,
     credentials: opts.credentials,
     repository,
     committer: { name: 'pkgserver', email: 'pkgserver@pkgserver.local' },

@@ -492,8 +492,8 @@ test('create: 422 Invalid lists every cause at once', async (t) => {
   t.is(r.body.details.name, 'Bad_Name');
   t.is(r.body.details.group, GROUP);
   t.is(r.body.details.kind, 'Repository');
-  t.is(causes.find((c) => c.field === 'spec.sync.period')!.message, 'Invalid value: "soon": must be a duration of at least 1s, such as "30s", "5m" or "1h30m"');
-  t.is(causes.find((c) => c.field === 'spec.git.ref')!.message, 'Invalid value: "a..b": must be a valid git branch name');
+  t.is(causes.find((c) => c.field === 'spec.sync.period')!.message, 'Invalid value: "soon": must be a duration of at least 1s and at most 24h, such as "30s", "5m" or "1h30m"');
+  t.is(causes.find((c) => c.field === 'spec.git.ref')!.message, 'Invalid value: "a..b": must be a valid git branch name (git check-ref-format --branch): no control characters, space, ~ ^ : ? * [ \\, "..", "@{", empty segments, a segment starting with "." or ending with ".lock", a leading "-" or a trailing "."');
   t.is(causes.find((c) => c.field === 'metadata.name')!.message, notSubdomain('Bad_Name'));
 
   // schema errors (wrong type, unsupported value) are listed with the metadata errors

@@ -35,7 +35,7 @@ test.after.always(async () => {
 });
 
 const repository = (ns: string, name: string) =>
-  `apiVersion: ${CFG}\nkind: Repository\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {git: {url: /srv/git/${ns}-${name}.git}}\n`;
+  `apiVersion: ${CFG}\nkind: Repository\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {git: {url: https://git.example.com/${ns}-${name}.git}}\n`;
 
 /** An Event as the recorder writes it. */
 const eventYAML = (ns: string, name: string, o: { uid: string; reason: string; type: string; message: string; count: number; last?: string }) => {

@@ -515,13 +515,13 @@ for (const variant of VARIANTS) {
       'a path with ..',
       ['replace', '-f', await manifest('ws3-dotdot.json', withFile('../escape.yaml', 'a: 1\n'))],
       '422 Unprocessable Entity',
-      /^The PackageRevisionResources "cluster01\.deploy\.infra:net\.nginx\.ws3" is invalid: spec\.resources: Invalid value: "\.\.\/escape\.yaml": a file path may not contain "\." or "\.\." segments$/,
+      /^The PackageRevisionResources "cluster01\.deploy\.infra:net\.nginx\.ws3" is invalid: spec\.resources\[\.\.\/escape\.yaml\]: Invalid value: "\.\.\/escape\.yaml": a file path may not contain "\." or "\.\." segments$/,
     );
     await refused(
       'broken YAML',
       ['replace', '-f', await manifest('ws3-broken.json', withFile('deployment.yaml', 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: [nginx\n'))],
       '422 Unprocessable Entity',
-      /^The PackageRevisionResources "cluster01\.deploy\.infra:net\.nginx\.ws3" is invalid: spec\.resources\[deployment\.yaml\]: Invalid value: "deployment\.yaml": YAML does not parse at line 5: Flow sequence in block collection must be sufficiently indented and end with a \]/,
+      /^The PackageRevisionResources "cluster01\.deploy\.infra:net\.nginx\.ws3" is invalid: spec\.resources\[deployment\.yaml\]: Invalid value: "deployment\.yaml": YAML does not parse at line 5, column 1: Flow sequence in block collection must be sufficiently indented and end with a \]/,
     );
     await refused(
       'a wrong name',

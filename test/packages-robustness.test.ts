@@ -574,7 +574,7 @@ test.serial('an unreachable or wrong-password remote: Ready=False with the reaso
   const refused = await c.post(prPath(ns), { apiVersion: PKG, kind: 'PackageRevision', metadata: { name: prName(fid), namespace: ns }, spec: { packageRevID: fid, tasks: [{ type: 'init' }] } });
   t.is(refused.status, 503);
   t.is(refused.body.reason, 'ServiceUnavailable');
-  t.regex(refused.body.message, new RegExp(`^push refs/heads/drafts/cluster01/web/ws1 to ${flaky.url('flaky').replace(/[.]/g, '\\.')}: unreachable \\((ECONNRESET|socket hang up)\\)$`));
+  t.regex(refused.body.message, new RegExp(`^Repository "flaky" is unreachable: push refs/heads/drafts/cluster01/web/ws1 to ${flaky.url('flaky').replace(/[.]/g, '\\.')}: unreachable \\((ECONNRESET|socket hang up)\\)$`));
   t.is((await c.get(prPath(ns, prName(fid)))).status, 404);
 
   // the remote comes back: Ready again, by itself

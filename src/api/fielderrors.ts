@@ -19,11 +19,19 @@ export interface FieldError {
   message: string;
 }
 
+/** A value as field errors print it; bounded, whatever the value (a huge or deep one is cut). */
 const render = (v: unknown): string => {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (v === undefined) return 'null';
-  if (typeof v === 'object' && v !== null) return JSON.stringify(v);
-  return String(v);
+  let out: string;
+  if (typeof v === 'string') out = JSON.stringify(v.length > 1024 ? v.slice(0, 1024) : v);
+  else if (v === undefined) out = 'null';
+  else if (typeof v === 'object' && v !== null) {
+    try {
+      out = JSON.stringify(v);
+    } catch {
+      out = Array.isArray(v) ? '[...]' : '{...}'; // nested beyond what JSON.stringify can walk
+    }
+  } else out = String(v);
+  return out.length > 1024 ? `${out.slice(0, 1024)}...` : out;
 };
 
 export const fieldErr = {

@@ -1,4 +1,5 @@
-// Naming rules shared by the kinds: DNS labels, realms, package paths.
+// Naming rules shared by the kinds: DNS labels, realms, package paths, directories and branches in a
+// repository (git ref names), durations.
 import { dns1123LabelError, fieldErr, type FieldError } from './fielderrors.ts';
 
 /** A required DNS-1123 label field. */
@@ -16,34 +17,59 @@ export function realmField(field: string, value: unknown): FieldError[] {
   return [fieldErr.invalid(field, s, 'a realm is a "/"-separated path of lowercase RFC 1123 labels (e.g. "infra/net"), with no empty segment')];
 }
 
-/** A relative directory inside a repository: "", or "/"-separated segments without "." or "..". */
+/** Control characters (C0, DEL, C1) and the bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069). */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+
+/** Segments git gives a meaning to, refused as directory names (whatever their case). */
+const GIT_SPECIAL = new Set(['.git', '.gitmodules', '.gitattributes']);
+
+/**
+ * A clean relative directory inside a repository: "" (the root), or "/"-separated segments, none
+ * empty, "." or "..", none beginning or ending with whitespace, none special to git, all printable.
+ */
 export function directoryField(field: string, value: unknown): FieldError[] {
   if (value === undefined || value === '') return [];
   const s = String(value);
   const segs = s.split('/');
-  if (s.startsWith('/') || segs.some((x) => x === '' || x === '.' || x === '..' || x === '.git' || x.includes('\0')))
-    return [fieldErr.invalid(field, s, 'must be a relative path of non-empty segments, without ".", ".." or ".git" and without a leading or trailing "/"')];
-  return [];
+  const why = s.startsWith('/')
+    ? 'must be a relative path (no leading "/")'
+    : UNPRINTABLE.test(s)
+      ? 'must not contain control or bidirectional formatting characters'
+      : segs.some((x) => x === '' || x === '.' || x === '..')
+        ? 'must not contain empty, "." or ".." segments (nor a trailing "/")'
+        : segs.some((x) => /^\s|\s$/.test(x))
+          ? 'a segment must not begin or end with whitespace'
+          : segs.some((x) => GIT_SPECIAL.has(x.toLowerCase()))
+            ? 'must not contain a ".git", ".gitmodules" or ".gitattributes" segment'
+            : undefined;
+  return why ? [fieldErr.invalid(field, s, why)] : [];
 }
 
-/** A git branch name (git check-ref-format --branch). */
+/** `git check-ref-format` rules, restricted to branches and tags (`refs/heads/…`, `refs/tags/…`). */
+export function isValidRefName(ref: string): boolean {
+  if (!/^refs\/(heads|tags)\/./.test(ref)) return false;
+  if (ref.endsWith('/') || ref.endsWith('.') || ref.includes('..') || ref.includes('@{')) return false;
+  // control characters, space, ~ ^ : ? * [ and backslash
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
+  return ref.split('/').every((part) => part.length > 0 && !part.startsWith('.') && !part.endsWith('.lock'));
+}
+
+/** Longest branch name: a loose ref is a file, and a segment plus ".lock" must fit a file name (255 bytes). */
+export const MAX_BRANCH_BYTES = 200;
+
+/** A git branch name such as "main" (what `git check-ref-format --branch` accepts), not a full ref. */
 export function branchField(field: string, value: unknown): FieldError[] {
   const s = String(value ?? '');
-  if (
-    !s ||
-    s.startsWith('-') ||
-    s.startsWith('/') ||
-    s.endsWith('/') ||
-    s.endsWith('.') ||
-    s.endsWith('.lock') ||
-    s.includes('..') ||
-    s.includes('//') ||
-    s.includes('@{') ||
-    /[\x00-\x20\x7f~^:?*[\\]/.test(s) ||
-    s.split('/').some((seg) => seg.startsWith('.'))
-  )
-    return [fieldErr.invalid(field, s, 'must be a valid git branch name')];
-  return [];
+  if (Buffer.byteLength(s) > MAX_BRANCH_BYTES) return [fieldErr.tooLong(field, MAX_BRANCH_BYTES)];
+  const why =
+    s === ''
+      ? 'must be a branch name such as main'
+      : s.startsWith('refs/')
+        ? 'must be a branch name such as main, not a full ref'
+        : s.startsWith('-') || s === 'HEAD' || s === '@' || !isValidRefName(`refs/heads/${s}`)
+          ? 'must be a valid git branch name (git check-ref-format --branch): no control characters, space, ~ ^ : ? * [ \\, "..", "@{", empty segments, a segment starting with "." or ending with ".lock", a leading "-" or a trailing "."'
+          : undefined;
+  return why ? [fieldErr.invalid(field, s, why)] : [];
 }
 
 /** A Go-style duration ("60s", "5m", "1h30m"), at least `minSeconds`. Returns seconds or an error. */

@@ -91,8 +91,8 @@ export const unsupportedMediaType = (contentType: string, accepted: string[]) =>
 export const notAcceptable = (accepted: string[]) =>
   new StatusError(406, 'NotAcceptable', `only the following media types are accepted: ${accepted.join(', ')}`);
 
-export const requestEntityTooLarge = (limit: number) =>
-  new StatusError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`);
+export const requestEntityTooLarge = (limit: number, what?: string) =>
+  new StatusError(413, 'RequestEntityTooLarge', what ? `Request entity too large: ${what} is larger than the limit of ${limit} bytes` : `Request entity too large: limit is ${limit}`);
 
 export const expired = (message: string, continueToken?: string) =>
   new StatusError(410, 'Expired', message, undefined, continueToken ? { continue: continueToken } : undefined);

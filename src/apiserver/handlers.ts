@@ -2,8 +2,9 @@
 // call the registry, render the response in the representation the client negotiated.
 import type { Request, Response } from 'express';
 import YAML from 'yaml';
+import jsyaml from 'js-yaml';
 import type { KObject } from '../api/meta.ts';
-import { badRequest, fieldErr, gone, invalid, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
+import { badRequest, fieldErr, gone, invalid, methodNotSupported, requestEntityTooLarge, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
 import { decodeEnvelope, ProtobufDecodeError } from './protobuf.ts';
@@ -11,6 +12,9 @@ import { ExpiredError } from '../storage/store/cacher.ts';
 import type { FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
 import { gv, type RequestContext } from './registry/types.ts';
 import { partialObjectMetadata, table, type IncludeObject } from './table.ts';
+import { boundsProblem, MAX_DEPTH } from './bounds.ts';
+import { deleteOptionsTypeProblem, metadataTypeProblem } from './validation.ts';
+import type { ResourceDef } from './registry/types.ts';
 
 export interface RequestInfo {
   namespace?: string;
@@ -35,16 +39,40 @@ const PROTOBUF = 'application/vnd.kubernetes.protobuf';
 
 // ---------------------------------------------------------------- request decoding
 
-function decodeBody(req: Request, allowed: (t: string) => boolean, accepted: string[]): { type: string; body: unknown } {
+/** What a decoded body may be at most, once YAML aliases are expanded (the request body limit). */
+export const DEFAULT_MAX_DECODED_BYTES = 3 * 1024 * 1024;
+
+/**
+ * Decodes a JSON or YAML body into plain JSON data within bounds (./bounds.ts): nothing else sees
+ * a body before this check, so no recursive code meets a deep or huge value.
+ */
+function decodeBody(req: Request, allowed: (t: string) => boolean, accepted: string[], maxBytes = DEFAULT_MAX_DECODED_BYTES): { type: string; body: unknown } {
   const type = mediaType(req.headers['content-type']) || 'application/json';
   if (!allowed(type)) throw unsupportedMediaType(type, accepted);
   const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
   if (!raw.trim()) throw badRequest('the request body is empty');
+  let body: unknown;
   try {
-    return { type, body: type === 'application/yaml' || type === 'application/apply-patch+yaml' ? YAML.parse(raw, { maxAliasCount: 100 }) : JSON.parse(raw) };
+    // YAML: js-yaml with the core schema (no !!binary, !!timestamp or other values that are not
+    // JSON data; duplicate keys refused); it shares aliased nodes instead of copying them, bounds
+    // the nesting, and costs a tenth of the memory and time of the yaml package on large scalars
+    body = type === 'application/yaml' || type === 'application/apply-patch+yaml' ? jsyaml.load(raw, { schema: jsyaml.CORE_SCHEMA, maxDepth: MAX_DEPTH } as jsyaml.LoadOptions) : JSON.parse(raw);
   } catch (e) {
-    throw badRequest(`the request body could not be decoded: ${(e as Error).message}`);
+    // a parser's recursion meeting a deeply nested text (the yaml package reports it as a parse error)
+    const tooDeep = e instanceof RangeError || /Maximum call stack size exceeded|nesting exceeded maxDepth/.test((e as Error).message);
+    throw badRequest(tooDeep ? `the request body could not be decoded: it nests deeper than ${MAX_DEPTH} levels` : `the request body could not be decoded: ${(e as Error).message}`);
   }
+  checkBounds(body, maxBytes);
+  return { type, body };
+}
+
+/** 400 for a value that is not JSON data or nests too deep; 413 for one too large once expanded. */
+export function checkBounds(value: unknown, maxBytes = DEFAULT_MAX_DECODED_BYTES): void {
+  const p = boundsProblem(value, { maxBytes });
+  if (!p) return;
+  if (p.kind === 'size') throw requestEntityTooLarge(p.limit, 'the decoded request body (YAML aliases expanded)');
+  if (p.kind === 'depth') throw badRequest(`the request body nests deeper than ${MAX_DEPTH} levels (at ${p.path})`);
+  throw badRequest(p.type.startsWith('number') ? `the request body could not be decoded: ${p.path} is a ${p.type}` : `the request body could not be decoded: ${p.path} is a ${p.type}, not JSON data`);
 }
 
 /** A Kubernetes protobuf body (typed clients of client-go ≥ 1.32 send them) of a kind that can decode it. */
@@ -70,10 +98,53 @@ function decodeObject(req: Request, reg: RESTStorage): KObject {
     throw badRequest(`${o.kind} in version "${String(o.apiVersion ?? '').split('/').pop()}" cannot be handled as a ${def.kind}: the kind must be ${def.kind}`);
   if (o.apiVersion !== undefined && o.apiVersion !== gv(def))
     throw badRequest(`the API version in the data (${o.apiVersion}) does not match the expected API version (${gv(def)})`);
-  if (o.metadata !== undefined && (typeof o.metadata !== 'object' || o.metadata === null || Array.isArray(o.metadata)))
-    throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: metadata must be an object`);
+  checkMetadataTypes(def, o);
   o.metadata ??= {};
   return o;
+}
+
+/**
+ * ObjectMeta is a typed struct in kube: a field of the wrong type fails the decoding with 400,
+ * before any other code runs (e.g. "json: cannot unmarshal number into Go struct field
+ * ObjectMeta.metadata.finalizers of type []string").
+ */
+export function checkMetadataTypes(def: Pick<ResourceDef, 'kind' | 'version'>, o: KObject): void {
+  const problem = metadataTypeProblem(o.metadata);
+  if (problem) throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${problem}`);
+}
+
+/** ListOptions as kube validates them (metainternalversion/validation.ValidateListOptions): 422 on ListOptions. */
+function validateListOptions(q: URLSearchParams, watch: boolean): void {
+  const errs: FieldError[] = [];
+  const match = q.get('resourceVersionMatch') ?? '';
+  const rv = q.get('resourceVersion') ?? '';
+  const hasInitial = q.has('sendInitialEvents');
+  if (watch) {
+    if (match) {
+      if (!hasInitial) errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided'));
+      if (match !== 'NotOlderThan') errs.push(fieldErr.notSupported('resourceVersionMatch', match, ['NotOlderThan']));
+      if (q.get('continue')) errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided'));
+    }
+  } else if (match) {
+    if (!rv) errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided'));
+    if (q.get('continue')) errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden when continue is provided'));
+    if (match !== 'Exact' && match !== 'NotOlderThan') errs.push(fieldErr.notSupported('resourceVersionMatch', match, ['Exact', 'NotOlderThan', '']));
+    if (match === 'Exact' && rv === '0') errs.push(fieldErr.forbidden('resourceVersionMatch', 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'));
+  }
+  if (!watch && hasInitial) errs.push(fieldErr.forbidden('sendInitialEvents', 'sendInitialEvents is forbidden for list'));
+  if (errs.length) throw invalid('ListOptions', 'meta.k8s.io', '', errs);
+}
+
+/** kube's ValidateFieldManager: at most 128 bytes, printable characters only (422 on the options kind). */
+const FIELD_MANAGER_MAX = 128;
+function validateFieldManager(q: URLSearchParams, kind: OptionsKind): void {
+  const m = q.get('fieldManager') ?? '';
+  const errs: FieldError[] = [];
+  if (Buffer.byteLength(m) > FIELD_MANAGER_MAX) errs.push(fieldErr.tooLong('fieldManager', FIELD_MANAGER_MAX));
+  [...m].forEach((ch, i) => {
+    if (/[\p{C}\p{Z}]/u.test(ch) && ch !== ' ') errs.push(fieldErr.invalid('fieldManager', m, `invalid character U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} (at position ${i})`));
+  });
+  if (errs.length) throw invalid(kind, 'meta.k8s.io', '', errs);
 }
 
 /** The options object whose query parameters a verb validates, as kube-apiserver names it in a 422. */
@@ -130,6 +201,8 @@ export function send(res: Response, code: number, body: unknown, yaml = false): 
 export function sendStatus(res: Response, err: StatusError): void {
   const status = err.toStatus();
   res.locals.statusBody = status; // the audit log keeps its bounded fields
+  // as kube's writer: a Status that says when to retry says it in the header too
+  if (status.details?.retryAfterSeconds && !res.headersSent) res.setHeader('Retry-After', String(status.details.retryAfterSeconds));
   send(res, err.code, status);
 }
 
@@ -179,6 +252,7 @@ export class ResourceHandlers {
     const q = info.query;
     const rendering = negotiateRendering(req.headers.accept);
     if (boolParam(q, 'watch')) return this.watch(req, res, info, rendering);
+    validateListOptions(q, false);
     const l = await this.reg.list(info.namespace, {
       labelSelector: q.get('labelSelector') ?? undefined,
       fieldSelector: q.get('fieldSelector') ?? undefined,
@@ -191,6 +265,7 @@ export class ResourceHandlers {
   }
 
   async create(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    validateFieldManager(info.query, 'CreateOptions');
     const obj = decodeObject(req, this.reg);
     const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'CreateOptions'));
     const created = await this.reg.create(info.namespace, obj, ctx);
@@ -199,6 +274,7 @@ export class ResourceHandlers {
   }
 
   async update(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    validateFieldManager(info.query, 'UpdateOptions');
     const obj = decodeObject(req, this.reg);
     const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'UpdateOptions'));
     const rv = obj.metadata.resourceVersion;
@@ -224,6 +300,7 @@ export class ResourceHandlers {
     if (ct === 'application/apply-patch+yaml')
       throw unsupportedMediaType(ct, ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
     const type = patchType(ct);
+    validateFieldManager(info.query, 'PatchOptions');
     const { body: patch } = decodeBody(req, () => true, []);
     const mode = fieldValidation(info.query, 'PatchOptions');
     let warnings: string[] = [];
@@ -234,7 +311,9 @@ export class ResourceHandlers {
         const patched = applyPatch(type, current, patch, this.reg.def.schema);
         if (typeof patched !== 'object' || patched === null || Array.isArray(patched)) throw unprocessable('the patched object must be a JSON object');
         const obj = patched as KObject;
-        if (typeof obj.metadata !== 'object' || obj.metadata === null) obj.metadata = {};
+        checkBounds(obj);
+        if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
+        checkMetadataTypes(this.reg.def, obj);
         warnings = this.reg.decodeFields(obj, mode);
         const rv = obj.metadata.resourceVersion;
         return { obj, precondition: rv && rv !== current.metadata.resourceVersion ? rv : undefined };
@@ -248,17 +327,32 @@ export class ResourceHandlers {
 
   async delete(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     let options: Record<string, any> = {};
-    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').trim() : '';
+    // only JSON's own whitespace is trimmed (String.trim would also drop a byte-order mark)
+    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '') : '';
     if (raw) {
       try {
         options = JSON.parse(raw);
       } catch (e) {
         throw badRequest(`the DeleteOptions body could not be decoded: ${(e as Error).message}`);
       }
-      if (typeof options !== 'object' || options === null) throw badRequest('DeleteOptions must be a JSON object');
+      checkBounds(options);
+      if (typeof options !== 'object' || options === null || Array.isArray(options)) throw badRequest('DeleteOptions must be a JSON object');
+      const problem = deleteOptionsTypeProblem(options);
+      if (problem) throw badRequest(`the DeleteOptions body could not be decoded: ${problem}`);
+      if ((options.kind !== undefined && options.kind !== 'DeleteOptions') || (options.apiVersion !== undefined && !['v1', 'meta.k8s.io/v1'].includes(options.apiVersion)))
+        throw badRequest(`the DeleteOptions body could not be decoded: ${options.apiVersion ?? ''}, Kind=${options.kind ?? ''} cannot be converted to DeleteOptions`);
     }
+    // the same options in the query (kube's parameter codec): typed, 400 when they do not parse
+    const q = info.query;
+    if (q.has('gracePeriodSeconds') && !/^-?\d+$/.test(q.get('gracePeriodSeconds')!)) throw badRequest(`invalid value for gracePeriodSeconds: "${q.get('gracePeriodSeconds')}" is not an integer`);
+    if (q.has('gracePeriodSeconds') && !Number.isSafeInteger(Number(q.get('gracePeriodSeconds')))) throw badRequest(`invalid value for gracePeriodSeconds: "${q.get('gracePeriodSeconds')}" is out of range`);
+    if (q.has('orphanDependents') && !['true', 'false', '1', '0', 'True', 'False', 'TRUE', 'FALSE', 't', 'f', 'T', 'F'].includes(q.get('orphanDependents')!))
+      throw badRequest(`invalid value for orphanDependents: "${q.get('orphanDependents')}" is not a boolean`);
+    const orphanDependents = options.orphanDependents ?? (q.has('orphanDependents') ? /^(true|1|t)$/i.test(q.get('orphanDependents')!) : undefined);
+    if (orphanDependents !== undefined && (options.propagationPolicy ?? q.get('propagationPolicy')))
+      throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.invalid('propagationPolicy', options.propagationPolicy ?? q.get('propagationPolicy'), 'orphanDependents and deletionPropagation cannot be both set')]);
     const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : [], 'DeleteOptions');
-    const propagationPolicy = options.propagationPolicy ?? info.query.get('propagationPolicy') ?? (options.orphanDependents === true || info.query.get('orphanDependents') === 'true' ? 'Orphan' : undefined);
+    const propagationPolicy = options.propagationPolicy ?? info.query.get('propagationPolicy') ?? (orphanDependents === true ? 'Orphan' : undefined);
     if (propagationPolicy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagationPolicy))
       throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.notSupported('propagationPolicy', propagationPolicy, ['Foreground', 'Background', 'Orphan'])]);
     const { obj } = await this.reg.delete(info.namespace, info.name!, { dryRun: runDry, preconditions: options.preconditions, propagationPolicy }, { ...ctx, dryRun: runDry });
@@ -277,6 +371,7 @@ export class ResourceHandlers {
 
   private watch(req: Request, res: Response, info: RequestInfo, rendering: Rendering): void {
     const q = info.query;
+    validateListOptions(q, true);
     const include = includeObject(q);
     const timeoutSeconds = intParam(q, 'timeoutSeconds');
     const bookmarks = boolParam(q, 'allowWatchBookmarks') ?? false;
@@ -329,7 +424,7 @@ export class ResourceHandlers {
           resourceVersion: q.get('resourceVersion') ?? undefined,
           sendInitialEvents,
         },
-        { send: (type, o) => (pending ? void pending.push(encode(type, o)) : write(encode(type, o))) },
+        { send: (type, o) => (pending ? void pending.push(encode(type, o)) : write(encode(type, o))), close: () => close() },
       );
     } catch (e) {
       if (!(e instanceof ExpiredError)) throw e;

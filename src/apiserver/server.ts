@@ -54,6 +54,8 @@ export interface ServerOptions {
   livez?: HealthCheck[];
   readyz?: HealthCheck[];
   maxRequestBytes?: number;
+  /** bound on a stored object's encoded size (after decoding, defaulting and patching) */
+  maxObjectBytes?: number;
   watchCacheCapacity?: number;
   handler?: Partial<Omit<HandlerOptions, 'openWatches'>>;
 }
@@ -123,7 +125,7 @@ export class APIServer {
   /** Registers a resource; returns its registry (controllers write through it). */
   addResource(def: ResourceDef): Registry {
     const cacher = this.cachers.add(new Cacher(Registry.prefix(def), Registry.decode, this.opts.watchCacheCapacity));
-    const reg = new Registry(def, this.opts.store, cacher, { beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve() });
+    const reg = new Registry(def, this.opts.store, cacher, { beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve(), maxObjectBytes: this.opts.maxObjectBytes });
     this.registered.push(reg);
     this.resources.push(def);
     this.served.set(`${def.group}/${def.version}/${def.plural}`, { reg, handlers: new ResourceHandlers(reg, this.handlerOptions) });
@@ -210,6 +212,16 @@ export class APIServer {
     const log = this.opts.logger;
     const limit = this.opts.maxRequestBytes ?? 3 * 1024 * 1024;
 
+    // a path that does not decode (e.g. "%ZZ") is a bad request, as Go's URL parsing makes it
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      try {
+        decodeURIComponent(new URL(req.originalUrl, 'https://localhost').pathname);
+      } catch {
+        return sendStatus(res, badRequest('the request path could not be decoded'));
+      }
+      next();
+    });
+
     // every response carries its audit ID, as kube-apiserver's
     app.use((req: Request, res: Response, next: NextFunction) => {
       const state: RequestState = { auditID: auditIDFrom(req.headers['audit-id']), received: new Date(), sourceIPs: sourceIPs(header(req, 'x-forwarded-for'), header(req, 'x-real-ip'), req.socket.remoteAddress), annotations: {} };
@@ -250,7 +262,9 @@ export class APIServer {
     });
 
     // body: raw bytes, decoded per Content-Type by the handlers
-    app.use(express.raw({ type: () => true, limit }));
+    // no Content-Encoding is decoded (kube-apiserver decodes none either): a compressed body is 415,
+    // so no inflating of a small body into a huge one
+    app.use(express.raw({ type: () => true, limit, inflate: false }));
 
     app.get('/metrics', async (_req, res) => {
       res.type(this.metrics.contentType).send(await this.metrics.metrics());
@@ -292,9 +306,14 @@ export class APIServer {
     // errors: a Status for the client, the detail (never a stack to the client) in the log
     app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
       let status: StatusError;
+      const bodyErr = err as { type?: string; status?: number; message?: string };
       if (err instanceof StatusError) status = err;
-      else if ((err as { type?: string }).type === 'entity.too.large') status = requestEntityTooLarge(limit);
-      else {
+      else if (bodyErr.type === 'entity.too.large') status = requestEntityTooLarge(limit);
+      else if (bodyErr.type === 'encoding.unsupported') status = new StatusError(415, 'UnsupportedMediaType', `the request body's Content-Encoding "${req.headers['content-encoding']}" is not supported: send it uncompressed`);
+      else if (typeof bodyErr.status === 'number' && bodyErr.status >= 400 && bodyErr.status < 500) {
+        // the body could not be read: aborted, or not what its Content-Encoding says (e.g. not gzip)
+        status = badRequest(`the request body could not be read: ${bodyErr.message ?? bodyErr.type ?? 'invalid body'}`);
+      } else {
         log.error({ err, method: req.method, path: req.originalUrl.split('?')[0] }, 'unhandled error');
         status = internalError();
       }

@@ -54,7 +54,18 @@ export function applyDefaults(value: unknown, schema: Schema): void {
   if (typeof schema.additionalProperties === 'object') for (const v of Object.values(o)) applyDefaults(v, schema.additionalProperties);
 }
 
-const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true });
+// the formats our schemas use (kube's CRD validation checks them; ajv has none built in)
+ajv.addFormat('date-time', { type: 'string', validate: isRFC3339 });
+
+/** An RFC 3339 time as Go's time.Parse(time.RFC3339) takes it (fraction allowed). */
+export function isRFC3339(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number);
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate();
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= days && h <= 23 && mi <= 59 && se <= 59;
+}
 const compiled = new WeakMap<Schema, ValidateFunction>();
 
 /** Validates against the schema; every violation becomes one field error. */
@@ -64,8 +75,41 @@ export function validateSchema(value: unknown, schema: Schema): FieldError[] {
     fn = ajv.compile(stripExtensions(schema) as object);
     compiled.set(schema, fn);
   }
-  if (fn(value)) return [];
-  return (fn.errors ?? []).map((e) => toFieldError(e, value));
+  const errs = fn(value) ? [] : (fn.errors ?? []).map((e) => toFieldError(e, value));
+  return [...errs, ...listErrors(value, schema, '')];
+}
+
+/** The type errors of a value only (what must hold before any per-kind code looks at it). */
+export function typeErrors(value: unknown, schema: Schema): FieldError[] {
+  return validateSchema(value, schema).filter((e) => e.type === 'FieldValueTypeInvalid');
+}
+
+/**
+ * Lists declared `x-kubernetes-list-type: map` (unique by their keys) or `set` (unique items), as
+ * kube's structural schema validation enforces them: a duplicate is 422 Duplicate value.
+ */
+function listErrors(value: unknown, schema: Schema | undefined, path: string): FieldError[] {
+  if (!schema || value === null || typeof value !== 'object') return [];
+  const errs: FieldError[] = [];
+  if (Array.isArray(value)) {
+    const type = schema['x-kubernetes-list-type'];
+    const keys = schema['x-kubernetes-list-map-keys'] as string[] | undefined;
+    if (type === 'map' || type === 'set') {
+      const seen = new Set<string>();
+      value.forEach((item, i) => {
+        const id = type === 'map' && keys && item && typeof item === 'object' ? JSON.stringify(keys.map((k) => (item as Record<string, unknown>)[k])) : JSON.stringify(item);
+        if (seen.has(id)) errs.push(fieldErr.duplicate(`${path}[${i}]`, type === 'map' && keys ? Object.fromEntries(keys.map((k) => [k, (item as Record<string, unknown>)?.[k]])) : item));
+        seen.add(id);
+      });
+    }
+    if (schema.items) value.forEach((v, i) => errs.push(...listErrors(v, schema.items, `${path}[${i}]`)));
+    return errs;
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const sub = schema.properties?.[k] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+    if (sub) errs.push(...listErrors(v, sub, path ? `${path}.${k}` : k));
+  }
+  return errs;
 }
 
 // ajv does not need our x- annotations; leaving them is harmless, but `default` must not be
@@ -94,6 +138,8 @@ function toFieldError(e: ErrorObject, root: unknown): FieldError {
     case 'minimum':
     case 'maximum':
       return fieldErr.invalid(path, val, `${path} in body should be ${e.keyword === 'minimum' ? 'greater' : 'less'} than or equal to ${(e.params as any).limit}`);
+    case 'format':
+      return fieldErr.invalid(path, val, `${path} in body must be of type ${(e.params as any).format}: ${JSON.stringify(val)}`);
     case 'maxItems':
       return { type: 'FieldValueTooMany', field: path, message: `Too many: ${Array.isArray(val) ? val.length : '?'}: must have at most ${(e.params as any).limit} items` };
     default:
@@ -172,3 +218,87 @@ export function validateObjectMetaUpdate(meta: ObjectMeta, old: ObjectMeta): Fie
   return errs;
 }
 
+
+// ---- typed decoding of ObjectMeta and DeleteOptions (kube's structs) ----
+
+const jsonType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'boolean' ? 'bool' : typeof v);
+
+/** Go's encoding/json message for a value that does not fit a struct field. */
+const cannotUnmarshal = (v: unknown, struct: string, field: string, goType: string) =>
+  goType === 'v1.Time' && typeof v === 'string'
+    ? `parsing time ${JSON.stringify(v.slice(0, 64))} as "2006-01-02T15:04:05Z07:00": cannot parse it (${struct}.${field})`
+    : goType === 'int64' && typeof v === 'number' && Number.isInteger(v)
+      ? `json: cannot unmarshal number ${v} into Go struct field ${struct}.${field} of type ${goType}`
+      : `json: cannot unmarshal ${jsonType(v)} into Go struct field ${struct}.${field} of type ${goType}`;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A struct field's Go type and its check (null always fits: Go leaves the zero value); lists check each item. */
+type FieldType = { go: string; ok: (v: unknown) => boolean; item?: FieldType; value?: FieldType; fields?: Record<string, FieldType> };
+const str: FieldType = { go: 'string', ok: (v) => typeof v === 'string' };
+const uid: FieldType = { go: 'types.UID', ok: (v) => typeof v === 'string' };
+const int: FieldType = { go: 'int64', ok: (v) => typeof v === 'number' && Number.isSafeInteger(v) };
+const bool: FieldType = { go: 'bool', ok: (v) => typeof v === 'boolean' };
+const time: FieldType = { go: 'v1.Time', ok: (v) => typeof v === 'string' && isRFC3339(v) };
+const stringMap: FieldType = { go: 'map[string]string', ok: isObject, value: str };
+const list = (item: FieldType): FieldType => ({ go: `[]${item.go}`, ok: Array.isArray, item });
+const struct = (go: string, fields: Record<string, FieldType>): FieldType => ({ go, ok: isObject, fields });
+
+const OBJECT_META: Record<string, FieldType> = {
+  name: str,
+  generateName: str,
+  namespace: str,
+  uid,
+  resourceVersion: str,
+  generation: int,
+  creationTimestamp: time,
+  deletionTimestamp: time,
+  deletionGracePeriodSeconds: int,
+  labels: stringMap,
+  annotations: stringMap,
+  finalizers: list(str),
+  ownerReferences: list(struct('v1.OwnerReference', { apiVersion: str, kind: str, name: str, uid, controller: bool, blockOwnerDeletion: bool })),
+  managedFields: list(struct('v1.ManagedFieldsEntry', { manager: str, operation: str, apiVersion: str, time, fieldsType: str, subresource: str, fieldsV1: struct('v1.FieldsV1', {}) })),
+};
+
+/** The first field of `v` that does not fit its Go type, as encoding/json words it. */
+function structProblem(v: Record<string, unknown>, fields: Record<string, FieldType>, structName: string, path: string): string | undefined {
+  const fits = (x: unknown, t: FieldType, at: string): string | undefined => {
+    if (x === null || x === undefined) return undefined;
+    if (!t.ok(x)) return cannotUnmarshal(x, structName, at, t.go);
+    for (const i of t.item ? (x as unknown[]) : t.value ? Object.values(x as object) : []) {
+      const p = fits(i, (t.item ?? t.value)!, at);
+      if (p) return p;
+    }
+    if (t.fields && Object.keys(t.fields).length) return structProblem(x as Record<string, unknown>, t.fields, t.go.replace(/^v1\./, ''), at);
+    return undefined;
+  };
+  for (const [k, t] of Object.entries(fields)) {
+    const p = fits(v[k], t, path ? `${path}.${k}` : k);
+    if (p) return p;
+  }
+  return undefined;
+}
+
+/** kube's decoding error for an ObjectMeta of the wrong shape, or undefined. */
+export function metadataTypeProblem(meta: unknown): string | undefined {
+  if (meta === undefined || meta === null) return undefined;
+  if (!isObject(meta)) return cannotUnmarshal(meta, 'Object', 'metadata', 'v1.ObjectMeta');
+  return structProblem(meta, OBJECT_META, 'ObjectMeta', 'metadata');
+}
+
+const DELETE_OPTIONS: Record<string, FieldType> = {
+  kind: str,
+  apiVersion: str,
+  gracePeriodSeconds: int,
+  orphanDependents: bool,
+  propagationPolicy: str,
+  dryRun: list(str),
+  ignoreStoreReadErrorWithClusterBreakingPotential: bool,
+  preconditions: struct('v1.Preconditions', { uid, resourceVersion: str }),
+};
+
+/** kube's decoding error for DeleteOptions of the wrong shape, or undefined. */
+export function deleteOptionsTypeProblem(o: Record<string, unknown>): string | undefined {
+  return structProblem(o, DELETE_OPTIONS, 'DeleteOptions', '');
+}

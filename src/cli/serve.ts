@@ -22,6 +22,10 @@ Flags:
   --history-size N          events kept in the store (default 100000)
   --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)
   --git-timeout SECS        bound on every git network operation (default 30)
+  --local-repository-root DIR  Repositories may name local bare repositories under DIR (repeatable;
+                            none by default: only remote https:// repositories); never the data directory
+  --max-object-size BYTES   bound on a stored object's encoded size, after decoding and patching
+                            (default 1572864, etcd's 1.5 MiB)
   --controllers BOOL        run the controllers (repository sync, packagevariant, approval, upgrades,
                             garbage collector) (default true)
   --event-ttl DUR           how long Events are kept after their last occurrence (default 1h; standalone)
@@ -87,6 +91,8 @@ export async function serve(argv: string[]): Promise<void> {
       'git-timeout': s,
       controllers: s,
       'event-ttl': s,
+      'local-repository-root': m,
+      'max-object-size': s,
       'max-requests-inflight': s,
       'max-mutating-requests-inflight': s,
       'requestheader-client-ca-file': s,
@@ -208,6 +214,8 @@ export async function serve(argv: string[]): Promise<void> {
     gitTimeoutMs: num(f['git-timeout'], 30, 'git-timeout') * 1000,
     controllers: f.controllers !== 'false',
     eventTTLMs: duration(f['event-ttl'], 3_600_000, 'event-ttl'),
+    localRepositoryRoots: (f['local-repository-root'] ?? []).map((r) => path.resolve(r)),
+    maxObjectBytes: num(f['max-object-size'], 1_572_864, 'max-object-size'),
     kubeConfig: security.kubeConfig,
     watchCacheCapacity: num(f['watch-cache-size'], 10_000, 'watch-cache-size'),
     handler: { bookmarkIntervalMs: num(f['bookmark-interval'], 60, 'bookmark-interval') * 1000 },

@@ -1,5 +1,6 @@
-// Package content rules: path and YAML validation (SPEC 3.4), the Kptfile of new and cloned
-// packages, package-context.yaml from spec.inputs, and the generated kustomization.yaml of
+// Package content rules: path and YAML validation (SPEC 3.4), the package limits (files, bytes,
+// path length, no path both a file and a directory) checked on the result of every write, the
+// Kptfile of new and cloned packages, package-context.yaml from spec.inputs, and the generated kustomization.yaml of
 // deployment packages (SPEC 4.2).
 import YAML from 'yaml';
 import { fieldErr, type FieldError } from '../api/fielderrors.ts';
@@ -17,58 +18,221 @@ export interface ContentLimits {
   maxFiles: number;
   maxFileBytes: number;
   maxTotalBytes: number;
+  /** a whole path, in UTF-8 bytes */
+  maxPathBytes: number;
+  /** one segment of a path (a file or directory name), in UTF-8 bytes */
+  maxSegmentBytes: number;
 }
 
-export const DEFAULT_LIMITS: ContentLimits = { maxFiles: 1000, maxFileBytes: 1 << 20, maxTotalBytes: 8 << 20 };
+export const DEFAULT_LIMITS: ContentLimits = { maxFiles: 1000, maxFileBytes: 1 << 20, maxTotalBytes: 8 << 20, maxPathBytes: 1024, maxSegmentBytes: 255 };
 
-/** Every problem with a set of files: paths, sizes, YAML that does not parse (file and line). */
+/**
+ * Every problem with a set of files (a whole package, or the files a write sends): paths, sizes,
+ * file/directory clashes, YAML that does not parse or whose aliases do not resolve or expand past
+ * the size of a file (file, line and column, once per file).
+ */
 export function validateFiles(resources: Record<string, unknown>, limits: ContentLimits = DEFAULT_LIMITS): FieldError[] {
   const errs: FieldError[] = [];
-  const paths = Object.keys(resources);
-  if (paths.length > limits.maxFiles) errs.push({ type: 'FieldValueTooMany', field: 'spec.resources', message: `Too many: ${paths.length}: must have at most ${limits.maxFiles} files` });
-  let total = 0;
-  for (const p of paths) {
-    const field = `spec.resources[${p}]`;
-    const why = pathProblem(p);
-    if (why) {
-      errs.push(fieldErr.invalid('spec.resources', p, why));
-      continue;
-    }
-    const content = resources[p];
-    if (typeof content !== 'string') {
-      errs.push(fieldErr.typeInvalid(field, typeof content, 'file content must be a string'));
-      continue;
-    }
-    const bytes = Buffer.byteLength(content);
-    total += bytes;
-    if (bytes > limits.maxFileBytes) errs.push(fieldErr.tooLong(field, limits.maxFileBytes));
-    if (isYAML(p) || p === KPTFILE) {
-      const docs = YAML.parseAllDocuments(content, { prettyErrors: true });
-      for (const d of Array.isArray(docs) ? docs : [docs]) {
-        const e = d.errors[0];
-        if (e) {
-          const line = e.linePos?.[0]?.line;
-          errs.push(fieldErr.invalid(field, p, `YAML does not parse${line ? ` at line ${line}` : ''}: ${e.message.split('\n')[0]}`));
-          break;
-        }
-      }
-    }
+  const files = new Map<string, string>();
+  for (const [p, content] of Object.entries(resources)) {
+    const why = pathProblem(p, limits);
+    if (why) errs.push(fileErr(p, why));
+    else if (typeof content !== 'string') errs.push(fieldErr.typeInvalid(fileField(p), typeof content, 'file content must be a string'));
+    else files.set(p, content);
   }
-  if (total > limits.maxTotalBytes) errs.push(fieldErr.tooLong('spec.resources', limits.maxTotalBytes));
+  errs.push(...packageProblems(files, limits));
+  for (const [p, content] of files) {
+    if (!(isYAML(p) || p === KPTFILE) || Buffer.byteLength(content) > limits.maxFileBytes) continue;
+    const why = yamlProblem(content, limits.maxFileBytes);
+    if (why) errs.push(fileErr(p, why));
+  }
   return errs;
 }
 
+/**
+ * What puts the files a write would leave over the package limits: number of files, bytes per
+ * file and in all, path length, and a path that is a file and a directory at once. Run on the
+ * result of every write (a loose update's files merged over the current ones, a task's output),
+ * with the generated files in it.
+ */
+export function packageProblems(files: Map<string, string | Buffer>, limits: ContentLimits = DEFAULT_LIMITS): FieldError[] {
+  const errs: FieldError[] = [];
+  if (files.size > limits.maxFiles) errs.push({ type: 'FieldValueTooMany', field: 'spec.resources', message: `Too many: ${files.size}: must have at most ${limits.maxFiles} items` });
+  let total = 0;
+  for (const [p, content] of files) {
+    const why = lengthProblem(p, limits);
+    if (why) errs.push(fileErr(p, why));
+    const bytes = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
+    total += bytes;
+    if (bytes > limits.maxFileBytes) errs.push(fieldErr.tooLong(fileField(p), limits.maxFileBytes));
+  }
+  if (total > limits.maxTotalBytes) errs.push(fieldErr.tooLong('spec.resources', limits.maxTotalBytes));
+  for (const p of files.keys()) {
+    for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) {
+      const dir = p.slice(0, i);
+      if (files.has(dir)) errs.push(fileErr(p, `${quote(dir)} is a file, so it cannot also be the directory of ${quote(p)}`));
+    }
+  }
+  return errs;
+}
+
+/** Characters a path may not hold: controls (newline, NUL...), invisible format characters (bidirectional controls, zero-width ones), line and paragraph separators. */
+const CONTROL = /\p{Cc}/u;
+const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}]/u;
+
 /** Why a file path is not acceptable, or undefined. */
-export function pathProblem(p: string): string | undefined {
+export function pathProblem(p: string, limits: Pick<ContentLimits, 'maxPathBytes' | 'maxSegmentBytes'> = DEFAULT_LIMITS): string | undefined {
   if (!p) return 'a file path may not be empty';
-  if (p.includes('\0')) return 'a file path may not contain NUL';
+  if (/\p{Cs}/u.test(p)) return 'a file path must be well-formed Unicode (no lone surrogates)';
+  if (p !== p.normalize('NFC')) return 'a file path must be in Unicode normalization form C (NFC)';
+  if (CONTROL.test(p)) return 'a file path may not contain control characters (such as newline, tab or NUL)';
+  if (INVISIBLE.test(p)) return 'a file path may not contain invisible formatting characters (such as bidirectional text controls, zero-width characters or line separators)';
   if (p.startsWith('/')) return 'a file path must be relative';
   if (p.includes('\\')) return 'a file path may not contain "\\"';
+  const length = lengthProblem(p, limits);
+  if (length) return length;
   const segs = p.split('/');
   if (segs.some((s) => s === '')) return 'a file path may not have an empty segment (leading, trailing or double "/")';
   if (segs.some((s) => s === '..' || s === '.')) return 'a file path may not contain "." or ".." segments';
-  if (segs.some((s) => s.toLowerCase() === '.git')) return 'a file path may not contain a ".git" segment';
+  if (segs.some((s) => /^\s|\s$/u.test(s))) return 'a segment of a file path may not start or end with whitespace';
+  if (segs.some((s) => s.toLowerCase().startsWith('.git')))
+    return 'a segment of a file path may not start with ".git": git gives such names (.git, .gitmodules, .gitattributes, .gitignore) a meaning of their own';
   return undefined;
+}
+
+function lengthProblem(p: string, limits: Pick<ContentLimits, 'maxPathBytes' | 'maxSegmentBytes'>): string | undefined {
+  const bytes = Buffer.byteLength(p);
+  if (bytes > limits.maxPathBytes) return `a file path may not be more than ${limits.maxPathBytes} bytes (this one has ${bytes})`;
+  const seg = p.split('/').find((s) => Buffer.byteLength(s) > limits.maxSegmentBytes);
+  if (seg !== undefined) return `a segment of a file path may not be more than ${limits.maxSegmentBytes} bytes (one has ${Buffer.byteLength(seg)})`;
+  return undefined;
+}
+
+/**
+ * Why a YAML file is not acceptable, or undefined: the first error of any of its documents (a
+ * syntax error, a duplicate key), an alias without an anchor before it or inside its own anchor,
+ * or aliases that expand the file past `maxBytes` (the size of the text with every alias replaced
+ * by its anchor's text, computed on the syntax tree, nothing expanded).
+ */
+export function yamlProblem(content: string, maxBytes: number): string | undefined {
+  const lines = new YAML.LineCounter();
+  const docs = YAML.parseAllDocuments(content, { prettyErrors: true, uniqueKeys: true, lineCounter: lines });
+  const at = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return `at line ${line}, column ${col}`;
+  };
+  for (const doc of docs) {
+    const e = doc.errors[0];
+    if (e) return `YAML does not parse ${at(e.pos[0])}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:$/, '')}`;
+  }
+  const span = byteSpan(content);
+  let extra = 0;
+  let first: YAML.Alias | undefined;
+  for (const doc of docs) {
+    // anchors as the yaml package resolves them: the last one of that name before the alias, in
+    // document order (iteratively: deep nesting does not overflow the stack)
+    const anchors = new Map<string, YAML.Node>();
+    const targets = new Map<YAML.Alias, YAML.Node>();
+    let unresolved: YAML.Alias | undefined;
+    const todo: unknown[] = [doc.contents];
+    while (todo.length && !unresolved) {
+      const node = todo.pop();
+      if (YAML.isAlias(node)) {
+        const target = anchors.get(node.source);
+        if (target) targets.set(node, target);
+        else unresolved = node;
+        first ??= node;
+      } else if (YAML.isNode(node)) {
+        if (node.anchor) anchors.set(node.anchor, node);
+        const kids = children(node, targets);
+        for (let i = kids.length - 1; i >= 0; i--) todo.push(kids[i]);
+      }
+    }
+    if (unresolved) return `YAML does not parse ${at(unresolved.range![0])}: unresolved alias *${unresolved.source} (no anchor &${unresolved.source} before it)`;
+    if (!targets.size) continue;
+    const grown = aliasGrowth(doc.contents, targets, span);
+    if (typeof grown !== 'number') return `YAML does not parse ${at(grown.range![0])}: alias *${grown.source} is inside its own anchor (a recursive structure)`;
+    extra += grown;
+  }
+  const expanded = Buffer.byteLength(content) + extra;
+  if (expanded > maxBytes) return `YAML aliases (the first ${at(first!.range![0])}) expand the file to ${expanded} bytes: may not be more than ${maxBytes} bytes`;
+  return undefined;
+}
+
+/** The nodes under a node, in document order; an alias's is its anchor's node. */
+function children(n: unknown, targets: Map<YAML.Alias, YAML.Node>): unknown[] {
+  if (YAML.isAlias(n)) return [targets.get(n)];
+  if (YAML.isCollection(n)) return n.items.flatMap((it) => (YAML.isPair(it) ? [it.key, it.value] : [it]));
+  return [];
+}
+
+/** Bytes of the source between two offsets (UTF-16 units). */
+function byteSpan(content: string): (n: YAML.Node) => number {
+  const range = (n: YAML.Node) => n.range ?? [0, 0, 0];
+  if (Buffer.byteLength(content) === content.length) return (n) => range(n)[1] - range(n)[0];
+  const before = new Float64Array(content.length + 1);
+  for (let i = 0; i < content.length; i++) {
+    const c = content.charCodeAt(i);
+    before[i + 1] = before[i] + (c < 0x80 ? 1 : c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 2 : 3); // a surrogate pair: 2 + 2
+  }
+  return (n) => before[range(n)[1]] - before[range(n)[0]];
+}
+
+/**
+ * How many bytes the aliases under `root` add when each is replaced by its anchor's text (that
+ * text's own aliases expanded too), memoised per node so each is visited once; iterative, so no
+ * nesting overflows the stack. The alias that is inside its own anchor, when one is.
+ */
+function aliasGrowth(root: unknown, targets: Map<YAML.Alias, YAML.Node>, span: (n: YAML.Node) => number): number | YAML.Alias {
+  const growth = new Map<unknown, number>();
+  const open = new Set<unknown>();
+  const stack: { node: unknown; kids: unknown[]; next: number }[] = [{ node: root, kids: children(root, targets), next: 0 }];
+  open.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    if (top.next < top.kids.length) {
+      const kid = top.kids[top.next++];
+      if (!YAML.isNode(kid) || growth.has(kid)) continue;
+      if (open.has(kid)) return top.node as YAML.Alias; // only an alias leads back to an ancestor
+      open.add(kid);
+      stack.push({ node: kid, kids: children(kid, targets), next: 0 });
+      continue;
+    }
+    const sum = top.kids.reduce<number>((n, k) => n + (growth.get(k) ?? 0), 0);
+    const n = top.node;
+    growth.set(n, YAML.isAlias(n) ? span(top.kids[0] as YAML.Node) + sum - span(n) : sum);
+    open.delete(n);
+    stack.pop();
+  }
+  return growth.get(root) ?? 0;
+}
+
+/** The field of a file: spec.resources[<path>], the path escaped as Go's %q escapes (controls and invisible characters visible). */
+const fileField = (p: string) => `spec.resources[${quote(shorten(p)).slice(1, -1)}]`;
+
+const fileErr = (p: string, why: string): FieldError => ({ type: 'FieldValueInvalid', field: fileField(p), message: `Invalid value: ${quote(shorten(p))}: ${why}` });
+
+/** A very long path, cut to its first 128 characters for messages. */
+function shorten(p: string): string {
+  const chars = Array.from(p);
+  return chars.length > 128 ? `${chars.slice(0, 128).join('')}...` : p;
+}
+
+const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
+const ESCAPES: Record<string, string> = { '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '"': '\\"', '\\': '\\\\' };
+
+/** A string quoted as Go's %q quotes it (how kube renders a value): what is not printable is escaped. */
+export function quote(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (ESCAPES[ch]) out += ESCAPES[ch];
+    else if (PRINTABLE.test(ch)) out += ch;
+    else if (cp < 0x80) out += `\\x${cp.toString(16).padStart(2, '0')}`;
+    else if (cp < 0x10000) out += `\\u${cp.toString(16).padStart(4, '0')}`;
+    else out += `\\U${cp.toString(16).padStart(8, '0')}`;
+  }
+  return `${out}"`;
 }
 
 const isYAML = (p: string) => /\.ya?ml$/i.test(p);

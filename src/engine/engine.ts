@@ -7,10 +7,12 @@
 // used directly) and raises the domain errors of ./errors.ts, never HTTP ones.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { LRUCache } from 'lru-cache';
 import type { Repository } from '../api/config.ts';
 import { timestamp } from '../api/meta.ts';
 import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
 import { fieldErr } from '../api/fielderrors.ts';
+import { canonicalPath, isWithin, localPath, localPathError } from '../api/localrepos.ts';
 import { transition } from './lifecycle.ts';
 import { RepositoryObserver, type Observation } from './sync.ts';
 import { TASKS, type TaskEnv } from './tasks.ts';
@@ -19,7 +21,7 @@ import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
 import { PackageRepo } from '../storage/git/packages.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
-import { fromFiles, KPTFILE, toFiles, validateFiles, withManagedFiles } from './content.ts';
+import { fromFiles, KPTFILE, packageProblems, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
 
 /** Who does the work: recorded as the author of commits and as publishedBy. */
 export interface EngineContext {
@@ -28,6 +30,8 @@ export interface EngineContext {
 
 export interface EngineOptions {
   dataDir: string;
+  /** where local repositories may be (checked again when one is opened) */
+  localRepositories?: { roots: string[]; dataDir: string };
   credentials: Credentials;
   /** Repository object by namespace and name */
   repository(namespace: string, name: string): Repository | undefined;
@@ -47,16 +51,33 @@ export function withReady(status: PackageRevision['status'], reason: string, mes
 
 const unavailable = (message: string) => new PackageUnavailableError(message);
 
+/** A package's files, path → content, as PackageRevisionResources shows them. */
+export type Resources = Readonly<Record<string, string>>;
+const NO_RESOURCES: Resources = Object.freeze({});
+/** Bound on the cached files of PackageRevisionResources: 64 MiB, counted as the characters of paths and contents. */
+const RESOURCES_CACHE_SIZE = 64 * 2 ** 20;
+
 /**
- * A git failure as the package domain sees it: an unreachable remote or refused credentials are
- * "unavailable", a lost compare-and-swap a conflict (the messages name the remote, never
- * credentials); anything else as it is.
+ * A git failure as the package domain sees it: an unreachable remote (no answer within the git
+ * timeout included) or refused credentials are "unavailable", a lost compare-and-swap a conflict;
+ * anything else as it is. The messages name the remote, never credentials, and the Repository
+ * when one is given (a user's request; the repository sync reports on the Repository itself).
  */
-function translate(e: unknown): never {
-  if (e instanceof GitUnreachableError) throw new PackageUnavailableError(e.message, 'Unreachable');
-  if (e instanceof GitAuthError) throw new PackageUnavailableError(e.message, 'AuthenticationFailed');
+function translate(e: unknown, repository?: string): never {
+  const named = (err: Error, what: string) => (repository ? `Repository "${repository}"${what}: ${err.message}` : err.message);
+  if (e instanceof GitUnreachableError) throw new PackageUnavailableError(named(e, ' is unreachable'), 'Unreachable');
+  if (e instanceof GitAuthError) throw new PackageUnavailableError(named(e, ''), 'AuthenticationFailed');
   if (e instanceof GitConflictError) throw new PackageConflictError(e.message);
   throw e;
+}
+
+/**
+ * Refuses a write whose result would be over the package limits (./content.ts packageProblems):
+ * 422, each cause on `field` (what made the files), naming the file and the limit.
+ */
+function overLimits(pr: PackageRevision, files: Files, field: string, what: string): void {
+  const over = packageProblems(files);
+  if (over.length) throw new PackageInvalidError(pr.kind ?? 'PackageRevision', pr.metadata.name!, over.map((e) => fieldErr.forbidden(field, `${what} would be over the package limits: ${e.field}: ${e.message}`)));
 }
 
 /** The identity recorded as author of a user's commits. */
@@ -131,9 +152,13 @@ export class PackageEngine {
     const local = !/^https?:\/\//.test(url);
     const auth = await this.auth(r);
     const gitdir = local
-      ? url.replace(/^file:\/\//, '')
+      ? this.localGitdir(r)
       : path.join(this.opts.dataDir, 'git', r.metadata.namespace!, `${r.metadata.name}-${createHash('sha256').update(url).digest('hex').slice(0, 12)}.git`);
-    const git = await GitRepo.open({ gitdir, remote: local ? undefined : { url, auth }, timeoutMs: this.opts.timeoutMs, author: this.opts.committer });
+    const git = await GitRepo.open({ gitdir, remote: local ? undefined : { url, auth }, timeoutMs: this.opts.timeoutMs, author: this.opts.committer }).catch((e) => {
+      // the message would name the resolved path: say only that it cannot be opened
+      if (local) throw unavailable(`Repository "${r.metadata.name}": spec.git.url is not a bare git repository the server can open`);
+      throw e;
+    });
     return new PackageRepo(
       { namespace: r.metadata.namespace!, name: r.metadata.name!, url, ref: r.spec.git.ref, directory: r.spec.git.directory, deployment: r.spec.deployment },
       git,
@@ -141,9 +166,30 @@ export class PackageEngine {
     );
   }
 
-  /** Runs an operation with git's errors turned into the domain's. */
-  private doing<T>(fn: () => Promise<T>): Promise<T> {
-    return fn().catch(translate);
+  /**
+   * The directory of a local repository, checked again as it is opened (symbolic links may have
+   * changed since the Repository was validated): allowed by the local repository policy
+   * (src/api/localrepos.ts), its objects and refs inside it rather than links out of it. Resolved
+   * once; git then uses the resolved path.
+   */
+  private localGitdir(r: Repository): string {
+    const p = localPath(r.spec.git.url);
+    const gitdir = p === undefined ? undefined : canonicalPath(p);
+    const policy = this.opts.localRepositories ?? { roots: [], dataDir: this.opts.dataDir };
+    const why =
+      gitdir === undefined
+        ? 'is not a local path the server can resolve'
+        : (localPathError(gitdir, policy) ??
+          (['objects', 'refs', 'packed-refs'].some((e) => !isWithin(canonicalPath(path.join(gitdir, e)) ?? '/', gitdir))
+            ? 'must be a repository whose objects and refs are inside it, not symbolic links out of it'
+            : undefined));
+    if (why) throw unavailable(`Repository "${r.metadata.name}": spec.git.url ${why}`);
+    return gitdir!;
+  }
+
+  /** Runs an operation with git's errors turned into the domain's (naming the revision's Repository). */
+  private doing<T>(fn: () => Promise<T>, pr?: PackageRevision): Promise<T> {
+    return fn().catch((e) => translate(e, pr?.spec.packageRevID.repository));
   }
 
   /** Fetches a repository and says which revisions it holds (the repository sync; ./sync.ts). */
@@ -160,7 +206,7 @@ export class PackageEngine {
 
   /** Creates the draft branch with the content of its task (./tasks.ts: init, clone, upgrade). */
   create(pr: PackageRevision, ctx: EngineContext): Promise<void> {
-    return this.doing(() => this.doCreate(pr, ctx));
+    return this.doing(() => this.doCreate(pr, ctx), pr);
   }
 
   private async doCreate(pr: PackageRevision, ctx: EngineContext): Promise<void> {
@@ -175,6 +221,7 @@ export class PackageEngine {
       const branch = repo.layout.draftBranch(key, pr.spec.packageRevID.workspace);
       if ((await repo.refs()).heads.has(branch))
         throw new PackageExistsError(`branch ${branch} already exists in repository ${repo.cfg.name}; the repository sync will adopt it`);
+      overLimits(pr, files, 'spec.tasks[0]', `the package the ${task} task makes`);
       const subject = `Create draft ${describe(pr)} by ${pr.spec.tasks[0].type}`;
       const commit = await repo.createBranch(branch, key, files, commitMessage(subject, trailerOf(pr)), authorOf(ctx.user));
       const status = withReady(pr.status, 'DraftCreated', `draft branch ${branch}`);
@@ -206,7 +253,7 @@ export class PackageEngine {
 
   /** Git work of a lifecycle change (propose, reject, approve) or of a change of inputs. */
   update(next: PackageRevision, old: PackageRevision, ctx: EngineContext, sub: string | undefined): Promise<void> {
-    return this.doing(() => this.doUpdate(next, old, ctx, sub));
+    return this.doing(() => this.doUpdate(next, old, ctx, sub), next);
   }
 
   private async doUpdate(next: PackageRevision, old: PackageRevision, ctx: EngineContext, sub: string | undefined): Promise<void> {
@@ -235,7 +282,9 @@ export class PackageEngine {
       } else if ((next.spec.lifecycle === 'draft' || next.spec.lifecycle === 'proposed') && JSON.stringify(next.spec.inputs ?? null) !== JSON.stringify(old.spec.inputs ?? null)) {
         const branch = repo.layout.branch(next.spec.lifecycle, key, ws);
         const current = await repo.files((await repo.refs()).heads.get(branch) ?? '', key);
-        git.commit = await repo.commitToBranch(branch, key, withManagedFiles(current, next.spec.inputs, repo.cfg.deployment), commitMessage(`Update inputs of ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
+        const files = withManagedFiles(current, next.spec.inputs, repo.cfg.deployment);
+        overLimits(next, files, 'spec.inputs', 'the package with these inputs in its package-context.yaml');
+        git.commit = await repo.commitToBranch(branch, key, files, commitMessage(`Update inputs of ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
       }
       next.status = { ...(next.status ?? {}), git };
     });
@@ -243,7 +292,7 @@ export class PackageEngine {
 
   /** Removes a revision from git: a draft's branch, or a published revision's tag (and directory if last). */
   delete(pr: PackageRevision, ctx: EngineContext): Promise<void> {
-    return this.doing(() => this.doDelete(pr, ctx));
+    return this.doing(() => this.doDelete(pr, ctx), pr);
   }
 
   private async doDelete(pr: PackageRevision, ctx: EngineContext): Promise<void> {
@@ -262,20 +311,31 @@ export class PackageEngine {
 
   // ---------------------------------------------------------------- PackageRevisionResources
 
-  readResources(pr: PackageRevision): Promise<Record<string, string>> {
-    return this.doing(() => this.doReadResources(pr));
-  }
+  /**
+   * The decoded files of a package at a commit, by `<commit>:<package path>` (git objects never
+   * change, so an entry never goes stale), bounded by RESOURCES_CACHE_SIZE; concurrent reads of
+   * one entry share one git read.
+   */
+  private readonly resources = new LRUCache<string, Resources, { repo: PackageRepo; commit: string; key: PackageKey }>({
+    maxSize: RESOURCES_CACHE_SIZE,
+    sizeCalculation: (r) => Math.max(1, Object.entries(r).reduce((n, [p, c]) => n + p.length + c.length, 0)),
+    fetchMethod: async (_k, _stale, { context: { repo, commit, key } }) => Object.freeze(fromFiles(await repo.files(commit, key))),
+  });
 
-  private async doReadResources(pr: PackageRevision): Promise<Record<string, string>> {
-    const commit = pr.status?.git?.commit;
-    if (!commit) return {};
-    const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
-    return fromFiles(await repo.files(commit, keyOf(pr)));
+  /** The files of a revision at its commit (shared and frozen: callers copy before changing them). */
+  readResources(pr: PackageRevision): Promise<Resources> {
+    return this.doing(async () => {
+      const commit = pr.status?.git?.commit;
+      if (!commit) return NO_RESOURCES;
+      const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
+      const key = keyOf(pr);
+      return this.resources.forceFetch(`${commit}:${repo.layout.packagePath(key)}`, { context: { repo, commit, key } });
+    }, pr);
   }
 
   /** One commit on the draft branch with the new files (strict: exactly these; loose: merged over). */
   writeResources(next: PackageRevision, resources: Record<string, string>, ctx: EngineContext): Promise<void> {
-    return this.doing(() => this.doWriteResources(next, resources, ctx));
+    return this.doing(() => this.doWriteResources(next, resources, ctx), next);
   }
 
   private async doWriteResources(next: PackageRevision, resources: Record<string, string>, ctx: EngineContext): Promise<void> {
@@ -287,14 +347,19 @@ export class PackageEngine {
       const branch = repo.layout.draftBranch(key, next.spec.packageRevID.workspace);
       const head = (await repo.refs()).heads.get(branch);
       if (!head) throw unavailable(`branch ${branch} is missing in repository ${repo.cfg.name}; the repository sync will reconcile it`);
-      const base = next.spec.updatePolicy === 'strict' ? new Map<string, Buffer>() : await repo.files(head, key);
+      const current = await repo.files(head, key);
+      const base = next.spec.updatePolicy === 'strict' ? new Map<string, Buffer>() : new Map(current);
       for (const [p, c] of toFiles(resources)) base.set(p, c);
       if (!base.has(KPTFILE))
         throw new PackageInvalidError('PackageRevisionResources', next.metadata.name!, [fieldErr.required(`spec.resources[${KPTFILE}]`, 'a package needs its Kptfile')]);
       const files = withManagedFiles(base, next.spec.inputs, repo.cfg.deployment);
+      const over = packageProblems(files);
+      if (over.length) throw new PackageInvalidError('PackageRevisionResources', next.metadata.name!, over);
+      if (sameFiles(files, current)) return; // nothing changes: no commit, the revision stays as it is
       const commit = await repo.commitToBranch(branch, key, files, commitMessage(`Update ${describe(next)}`, trailerOf(next)), authorOf(ctx.user));
       next.status = { ...(next.status ?? {}), git: { ...(next.status?.git ?? {}), branch, commit } };
     });
   }
 }
 
+const sameFiles = (a: Map<string, Buffer>, b: Map<string, Buffer>) => a.size === b.size && [...a].every(([p, c]) => b.get(p)?.equals(c));

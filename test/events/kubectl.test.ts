@@ -58,8 +58,8 @@ test.after.always(async () => {
 });
 
 test.serial('recorded Events show in kubectl describe, kubectl events and kubectl get events (1.27, 1.29, 1.33)', async (t) => {
-  const repo = await repositories.create('team-a', { apiVersion: 'config.pkg.pkgserver.dev/v1alpha1', kind: 'Repository', metadata: { name: 'catalog' }, spec: { git: { url: '/srv/git/catalog.git' } } }, ctx);
-  await repositories.create('team-a', { apiVersion: 'config.pkg.pkgserver.dev/v1alpha1', kind: 'Repository', metadata: { name: 'other' }, spec: { git: { url: '/srv/git/other.git' } } }, ctx);
+  const repo = await repositories.create('team-a', { apiVersion: 'config.pkg.pkgserver.dev/v1alpha1', kind: 'Repository', metadata: { name: 'catalog' }, spec: { git: { url: 'https://git.example.com/catalog.git' } } }, ctx);
+  await repositories.create('team-a', { apiVersion: 'config.pkg.pkgserver.dev/v1alpha1', kind: 'Repository', metadata: { name: 'other' }, spec: { git: { url: 'https://git.example.com/other.git' } } }, ctx);
   core.recorder.event(repo, 'Warning', 'SyncFailed', 'could not fetch: connection refused');
   core.recorder.event(repo, 'Warning', 'SyncFailed', 'could not fetch: connection refused');
   core.recorder.event(repo, 'Warning', 'SyncFailed', 'could not fetch: connection refused');

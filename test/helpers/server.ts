@@ -29,6 +29,8 @@ export interface StartOptions {
   /** run the controllers (repository sync); off by default so API tests see only their own writes */
   controllers?: boolean;
   env?: Record<string, string>;
+  /** --local-repository-root of the server (default: the temporary directory, where tests make their local bare repositories) */
+  localRoots?: string[];
 }
 
 export function tempDir(prefix = 'pkgserver-test-'): string {
@@ -50,6 +52,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerHandle
       'debug',
       '--controllers',
       String(opts.controllers ?? false),
+      ...(opts.localRoots ?? [os.tmpdir()]).flatMap((r) => ['--local-repository-root', r]),
       ...(opts.args ?? []),
     ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } },

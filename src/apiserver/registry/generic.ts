@@ -9,6 +9,7 @@ import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/c
 import {
   alreadyExists,
   badRequest,
+  requestEntityTooLarge,
   conflict,
   expired,
   fieldErr,
@@ -20,7 +21,7 @@ import {
   type GroupResource,
 } from '../errors.ts';
 import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../selectors.ts';
-import { applyDefaults, dns1123SubdomainError, prune, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
+import { applyDefaults, dns1123SubdomainError, prune, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
 import { holds, runHolding } from '../../util/held.ts';
 
@@ -51,6 +52,8 @@ export interface WatchOptions {
 
 export interface WatchSink {
   send(type: WatchEventType, obj: KObject): void;
+  /** ends the stream (a watcher too slow to keep up); the client re-watches */
+  close?(): void;
 }
 
 export interface DeleteOptions {
@@ -75,7 +78,11 @@ const MAX_UPDATE_ATTEMPTS = 16;
 export interface RegistryOptions {
   /** runs before an object is stored by a create in a namespace (not for dry runs), e.g. to make sure the namespace exists */
   beforeNamespacedCreate?(namespace: string, ctx: RequestContext): Promise<void>;
+  /** bound on a stored object's encoded size (default 1.5 MiB, etcd's --max-request-bytes) */
+  maxObjectBytes?: number;
 }
+
+export const DEFAULT_MAX_OBJECT_BYTES = 1_572_864;
 
 /** What the REST handlers need of a resource's storage (the generic Registry, or a custom one). */
 export interface RESTStorage {
@@ -124,6 +131,22 @@ export class Registry implements RESTStorage {
     const o = JSON.parse(value.toString('utf8')) as KObject;
     o.metadata.resourceVersion = String(revision);
     return o;
+  }
+
+  /** Types before logic: no per-kind code (prepare, strategies, hooks) sees a field of the wrong type. */
+  private checkTypes(o: KObject): void {
+    const errs = typeErrors(o, this.def.schema);
+    if (errs.length) throw invalid(this.def.kind, this.def.group, typeof o.metadata?.name === 'string' ? o.metadata.name : '', errs);
+  }
+
+  /**
+   * The object as it would be stored must fit the bound (checked after decoding, defaulting and
+   * patching, before any side effect): 413, as etcd refuses a too large value.
+   */
+  private checkSize(o: KObject): void {
+    const limit = this.opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+    const size = Buffer.byteLength(JSON.stringify(o));
+    if (size > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${o.metadata.name ?? ''}" (${size} bytes encoded)`);
   }
 
   private encode(o: KObject): Buffer {
@@ -288,9 +311,11 @@ export class Registry implements RESTStorage {
     delete meta.deletionGracePeriodSeconds;
     delete meta.managedFields;
     if (this.def.subresources.status && !ctx.mirror) delete obj.status;
+    this.checkTypes(obj);
     if (!ctx.mirror) this.def.strategy.prepareForCreate?.(obj, ctx);
     applyDefaults(obj, this.def.schema);
     await this.validate(obj, undefined, ctx);
+    this.checkSize(obj);
     const key = this.key(meta.namespace, meta.name!);
     // an existing object is a conflict, found before any side effect: a dry run answers as the
     // write would, and a beforeCreate hook (git) must not act for a create that cannot succeed
@@ -312,8 +337,11 @@ export class Registry implements RESTStorage {
     const s = this.def.strategy;
     const schemaErrs = validateSchema(obj, this.def.schema);
     const errs: FieldError[] = [...schemaErrs];
-    errs.push(...validateObjectMeta(obj.metadata, this.def.namespaced, (n) => (s.validateName ? s.validateName(n) : nameErrors(n))));
-    if (old) errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
+    // the ObjectMeta rules assume its types: they run when the schema found none wrong there
+    if (!schemaErrs.some((e) => e.field === 'metadata' || e.field.startsWith('metadata.'))) {
+      errs.push(...validateObjectMeta(obj.metadata, this.def.namespaced, (n) => (s.validateName ? s.validateName(n) : nameErrors(n))));
+      if (old) errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
+    }
     // per-kind rules (typed access to spec) run on a schema-valid object only, as kube-apiserver
     // runs a CRD's validation rules only without schema errors; metadata errors do not stop them,
     // so a 422 lists every cause
@@ -364,8 +392,10 @@ export class Registry implements RESTStorage {
         throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
       if (this.def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns)
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      this.checkTypes(obj);
       const next = this.prepareUpdate(obj, current, ctx, sub);
       await this.validate(next, current, ctx, sub);
+      this.checkSize(next);
       if (ctx.dryRun) return isDeepStrictEqual(next, current) ? current : next;
       const finalDelete = next.metadata.deletionTimestamp && !next.metadata.finalizers?.length;
       if (!finalDelete && !ctx.mirror) await this.def.strategy.beforeUpdate?.(next, current, ctx, sub);

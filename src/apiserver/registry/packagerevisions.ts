@@ -14,7 +14,7 @@ import {
   type PackageRevision,
 } from '../../api/pkg.ts';
 import { conflict, fieldErr, forbidden, invalid, StatusError, type FieldError } from '../errors.ts';
-import { RESOURCES_SUBRESOURCE, type ResourcesContext } from './packagerevisionresources.ts';
+import { RESOURCES_SUBRESOURCE, unavailableStatus, type ResourcesContext } from './packagerevisionresources.ts';
 import type { Registry } from './generic.ts';
 import type { PackageEngine } from '../../engine/engine.ts';
 import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from '../../engine/errors.ts';
@@ -149,7 +149,7 @@ export function packageErrorStatus(e: unknown): never {
   if (e instanceof PackageInvalidError) throw invalid(e.kind, PKG_GROUP, e.objectName, e.errors);
   if (e instanceof PackageExistsError) throw new StatusError(409, 'AlreadyExists', e.message);
   if (e instanceof PackageConflictError) throw new StatusError(409, 'Conflict', e.message);
-  if (e instanceof PackageUnavailableError) throw new StatusError(503, 'ServiceUnavailable', e.message);
+  if (e instanceof PackageUnavailableError) throw unavailableStatus(e);
   throw e;
 }
 

@@ -1,7 +1,10 @@
-// The Repository resource: validation (URL forms, immutable location, one Repository per
-// url+ref+directory in a namespace), printer columns and field selectors.
+// The Repository resource: validation (URL forms, local paths only where the operator allows them
+// and never in the data directory, a branch name, a clean directory, credentials of the
+// Repository's own namespace, immutable location, one Repository per url+ref+directory in a
+// namespace), printer columns and field selectors.
 import { CONFIG_GROUP, CONFIG_VERSION, repositorySchema, type Repository } from '../../api/config.ts';
 import { findCondition, type KObject } from '../../api/meta.ts';
+import { localPath, localPathError, type LocalRepositoryPolicy } from '../../api/localrepos.ts';
 import { branchField, directoryField, parseDuration } from '../../api/names.ts';
 import { fieldErr, type FieldError } from '../errors.ts';
 import { dns1123SubdomainError } from '../validation.ts';
@@ -19,18 +22,46 @@ export function normalizeRepoURL(url: string): string {
   return u.replace(/\/+$/, '').replace(/\.git$/, '');
 }
 
-function validateURL(url: string): FieldError[] {
-  if (/^https?:\/\/[^/\s]+\/\S+$/.test(url)) {
-    if (/^https?:\/\/[^/@]*@/.test(url)) return [fieldErr.invalid('spec.git.url', '<redacted>', 'credentials may not be embedded in the URL; use spec.git.credentials')];
-    return [];
+const URL_FORMS = 'must be an https:// (or http://) URL of a git repository, or an absolute path or file:// URL of a local bare repository';
+
+/**
+ * spec.git.url: an http(s) URL with a host and a path and no credentials, or a local path that
+ * `local` allows (src/api/localrepos.ts); `local` undefined skips where a local path points (an
+ * update: the URL is immutable and was checked when the Repository was created).
+ */
+export function validateURL(url: string, local: LocalRepositoryPolicy | undefined): FieldError[] {
+  const bad = (value: unknown, why: string) => [fieldErr.invalid('spec.git.url', value, why)];
+  if (/[\x00-\x1f\x7f]/.test(url)) return bad(url, 'must not contain NUL or control characters');
+  if (/^https?:\/\//.test(url)) {
+    if (/^https?:\/\/[^/]*@/.test(url)) return bad('<redacted>', 'credentials may not be embedded in the URL; use spec.git.credentials');
+    let host = '';
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      // not a URL: refused below
+    }
+    return host && /^https?:\/\/[^/\s\\]+\/[^\s\\]+$/.test(url) ? [] : bad(url, URL_FORMS);
   }
-  const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
-  if (path.startsWith('/') && !path.split('/').includes('..')) return [];
-  return [fieldErr.invalid('spec.git.url', url, 'must be an https:// (or http://) URL of a git repository, or an absolute path or file:// URL of a local bare repository')];
+  const p = localPath(url);
+  if (p === undefined) return bad(url, URL_FORMS);
+  const why = local && localPathError(p, local);
+  return why ? bad(url, why) : [];
 }
 
+/** spec.git.credentials: a name in the Repository's own namespace (a Secret, or an entry of the credentials file). */
+function credentialsField(value: string | undefined): FieldError[] {
+  if (!value) return [];
+  if (value.includes('/'))
+    return [fieldErr.invalid('spec.git.credentials', value, "must be the name of credentials in the Repository's own namespace, without a namespace (\"/\" is not allowed)")];
+  const e = dns1123SubdomainError('spec.git.credentials', value);
+  return e ? [e] : [];
+}
+
+/** A sync at least once a day (a longer period is a mistake; a sync can also be triggered). */
+const MAX_SYNC_PERIOD_SECONDS = 24 * 3600;
+
 /** `peers(ns)` lists the Repositories of a namespace (for the uniqueness check). */
-export function repositoryResource(peers: (ns: string) => Iterable<KObject>): ResourceDef {
+export function repositoryResource(peers: (ns: string) => Iterable<KObject>, local: LocalRepositoryPolicy = { roots: [], dataDir: '' }): ResourceDef {
   return {
     group: CONFIG_GROUP,
     version: CONFIG_VERSION,
@@ -65,29 +96,11 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>): Re
     strategy: {
       // writes in one namespace see each other: the url+ref+directory uniqueness check holds
       lockKey: (ns) => `repositories/${ns}`,
-      validate(o) {
-        const r = o as Repository;
-        const errs: FieldError[] = [...validateURL(r.spec.git.url), ...branchField('spec.git.ref', r.spec.git.ref), ...directoryField('spec.git.directory', r.spec.git.directory)];
-        if (r.spec.git.credentials) {
-          const e = dns1123SubdomainError('spec.git.credentials', r.spec.git.credentials);
-          if (e) errs.push(e);
-        }
-        const period = parseDuration(r.spec.sync.period);
-        if (period === undefined || period < 1)
-          errs.push(fieldErr.invalid('spec.sync.period', r.spec.sync.period, 'must be a duration of at least 1s, such as "30s", "5m" or "1h30m"'));
-        const mine = `${normalizeRepoURL(r.spec.git.url)}\u0000${r.spec.git.ref}\u0000${r.spec.git.directory}`;
-        for (const p of peers(r.metadata.namespace!)) {
-          const q = p as Repository;
-          if (q.metadata.name === r.metadata.name) continue;
-          if (`${normalizeRepoURL(q.spec.git.url)}\u0000${q.spec.git.ref}\u0000${q.spec.git.directory}` === mine)
-            errs.push(fieldErr.duplicate('spec.git.url', r.spec.git.url, `Repository "${q.metadata.name}" already serves this url, ref "${r.spec.git.ref}" and directory "${r.spec.git.directory}"`));
-        }
-        return errs;
-      },
-      validateUpdate(o, old, ctx) {
-        const errs: FieldError[] = [...(this.validate!(o, ctx) as FieldError[])];
+      validate: (o) => validateSpec(o as Repository, local),
+      validateUpdate(o, old) {
         const n = o as Repository;
         const p = old as Repository;
+        const errs = validateSpec(n, n.spec.git?.url === p.spec.git?.url ? undefined : local);
         if (n.spec.type !== p.spec.type) errs.push(fieldErr.immutable('spec.type', n.spec.type));
         for (const f of ['url', 'ref', 'directory'] as const)
           if (n.spec.git?.[f] !== p.spec.git?.[f]) errs.push(fieldErr.immutable(`spec.git.${f}`, n.spec.git?.[f]));
@@ -95,4 +108,24 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>): Re
       },
     },
   };
+
+  function validateSpec(r: Repository, local: LocalRepositoryPolicy | undefined): FieldError[] {
+    const errs: FieldError[] = [
+      ...validateURL(r.spec.git.url, local),
+      ...branchField('spec.git.ref', r.spec.git.ref),
+      ...directoryField('spec.git.directory', r.spec.git.directory),
+      ...credentialsField(r.spec.git.credentials),
+    ];
+    const period = parseDuration(r.spec.sync.period);
+    if (period === undefined || period < 1 || period > MAX_SYNC_PERIOD_SECONDS)
+      errs.push(fieldErr.invalid('spec.sync.period', r.spec.sync.period, 'must be a duration of at least 1s and at most 24h, such as "30s", "5m" or "1h30m"'));
+    const mine = `${normalizeRepoURL(r.spec.git.url)}\u0000${r.spec.git.ref}\u0000${r.spec.git.directory}`;
+    for (const p of peers(r.metadata.namespace!)) {
+      const q = p as Repository;
+      if (q.metadata.name === r.metadata.name) continue;
+      if (`${normalizeRepoURL(q.spec.git.url)}\u0000${q.spec.git.ref}\u0000${q.spec.git.directory}` === mine)
+        errs.push(fieldErr.duplicate('spec.git.url', r.spec.git.url, `Repository "${q.metadata.name}" already serves this url, ref "${r.spec.git.ref}" and directory "${r.spec.git.directory}"`));
+    }
+    return errs;
+  }
 }

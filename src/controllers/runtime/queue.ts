@@ -6,6 +6,9 @@
 // Counts its work in client-go's workqueue_* metrics when given a prom-client registry.
 import client from 'prom-client';
 
+/** The longest delay setTimeout honours. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface QueueResult {
   /** run the key again after this many milliseconds (ignored when <= 0) */
   requeueAfter?: number;
@@ -93,10 +96,13 @@ export class WorkQueue {
     if (scheduled && scheduled.due <= due) return;
     this.clearTimer(key);
     this.metrics?.retries.inc(this.labels);
+    // Node fires a timer of more than 2^31-1 ms at once: a longer wait is taken in steps
     const t = setTimeout(() => {
       this.timers.delete(key);
-      this.add(key);
-    }, ms);
+      const left = due - Date.now();
+      if (left > 0) this.addAfter(key, left);
+      else this.add(key);
+    }, Math.min(ms, MAX_TIMER_MS));
     t.unref();
     this.timers.set(key, { timer: t, due });
   }

@@ -15,6 +15,8 @@ import path from 'node:path';
 import git, { type HttpClient, type TreeEntry } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitRemoteHTTP } from 'isomorphic-git/managers';
+import client from 'prom-client';
+import { isValidRefName } from '../../api/names.ts';
 import { holds, runHolding } from '../../util/held.ts';
 
 export type { TreeEntry };
@@ -34,6 +36,12 @@ const FILE_MODE = '100644';
 const FETCH_ATTEMPTS = 5;
 /** Bound on the memo of oid → peeled commit oid (objects never change, so entries never go stale). */
 const PEEL_MEMO_LIMIT = 100_000;
+
+/**
+ * Files read from git objects (the blobs `readFiles` reads), counted for the whole process. Not in
+ * any registry: the server registers it on its own (`registry.registerMetric(gitFileReads)`).
+ */
+export const gitFileReads = new client.Counter({ name: 'pkgserver_git_file_reads_total', help: 'Files read from git objects (blobs of package files)', registers: [] });
 
 export class GitError extends Error {
   constructor(message: string) {
@@ -67,7 +75,7 @@ export interface GitRepoOptions {
   gitdir: string;
   /** an http(s) remote; without it `gitdir` is an existing bare repository used directly */
   remote?: { url: string; auth?: GitAuth };
-  /** bound on every network operation (default 30 s) */
+  /** bound on every network operation (default 30 s): past it, or a socket silent that long, the remote is unreachable (GitUnreachableError) */
   timeoutMs?: number;
   /** committer of every commit, and author when a commit names none */
   author?: GitIdentity;
@@ -114,15 +122,6 @@ export interface CommitFilesOptions {
   message: string;
   /** defaults to the repository's identity */
   author?: GitIdentity;
-}
-
-/** `git check-ref-format` rules, restricted to branches and tags (`refs/heads/…`, `refs/tags/…`). */
-export function isValidRefName(ref: string): boolean {
-  if (!/^refs\/(heads|tags)\/./.test(ref)) return false;
-  if (ref.endsWith('/') || ref.endsWith('.') || ref.includes('..') || ref.includes('@{')) return false;
-  // control characters, space, ~ ^ : ? * [ and backslash
-  if (/[\x00-\x20\x7f~^:?*[\\]/.test(ref)) return false;
-  return ref.split('/').every((part) => part.length > 0 && !part.startsWith('.') && !part.endsWith('.lock'));
 }
 
 /** Splits a path inside the repository into its parts ("" → []); refuses anything git or fsck would not take. */
@@ -187,18 +186,30 @@ async function* abortable(iterator: AsyncIterableIterator<Uint8Array>, aborted: 
 
 /**
  * An HTTP client whose requests and response bodies all fail once `signal` aborts, even when the
- * peer stops answering mid-stream; isomorphic-git then rejects instead of waiting forever.
+ * peer stops answering mid-stream; isomorphic-git then rejects instead of waiting forever. A
+ * socket silent for `idleMs` fails too: without it Node's keep-alive agent gives up on an active
+ * socket after its own 5 s, with an untyped "Request timed out", whatever the git timeout is.
  */
-function abortableHttp(base: HttpClient, signal: AbortSignal): HttpClient {
+function abortableHttp(base: HttpClient, signal: AbortSignal, idleMs: number): HttpClient {
   const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
   aborted.catch(() => {}); // observed by whoever races it; not an unhandled rejection otherwise
   return {
     async request(req) {
-      const res = await Promise.race([base.request({ ...req, signal }), aborted]);
+      const res = await Promise.race([base.request({ ...req, signal, fetchOptions: { ...req.fetchOptions, timeout: idleMs } }), aborted]);
       return { ...res, body: res.body && abortable(res.body, aborted) };
     },
   };
 }
+
+/** The error of isomorphic-git's node HTTP client (simple-get) when a socket stays silent past its timeout. */
+const SOCKET_TIMEOUT_MESSAGE = 'Request timed out';
+
+/**
+ * Remotes (URLs without credentials) whose last request got no answer within the timeout, and
+ * when. Waiting the whole timeout again at once would only hold the repository's lock: a write
+ * queued behind a sync that just timed out would take twice the timeout to learn the same.
+ */
+const silentRemotes = new Map<string, number>();
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
 
@@ -380,6 +391,7 @@ export class GitRepo {
           if (entry.type === 'tree') await visit(entry.oid, `${rel}/`);
           else if (entry.type === 'blob') {
             const { blob } = await this.read(() => git.readBlob({ fs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache }));
+            gitFileReads.inc();
             files.push([rel, Buffer.from(blob)]);
           }
           // a 'commit' entry is a submodule: no content in this repository
@@ -514,15 +526,26 @@ export class GitRepo {
   /**
    * Runs one network operation with a deadline: past `timeoutMs` every request and response
    * stream is aborted. Errors become GitAuthError / GitUnreachableError / GitError with messages
-   * that name the URL (never credentials).
+   * that name the URL (never credentials). A remote that gave no answer in time is not asked
+   * again for `timeoutMs` (see silentRemotes): meanwhile operations fail at once.
    */
   private async network<T>(what: string, op: (http: HttpClient) => Promise<T>): Promise<T> {
+    const url = this.remote!.url;
+    const silentAt = silentRemotes.get(url);
+    if (silentAt !== undefined && Date.now() - silentAt < this.timeoutMs)
+      throw new GitUnreachableError(`${what} ${url}: no answer within ${this.timeoutMs} ms (to a request ${Date.now() - silentAt} ms ago; asked again ${this.timeoutMs} ms after it)`);
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error('timeout')), this.timeoutMs);
     try {
-      return await op(abortableHttp(nodeHttp, controller.signal));
+      const result = await op(abortableHttp(nodeHttp, controller.signal, this.timeoutMs));
+      silentRemotes.delete(url);
+      return result;
     } catch (err) {
-      if (controller.signal.aborted) throw new GitUnreachableError(`${what} ${this.remote!.url}: no answer within ${this.timeoutMs} ms`);
+      if (controller.signal.aborted || (err as Error | undefined)?.message === SOCKET_TIMEOUT_MESSAGE) {
+        silentRemotes.set(url, Date.now());
+        throw new GitUnreachableError(`${what} ${url}: no answer within ${this.timeoutMs} ms`);
+      }
+      silentRemotes.delete(url); // it answered, if only with an error
       throw this.remoteError(what, err);
     } finally {
       clearTimeout(timer);
