@@ -115,20 +115,30 @@ test.serial('an undecodable path is 400; a compressed body (a gzip bomb too) is 
 
 test.serial('YAML alias amplification is bounded by the bytes it expands to (413), and the server\'s memory stays put', async (t) => {
   const before = await snapshot();
-  const rss0 = rssKiB();
   const anchor = 'x'.repeat(2_900_000);
   const yaml = `apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: bomb\n  annotations:\n    a0: &big "${anchor}"\n${Array.from({ length: 98 }, (_, i) => `    a${i + 1}: *big\n`).join('')}spec: {git: {url: "https://git.example.com/x.git"}}\n`;
-  const r = await admin.post(REPOS, yaml, { contentType: 'application/yaml' });
-  t.is(r.status, 413);
-  t.regex(r.body.message, /^Request entity too large: the decoded request body \(YAML aliases expanded\) is larger than the limit of 3145728 bytes/);
   // the same inside a PackageRevision's inputs
   const prYaml = `apiVersion: pkg.pkgserver.dev/v1alpha1\nkind: PackageRevision\nmetadata: {name: c1.deploy..bomb.ws}\nspec:\n  packageRevID: {target: c1, repository: deploy, package: bomb, workspace: ws}\n  tasks: [{type: init}]\n  inputs:\n  - &cm {apiVersion: v1, kind: ConfigMap, metadata: {name: c}, data: {x: "${anchor}"}}\n${Array.from({ length: 98 }, () => '  - *cm\n').join('')}`;
-  const p = await admin.post(PR, prYaml, { contentType: 'application/yaml' });
-  t.is(p.status, 413);
+  const send = async () => {
+    const r = await admin.post(REPOS, yaml, { contentType: 'application/yaml' });
+    t.is(r.status, 413);
+    t.regex(r.body.message, /^Request entity too large: the decoded request body \(YAML aliases expanded\) is larger than the limit of 3145728 bytes/);
+    const p = await admin.post(PR, prYaml, { contentType: 'application/yaml' });
+    t.is(p.status, 413);
+  };
+  // the first pair grows the heap to hold one 3 MB body (any request that size does); after it,
+  // bodies that would expand to 290 MB each must leave the memory where it was
+  // reference: plain bodies of the same size, refused (annotations too large)
+  const plain = JSON.stringify({ apiVersion: 'config.pkg.pkgserver.dev/v1alpha1', kind: 'Repository', metadata: { name: 'plain', annotations: { a: anchor } }, spec: { git: { url: 'https://git.example.com/x.git' } } });
+  await send();
+  const rss0 = rssKiB();
+  for (let i = 0; i < 10; i++) t.is((await admin.post(REPOS, plain)).status, 422); // annotations over 256 KiB
+  const rss1 = rssKiB();
+  for (let i = 0; i < 5; i++) await send();
+  const grew = rssKiB() - rss1;
   t.is(await snapshot(), before);
-  t.log(`RSS grew by ${rssKiB() - rss0} KiB`);
-  // two 3 MB bodies read and parsed (about 20 MB transient); before the bound it was hundreds of MB
-  t.true(rssKiB() - rss0 < 48 * 1024, `RSS grew by ${rssKiB() - rss0} KiB`);
+  t.log(`RSS: 10 plain 3 MB bodies grew it by ${rss1 - rss0} KiB, then 10 alias bombs (290 MB each if expanded) by ${grew} KiB`);
+  t.true(grew < 12 * 1024, `RSS grew by ${grew} KiB`);
 });
 
 test.serial('a stored object is bounded after decoding and defaulting (413, like etcd\'s limit)', async (t) => {
@@ -174,5 +184,75 @@ test.serial('a PackageRevisionResources patch that changes nothing ({"spec": nul
   const r = await admin.patch(PRR, { spec: null }, MERGE);
   t.is(r.status, 200, JSON.stringify(r.body));
   t.is(r.body.metadata.resourceVersion, before.metadata.resourceVersion);
+  t.is((await admin.get(`${PR}/c1.deploy..web.ws`)).body.status.git.commit, head, 'no new commit');
+});
+
+test.serial('keys named like Object.prototype members ("constructor", "__proto__") are pruned as unknown fields, never stored', async (t) => {
+  const body = JSON.parse('{"apiVersion":"config.pkg.pkgserver.dev/v1alpha1","kind":"Repository","metadata":{"name":"proto","__proto__":{"name":5}},"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"spec":{"git":{"url":"https://git.example.com/proto.git","constructor":1}}}');
+  const strict = await admin.post(`${REPOS}?fieldValidation=Strict`, body);
+  t.is(strict.status, 400);
+  for (const f of ['metadata.__proto__', '__proto__', 'constructor', 'spec.git.constructor']) t.true(strict.body.message.includes(`unknown field "${f}"`), `${f}: ${strict.body.message}`);
+  const r = await admin.post(REPOS, body);
+  t.is(r.status, 201, JSON.stringify(r.body));
+  const got = (await admin.get(`${REPOS}/proto`)).raw.toString();
+  t.false(/__proto__|constructor|polluted/.test(got), got);
+  await admin.delete(`${REPOS}/proto`);
+  const patched = await admin.patch(`${REPOS}/deploy`, '{"constructor":{"prototype":{"polluted":"yes"}},"metadata":{"__proto__":{"name":5}}}', MERGE);
+  t.is(patched.status, 200);
+  t.false(/constructor|polluted|__proto__/.test((await admin.get(`${REPOS}/deploy`)).raw.toString()));
+  t.is(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test.serial('a strategic directive map in place of a list is refused (422), not taken as "remove the list"', async (t) => {
+  await admin.patch(`${REPOS}/deploy`, { metadata: { finalizers: ['example.com/keep'] } }, MERGE);
+  const before = await snapshot();
+  const r = await admin.patch(`${REPOS}/deploy`, { metadata: { finalizers: { $patch: 'replace' } } }, 'application/strategic-merge-patch+json');
+  t.is(r.status, 422, JSON.stringify(r.body));
+  t.regex(r.body.message, /metadata\.finalizers: cannot replace a list with the directive map/);
+  t.deepEqual((await admin.get(`${REPOS}/deploy`)).body.metadata.finalizers, ['example.com/keep']);
+  t.is(await snapshot(), before);
+  await admin.patch(`${REPOS}/deploy`, { metadata: { finalizers: null } }, MERGE);
+});
+
+test.serial('a resourceVersion past an unsigned 64-bit integer is 400 (kube parses it as uint64); a big one within is "too large" (504)', async (t) => {
+  const huge = await admin.get(`${REPOS}?resourceVersion=${'9'.repeat(40)}&resourceVersionMatch=NotOlderThan`);
+  t.is(huge.status, 400);
+  t.regex(huge.body.message, /resourceVersion must be an unsigned 64-bit integer/);
+  const big = await admin.get(`${REPOS}?resourceVersion=18446744073709551615&resourceVersionMatch=NotOlderThan&timeoutSeconds=1`);
+  t.is(big.status, 504);
+});
+
+test.serial('a PackageVariant whose downstream package path has a segment named like a revision is refused (the tag P/v2 would collide)', async (t) => {
+  const pv = (downstream: Record<string, string>) => ({ apiVersion: 'config.pkg.pkgserver.dev/v1alpha1', kind: 'PackageVariant', metadata: { name: 'revlike' }, spec: { upstream: { repository: 'c', package: 'p' }, downstream: { target: 't', repository: 'deploy', ...downstream } } });
+  const r = await admin.post(PV, pv({ package: 'v2' }));
+  t.is(r.status, 422);
+  t.deepEqual(r.body.details.causes, [{ reason: 'FieldValueInvalid', message: 'Invalid value: "v2": a package path may not contain a segment named like a revision (v1, v2.0, ...)', field: 'spec.downstream.package' }]);
+  const realm = await admin.post(PV, pv({ package: 'p', realm: 'infra/v1.2' }));
+  t.is(realm.status, 422);
+  t.is(realm.body.details.causes[0].field, 'spec.downstream.realm');
+  t.is((await admin.get(`${PV}/revlike`)).status, 404);
+});
+
+test.serial('self reviews decode within the same bounds as resources (deep or aliased bodies are 400/413)', async (t) => {
+  const SSR = '/apis/authentication.k8s.io/v1/selfsubjectreviews';
+  const deep = await admin.post(SSR, `{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview","metadata":{"annotations":${nestedText(5000)}}}`);
+  t.is(deep.status, 400);
+  t.regex(deep.body.message, /nests deeper than 100 levels/);
+  const lines = ['a0: &a0 "' + 'x'.repeat(1024) + '"'];
+  for (let i = 1; i < 14; i++) lines.push(`a${i}: &a${i} [*a${i - 1}, *a${i - 1}]`);
+  const bomb = await admin.post(SSR, `apiVersion: authentication.k8s.io/v1\nkind: SelfSubjectReview\nmetadata:\n  name: x\nhx:\n  ${lines.join('\n  ')}\n`, { contentType: 'application/yaml' });
+  t.is(bomb.status, 413);
+});
+
+test.serial('PackageRevisionResources of the wrong shape (spec.resources a string, a file a number) is 422 before any file is written', async (t) => {
+  const PRR = `/apis/pkg.pkgserver.dev/v1alpha1/namespaces/${NS}/packagerevisionresources/c1.deploy..web.ws`;
+  const head = (await admin.get(`${PR}/c1.deploy..web.ws`)).body.status.git.commit;
+  for (const resources of ['x', ['a'], { 'a.yaml': 5 }]) {
+    const cur = (await admin.get(PRR)).body;
+    const r = await admin.put(PRR, { ...cur, spec: { ...cur.spec, resources } });
+    t.is(r.status, 422, JSON.stringify(r.body));
+    t.is(r.body.details.causes[0].reason, 'FieldValueTypeInvalid');
+    t.regex(r.body.details.causes[0].field, /^spec\.resources/);
+  }
   t.is((await admin.get(`${PR}/c1.deploy..web.ws`)).body.status.git.commit, head, 'no new commit');
 });

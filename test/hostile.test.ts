@@ -5,7 +5,7 @@
 // without an answer within 10 s, every unauthenticated one 401, and the whole state (every object
 // of every resource, every package's files, every git ref of every repository and of the
 // server's own mirrors) exactly as before. Prints the counts by family and status code.
-// HOSTILE_SEED=<n> repeats a run (the seed is printed).
+// HOSTILE_SEED=<n> repeats a run (the seed is printed); HOSTILE_DUMP=<file> writes every accepted write there.
 import test from 'ava';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -372,6 +372,8 @@ test.serial('hostile requests: no 5xx but 503 and 504, no hang, 401 without a ce
     unhandled.set(key, (unhandled.get(key) ?? 0) + 1);
   }
   if (unhandled.size) t.log(`server log, "unhandled error" by message and stack:\n${[...unhandled].map(([k, n]) => `  ${n}× ${k}`).join('\n')}`);
+  // HOSTILE_DUMP=<file>: every accepted write, in full, to find which one changed something
+  if (process.env.HOSTILE_DUMP) writeFileSync(process.env.HOSTILE_DUMP, accepted.map(([r, o]) => describe(r, o)).join('\n\n'));
   if (accepted.length) t.log(`writes answered 2xx without dryRun (fine if nothing changed):\n  ${examples(accepted, (o) => String(o.status)).join('\n  ')}`);
 
   const problems: Record<string, string[]> = {

@@ -1,6 +1,7 @@
 // Naming rules shared by the kinds: DNS labels, realms, package paths, directories and branches in a
 // repository (git ref names), durations.
 import { dns1123LabelError, fieldErr, type FieldError } from './fielderrors.ts';
+import { isRevision } from './pkg.ts';
 
 /** A required DNS-1123 label field. */
 export function labelField(field: string, value: unknown): FieldError[] {
@@ -15,6 +16,18 @@ export function realmField(field: string, value: unknown): FieldError[] {
   const s = String(value);
   if (s.split('/').every((seg) => dns1123LabelError(field, seg) === undefined)) return [];
   return [fieldErr.invalid(field, s, 'a realm is a "/"-separated path of lowercase RFC 1123 labels (e.g. "infra/net"), with no empty segment')];
+}
+
+/**
+ * A package path (realm segments and the package name) may not have a segment named like a
+ * revision: the tag of revision v3 of package P is "P/v3", so a package "P/v3" would collide.
+ */
+export function revisionSegmentErrors(realmField: string, packageField: string, realm: string | undefined, pkg: string | undefined): FieldError[] {
+  const why = 'a package path may not contain a segment named like a revision (v1, v2.0, ...)';
+  return [
+    ...(realm ? realm.split('/') : []).filter(isRevision).map((seg) => fieldErr.invalid(realmField, seg, why)),
+    ...(pkg !== undefined && isRevision(pkg) ? [fieldErr.invalid(packageField, pkg, why)] : []),
+  ];
 }
 
 /** Control characters (C0, DEL, C1) and the bidirectional formatting characters (U+202A–U+202E, U+2066–U+2069). */

@@ -2,9 +2,8 @@
 // call the registry, render the response in the representation the client negotiated.
 import type { Request, Response } from 'express';
 import YAML from 'yaml';
-import jsyaml from 'js-yaml';
 import type { KObject } from '../api/meta.ts';
-import { badRequest, fieldErr, gone, invalid, methodNotSupported, requestEntityTooLarge, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
+import { badRequest, fieldErr, gone, invalid, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
 import { decodeEnvelope, ProtobufDecodeError } from './protobuf.ts';
@@ -12,7 +11,9 @@ import { ExpiredError } from '../storage/store/cacher.ts';
 import type { FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
 import { gv, type RequestContext } from './registry/types.ts';
 import { partialObjectMetadata, table, type IncludeObject } from './table.ts';
-import { boundsProblem, MAX_DEPTH } from './bounds.ts';
+import { checkBounds, decodeText, DEFAULT_MAX_DECODED_BYTES } from './decode.ts';
+
+export { DEFAULT_MAX_DECODED_BYTES };
 import { deleteOptionsTypeProblem, metadataTypeProblem } from './validation.ts';
 import type { ResourceDef } from './registry/types.ts';
 
@@ -39,40 +40,12 @@ const PROTOBUF = 'application/vnd.kubernetes.protobuf';
 
 // ---------------------------------------------------------------- request decoding
 
-/** What a decoded body may be at most, once YAML aliases are expanded (the request body limit). */
-export const DEFAULT_MAX_DECODED_BYTES = 3 * 1024 * 1024;
-
-/**
- * Decodes a JSON or YAML body into plain JSON data within bounds (./bounds.ts): nothing else sees
- * a body before this check, so no recursive code meets a deep or huge value.
- */
+/** Decodes a JSON or YAML body into plain JSON data within bounds (./decode.ts). */
 function decodeBody(req: Request, allowed: (t: string) => boolean, accepted: string[], maxBytes = DEFAULT_MAX_DECODED_BYTES): { type: string; body: unknown } {
   const type = mediaType(req.headers['content-type']) || 'application/json';
   if (!allowed(type)) throw unsupportedMediaType(type, accepted);
   const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  if (!raw.trim()) throw badRequest('the request body is empty');
-  let body: unknown;
-  try {
-    // YAML: js-yaml with the core schema (no !!binary, !!timestamp or other values that are not
-    // JSON data; duplicate keys refused); it shares aliased nodes instead of copying them, bounds
-    // the nesting, and costs a tenth of the memory and time of the yaml package on large scalars
-    body = type === 'application/yaml' || type === 'application/apply-patch+yaml' ? jsyaml.load(raw, { schema: jsyaml.CORE_SCHEMA, maxDepth: MAX_DEPTH } as jsyaml.LoadOptions) : JSON.parse(raw);
-  } catch (e) {
-    // a parser's recursion meeting a deeply nested text (the yaml package reports it as a parse error)
-    const tooDeep = e instanceof RangeError || /Maximum call stack size exceeded|nesting exceeded maxDepth/.test((e as Error).message);
-    throw badRequest(tooDeep ? `the request body could not be decoded: it nests deeper than ${MAX_DEPTH} levels` : `the request body could not be decoded: ${(e as Error).message}`);
-  }
-  checkBounds(body, maxBytes);
-  return { type, body };
-}
-
-/** 400 for a value that is not JSON data or nests too deep; 413 for one too large once expanded. */
-export function checkBounds(value: unknown, maxBytes = DEFAULT_MAX_DECODED_BYTES): void {
-  const p = boundsProblem(value, { maxBytes });
-  if (!p) return;
-  if (p.kind === 'size') throw requestEntityTooLarge(p.limit, 'the decoded request body (YAML aliases expanded)');
-  if (p.kind === 'depth') throw badRequest(`the request body nests deeper than ${MAX_DEPTH} levels (at ${p.path})`);
-  throw badRequest(p.type.startsWith('number') ? `the request body could not be decoded: ${p.path} is a ${p.type}` : `the request body could not be decoded: ${p.path} is a ${p.type}, not JSON data`);
+  return { type, body: decodeText(raw, type, maxBytes) };
 }
 
 /** A Kubernetes protobuf body (typed clients of client-go ≥ 1.32 send them) of a kind that can decode it. */

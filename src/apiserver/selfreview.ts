@@ -4,10 +4,10 @@
 // Each is a create-only "virtual" resource: the body (JSON, YAML, or Kubernetes protobuf, which
 // kubectl ≥ 1.32 sends) is decoded into the JSON API's shape, checked, evaluated for the
 // requesting user, and answered as the same object with its status set. Nothing is stored.
-import YAML from 'yaml';
 import { timestamp } from '../api/meta.ts';
 import { badRequest, fieldErr, invalid, StatusError, unsupportedMediaType, type FieldError } from './errors.ts';
 import { mediaType } from './negotiate.ts';
+import { decodeText } from './decode.ts';
 import { decodeEnvelope, decodeSelfSubjectAccessReview, decodeSelfSubjectReview, decodeSelfSubjectRulesReview, ProtobufDecodeError } from './protobuf.ts';
 import type { Attributes, Authorizer, Decision, RuleResolver, RulesResult } from './authz/types.ts';
 import type { UserInfo } from './registry/types.ts';
@@ -95,14 +95,7 @@ function decode(body: Buffer, contentType: string, t: Target, fromJSON: (o: Obj)
       throw e;
     }
   }
-  const text = body.toString('utf8');
-  if (!text.trim()) throw badRequest('the request body is empty');
-  let o: unknown;
-  try {
-    o = type === 'application/yaml' ? YAML.parse(text, { maxAliasCount: 100 }) : JSON.parse(text);
-  } catch (e) {
-    throw badRequest(`the request body could not be decoded: ${(e as Error).message}`);
-  }
+  const o = decodeText(body.toString('utf8'), type);
   if (!isObject(o)) throw badRequest('the request body must be a JSON object');
   checkTypeMeta(t, o.kind, o.apiVersion);
   const metadata = object(t, o, 'metadata', 'metadata') ?? {};

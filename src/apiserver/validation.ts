@@ -25,7 +25,7 @@ function walkPrune(value: unknown, schema: Schema | undefined, path: string, unk
   const o = value as Record<string, unknown>;
   if (schema.properties) {
     for (const k of Object.keys(o)) {
-      const sub = schema.properties[k];
+      const sub = propertyOf(schema, k);
       const p = path ? `${path}.${k}` : k;
       if (sub) walkPrune(o[k], sub, p, unknown);
       else if (typeof schema.additionalProperties === 'object') walkPrune(o[k], schema.additionalProperties, p, unknown);
@@ -37,6 +37,11 @@ function walkPrune(value: unknown, schema: Schema | undefined, path: string, unk
   } else if (typeof schema.additionalProperties === 'object') {
     for (const k of Object.keys(o)) walkPrune(o[k], schema.additionalProperties, path ? `${path}.${k}` : k, unknown);
   }
+}
+
+/** The schema of property `k`, own properties only: "constructor" or "__proto__" are not in every schema. */
+export function propertyOf(schema: Schema, k: string): Schema | undefined {
+  return schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
 }
 
 /** Sets schema defaults on absent fields, recursively (apiextensions structural defaulting). */
@@ -106,7 +111,7 @@ function listErrors(value: unknown, schema: Schema | undefined, path: string): F
     return errs;
   }
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    const sub = schema.properties?.[k] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+    const sub = propertyOf(schema, k) ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
     if (sub) errs.push(...listErrors(v, sub, path ? `${path}.${k}` : k));
   }
   return errs;

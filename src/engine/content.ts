@@ -108,6 +108,9 @@ function lengthProblem(p: string, limits: Pick<ContentLimits, 'maxPathBytes' | '
   return undefined;
 }
 
+/** Outside YAML 1.2's c-printable set: C0 controls but tab, newline and carriage return; DEL; C1 controls but NEL; lone surrogates; U+FFFE and U+FFFF. */
+const NOT_PRINTABLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u0084\u0086-\u009F\uFFFE\uFFFF]|\p{Cs}/u;
+
 /**
  * Why a YAML file is not acceptable, or undefined: the first error of any of its documents (a
  * syntax error, a duplicate key), an alias without an anchor before it or inside its own anchor,
@@ -115,6 +118,14 @@ function lengthProblem(p: string, limits: Pick<ContentLimits, 'maxPathBytes' | '
  * by its anchor's text, computed on the syntax tree, nothing expanded).
  */
 export function yamlProblem(content: string, maxBytes: number): string | undefined {
+  const bad = NOT_PRINTABLE.exec(content);
+  if (bad) {
+    const before = content.slice(0, bad.index);
+    const line = before.split('\n').length;
+    const col = bad.index - before.lastIndexOf('\n');
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    return `YAML may not hold the character U+${code} (at line ${line}, column ${col}): a YAML stream is printable characters only; escape it in a double-quoted string ("\\u${code}")`;
+  }
   const lines = new YAML.LineCounter();
   const docs = YAML.parseAllDocuments(content, { prettyErrors: true, uniqueKeys: true, lineCounter: lines });
   const at = (offset: number) => {

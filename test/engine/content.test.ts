@@ -169,3 +169,12 @@ test('layout: paths, branches and tags parse back, directories and realms includ
   t.deepEqual(cat.parseTag('nginx/v1.2.0'), { key: { target: 'catalog', realm: '', package: 'nginx' }, revision: 'v1.2.0' });
   t.is(cat.parseTag('v1'), undefined, 'a repository-wide release tag is not a package revision');
 });
+
+test('YAML: only printable characters (a NUL, an escape character or a C1 control is refused, with where it is)', (t) => {
+  t.regex(yamlProblem('a: "\u0000"\n', 1 << 20) ?? '', /U\+0000 \(at line 1, column 5\)/);
+  t.regex(yamlProblem('a: 1\nb: x\u001by\n', 1 << 20) ?? '', /U\+001B \(at line 2, column 5\)/);
+  t.regex(yamlProblem('a: "\u0090"', 1 << 20) ?? '', /U\+0090/);
+  t.regex(yamlProblem('a: "\ud800"', 1 << 20) ?? '', /U\+D800/);
+  // tabs, CR LF, NEL, a BOM, non-Latin text and an escaped NUL are all fine
+  t.is(yamlProblem('\ufeffa:\t"x"\r\nb: "\u0085é日本 😀"\nc: "\\u0000"\n', 1 << 20), undefined);
+});

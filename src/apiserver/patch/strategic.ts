@@ -102,7 +102,12 @@ function mergeMap(original: JsonObject, patch: JsonObject, schema: SchemaNode | 
     }
     if (!Object.hasOwn(original, key) || kindOf(original[key]) !== kindOf(patchValue)) {
       // Nothing to merge with: take the patch value. A deletion list never adds anything.
-      if (!isDeleteList) assign(original, key, sanitize(patchValue, fieldPath));
+      if (isDeleteList) continue;
+      const value = sanitize(patchValue, fieldPath);
+      // a directive map ({"$patch": "replace"}) in place of a list or a scalar: upstream stores
+      // the map itself, which then fails to decode; it must not silently remove the field
+      if (value === DROP && Object.hasOwn(original, key)) fail(fieldPath, `cannot replace a ${kindOf(original[key])} with the directive map ${preview(patchValue)}`);
+      assign(original, key, value);
       continue;
     }
 

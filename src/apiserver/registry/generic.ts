@@ -133,10 +133,26 @@ export class Registry implements RESTStorage {
     return o;
   }
 
-  /** Types before logic: no per-kind code (prepare, strategies, hooks) sees a field of the wrong type. */
-  private checkTypes(o: KObject): void {
-    const errs = typeErrors(o, this.def.schema);
-    if (errs.length) throw invalid(this.def.kind, this.def.group, typeof o.metadata?.name === 'string' ? o.metadata.name : '', errs);
+  /**
+   * Types before logic: no per-kind code (prepare, strategies, hooks) sees a field of the wrong
+   * type. The 422 still lists every cause the generic rules find (schema, ObjectMeta), as kube's.
+   */
+  private checkTypes(o: KObject, old?: KObject): void {
+    if (!typeErrors(o, this.def.schema).length) return;
+    throw invalid(this.def.kind, this.def.group, typeof o.metadata?.name === 'string' ? o.metadata.name : '', dedupe(this.genericErrors(o, old).errs));
+  }
+
+  /** What the schema and the ObjectMeta rules say of an object (no per-kind code). */
+  private genericErrors(obj: KObject, old: KObject | undefined): { errs: FieldError[]; schemaValid: boolean } {
+    const s = this.def.strategy;
+    const schemaErrs = validateSchema(obj, this.def.schema);
+    const errs: FieldError[] = [...schemaErrs];
+    // the ObjectMeta rules assume its types: they run when the schema found none wrong there
+    if (!schemaErrs.some((e) => e.field === 'metadata' || e.field.startsWith('metadata.'))) {
+      errs.push(...validateObjectMeta(obj.metadata, this.def.namespaced, (n) => (s.validateName ? s.validateName(n) : nameErrors(n))));
+      if (old) errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
+    }
+    return { errs, schemaValid: schemaErrs.length === 0 };
   }
 
   /**
@@ -335,17 +351,11 @@ export class Registry implements RESTStorage {
 
   private async validate(obj: KObject, old: KObject | undefined, ctx: RequestContext, sub?: string): Promise<void> {
     const s = this.def.strategy;
-    const schemaErrs = validateSchema(obj, this.def.schema);
-    const errs: FieldError[] = [...schemaErrs];
-    // the ObjectMeta rules assume its types: they run when the schema found none wrong there
-    if (!schemaErrs.some((e) => e.field === 'metadata' || e.field.startsWith('metadata.'))) {
-      errs.push(...validateObjectMeta(obj.metadata, this.def.namespaced, (n) => (s.validateName ? s.validateName(n) : nameErrors(n))));
-      if (old) errs.push(...validateObjectMetaUpdate(obj.metadata, old.metadata));
-    }
+    const { errs, schemaValid } = this.genericErrors(obj, old);
     // per-kind rules (typed access to spec) run on a schema-valid object only, as kube-apiserver
     // runs a CRD's validation rules only without schema errors; metadata errors do not stop them,
     // so a 422 lists every cause
-    if (schemaErrs.length === 0 && !ctx.mirror) {
+    if (schemaValid && !ctx.mirror) {
       if (!old) {
         if (s.validate) errs.push(...(await s.validate(obj, ctx)));
       } else if (sub) {
@@ -392,7 +402,7 @@ export class Registry implements RESTStorage {
         throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
       if (this.def.namespaced && obj.metadata?.namespace && obj.metadata.namespace !== ns)
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-      this.checkTypes(obj);
+      this.checkTypes(obj, current);
       const next = this.prepareUpdate(obj, current, ctx, sub);
       await this.validate(next, current, ctx, sub);
       this.checkSize(next);
@@ -566,7 +576,8 @@ function generateName(prefix: string): string {
 
 function parseRV(rv: string | undefined): number | undefined {
   if (rv === undefined || rv === '') return undefined;
-  if (!/^\d+$/.test(rv)) throw badRequest(`Invalid value: "${rv}": resourceVersion must be an integer`, [fieldErr.invalid('resourceVersion', rv, 'must be an integer')].map((e) => ({ reason: e.type, message: e.message, field: e.field })));
+  // as kube parses it: an unsigned 64-bit integer (a bigger one is invalid, not "too large")
+  if (!/^\d+$/.test(rv) || BigInt(rv) > 0xffffffffffffffffn) throw badRequest(`Invalid value: "${rv}": resourceVersion must be an unsigned 64-bit integer`, [fieldErr.invalid('resourceVersion', rv, 'must be an unsigned 64-bit integer')].map((e) => ({ reason: e.type, message: e.message, field: e.field })));
   return Number(rv);
 }
 

@@ -11,6 +11,7 @@ import type { PackageEngine, Resources } from '../../engine/engine.ts';
 import { PackageUnavailableError } from '../../engine/errors.ts';
 import { decodeFields, type DeleteOptions, type FieldValidation, type ListOptions, type ListResult, type Mutation, type Registry, type RESTStorage, type WatchOptions, type WatchSink } from './generic.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
+import { typeErrors } from '../validation.ts';
 
 /** The request context of a resources write: the PackageRevision registry's hook commits these files. */
 export interface ResourcesContext extends RequestContext {
@@ -197,6 +198,9 @@ export class PackageRevisionResourcesStorage implements RESTStorage {
     if (rv !== current.metadata.resourceVersion) throw conflict(this.gr, name, OBJECT_MODIFIED);
     const next = obj as PackageRevisionResources;
     if (next.metadata?.name !== undefined && next.metadata.name !== name) throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+    // shape before logic: a spec.resources that is not a map of strings never reaches the files
+    const typeErrs = typeErrors(next, this.def.schema);
+    if (typeErrs.length) throw invalid(this.def.kind, PKG_GROUP, name, typeErrs);
     const resources = next.spec?.resources ?? {};
     if (JSON.stringify(resources) === JSON.stringify(current.spec.resources)) return current;
     const pr = this.pr(ns, name);

@@ -1,7 +1,7 @@
 // The PackageRevision resource: names, immutable fields, the lifecycle state machine with
 // approval (SPEC 3.2, 3.3, 3.6). Its git side effects are the PackageService's (src/storage/git).
 import { findCondition, type KObject } from '../../api/meta.ts';
-import { labelField, realmField } from '../../api/names.ts';
+import { labelField, realmField, revisionSegmentErrors } from '../../api/names.ts';
 import {
   CATALOG_TARGET,
   LABEL_LATEST,
@@ -36,10 +36,7 @@ function idErrors(pr: PackageRevision): FieldError[] {
     ...realmField('spec.packageRevID.realm', id.realm),
     ...labelField('spec.packageRevID.package', id.package),
     ...labelField('spec.packageRevID.workspace', id.workspace),
-    // a directory named like a revision would collide with tag names (P/v3 vs P/v3/x)
-    ...[...(id.realm ? id.realm.split('/') : []), id.package]
-      .filter((seg) => isRevision(seg))
-      .map((seg) => fieldErr.invalid(id.realm?.split('/').includes(seg) ? 'spec.packageRevID.realm' : 'spec.packageRevID.package', seg, 'a package path may not contain a segment named like a revision (v1, v2.0, ...)')),
+    ...revisionSegmentErrors('spec.packageRevID.realm', 'spec.packageRevID.package', id.realm, id.package),
   ];
 }
 

@@ -3,7 +3,7 @@
 import semver from 'semver';
 import { CONFIG_GROUP, CONFIG_VERSION, packageVariantSchema, type PackageVariant } from '../../api/config.ts';
 import { findCondition, type KObject } from '../../api/meta.ts';
-import { labelField, realmField } from '../../api/names.ts';
+import { labelField, realmField, revisionSegmentErrors } from '../../api/names.ts';
 import { fieldErr, type FieldError } from '../errors.ts';
 import { validateObjectMeta } from '../validation.ts';
 import { statusSubresource } from './status.ts';
@@ -29,6 +29,7 @@ function validate(o: KObject): FieldError[] {
     ...labelField('spec.downstream.repository', down.repository),
     ...realmField('spec.downstream.realm', down.realm),
     ...labelField('spec.downstream.package', down.package),
+    ...revisionSegmentErrors('spec.downstream.realm', 'spec.downstream.package', down.realm, down.package),
   ];
   if (up.revision !== undefined && !validRevisionConstraint(up.revision))
     errs.push(fieldErr.invalid('spec.upstream.revision', up.revision, 'must be a revision ("v2"), a semver range (">=1.2 <2") or "*"'));
