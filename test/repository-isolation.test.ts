@@ -18,6 +18,7 @@ const REPOS = (ns: string) => `/apis/config.pkg.pkgserver.dev/v1alpha1/namespace
 const PRS = (ns: string) => `/apis/pkg.pkgserver.dev/v1alpha1/namespaces/${ns}/packagerevisions`;
 
 const OUTSIDE = 'must be under a directory the server allows for local repositories (--local-repository-root)';
+const SPECIAL = 'must not be under /proc, /sys or /dev';
 const DATA = "must not be inside (or contain) the server's data directory";
 const NO_ROOTS = 'local repositories are not allowed on this server: the server must be started with --local-repository-root to allow the directories they may be in';
 
@@ -90,7 +91,8 @@ async function refused(t: import('ava').ExecutionContext, name: string, git: Rec
 
 test.serial('the cases seen in the issue are refused with 422 naming the rule', async (t) => {
   await refused(t, 'nul', { url: '/tmp/x\u0000y' }, 'spec.git.url', '/tmp/x\u0000y', 'must not contain NUL or control characters');
-  await refused(t, 'environ', { url: 'file:///proc/self/environ' }, 'spec.git.url', 'file:///proc/self/environ', OUTSIDE);
+  await refused(t, 'environ', { url: 'file:///proc/self/environ' }, 'spec.git.url', 'file:///proc/self/environ', SPECIAL);
+  await refused(t, 'cwd', { url: '/proc/self/cwd' }, 'spec.git.url', '/proc/self/cwd', SPECIAL);
   await refused(t, 'slash', { url: '/' }, 'spec.git.url', '/', OUTSIDE);
   await refused(t, 'space', { url: gitServer.url('deploy'), directory: ' ' }, 'spec.git.directory', ' ', 'a segment must not begin or end with whitespace');
   await refused(t, 'fullref', { url: gitServer.url('deploy'), ref: 'refs/heads/x' }, 'spec.git.ref', 'refs/heads/x', 'must be a branch name such as main, not a full ref');

@@ -73,12 +73,16 @@ export function isWithin(p: string, dir: string): boolean {
 export function localPathError(p: string, policy: LocalRepositoryPolicy): string | undefined {
   if (policy.roots.length === 0)
     return 'local repositories are not allowed on this server: the server must be started with --local-repository-root to allow the directories they may be in';
+  // the kernel's trees, as written and as resolved: /proc/self/cwd resolves to wherever the server
+  // runs, which may well be under a root
+  const special = (q: string) => SPECIAL_TREES.some((s) => isWithin(q, s));
+  if (special(path.resolve(p))) return 'must not be under /proc, /sys or /dev';
   const real = canonicalPath(p);
   if (real === undefined) return 'must not have a loop of symbolic links';
   if (!policy.roots.some((r) => isWithin(real, canonicalPath(r) ?? path.resolve(r))))
     return 'must be under a directory the server allows for local repositories (--local-repository-root)';
   const data = canonicalPath(policy.dataDir) ?? path.resolve(policy.dataDir);
   if (isWithin(real, data) || isWithin(data, real)) return "must not be inside (or contain) the server's data directory";
-  if (SPECIAL_TREES.some((s) => isWithin(real, s))) return 'must not be under /proc, /sys or /dev';
+  if (special(real)) return 'must not be under /proc, /sys or /dev';
   return undefined;
 }

@@ -153,7 +153,11 @@ test('localPathError: only under a root, never in or above the data directory, n
   t.is(localPathError(`${base}/rootx/b.git`, policy), OUTSIDE);
   t.is(localPathError(`${root}/../rootx/b.git`, policy), OUTSIDE);
   t.is(localPathError('/', policy), OUTSIDE);
-  t.is(localPathError('/proc/self/environ', policy), OUTSIDE);
+  t.is(localPathError('/proc/self/environ', policy), SPECIAL);
+  // the kernel's trees as written, whatever they resolve to: /proc/self/cwd is the server's own
+  // working directory, which may be under a root
+  t.is(localPathError('/proc/self/cwd', { roots: [process.cwd()], dataDir: data }), SPECIAL);
+  t.is(localPathError('/proc/self/cwd/x.git', { roots: [process.cwd()], dataDir: data }), SPECIAL);
   t.is(localPathError(`${data}/git/team-a/deploy.git`, policy), DATA);
   t.is(localPathError(`${root}//data/./git/../git/team-a/deploy.git`, policy), DATA);
   t.is(localPathError(data, policy), DATA);
@@ -188,7 +192,7 @@ test('spec.git.url: http(s) URLs with a host and no credentials, local paths per
   t.deepEqual(validateURL('https://example.com\\@evil/r', policy), bad('<redacted>', 'credentials may not be embedded in the URL; use spec.git.credentials'));
   for (const form of ['https://example.com', 'https://example.com/', 'https:///r.git', 'https://exa mple.com/r', 'https://example.com/a b', 'https://example.com\\evil/r', 'https://example.com/a\\b', 'HTTPS://example.com/r', 'ftp://example.com/r', 'file://host/r', 'relative/r.git', 'git@example.com:r.git'])
     t.deepEqual(validateURL(form, policy), bad(form, FORMS), form);
-  t.deepEqual(validateURL('file:///proc/self/environ', policy), bad('file:///proc/self/environ', OUTSIDE));
+  t.deepEqual(validateURL('file:///proc/self/environ', policy), bad('file:///proc/self/environ', SPECIAL));
   t.deepEqual(validateURL('/', policy), bad('/', OUTSIDE));
   t.deepEqual(validateURL(`file://${data}/git/team-a/deploy.git`, policy), bad(`file://${data}/git/team-a/deploy.git`, DATA));
   t.deepEqual(validateURL(`${root}/repos/a.git`, { roots: [], dataDir: data }), bad(`${root}/repos/a.git`, NO_ROOTS));
