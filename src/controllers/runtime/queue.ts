@@ -96,11 +96,16 @@ export class WorkQueue {
     if (scheduled && scheduled.due <= due) return;
     this.clearTimer(key);
     this.metrics?.retries.inc(this.labels);
-    // Node fires a timer of more than 2^31-1 ms at once: a longer wait is taken in steps
+    this.schedule(key, due, ms);
+  }
+
+  /** The timer of a delayed add (counted once by addAfter, however many steps it takes). */
+  private schedule(key: string, due: number, ms: number): void {
+    // Node fires a timer of more than 2^31-1 ms at once: a longer wait is taken in steps (a
+    // timer may also fire a millisecond early: only a clamped step is followed by another)
     const t = setTimeout(() => {
       this.timers.delete(key);
-      const left = due - Date.now();
-      if (left > 0) this.addAfter(key, left);
+      if (ms > MAX_TIMER_MS && !this.stopped) this.schedule(key, due, Math.max(1, due - Date.now()));
       else this.add(key);
     }, Math.min(ms, MAX_TIMER_MS));
     t.unref();
