@@ -17,6 +17,10 @@ import { repositoryController } from './controllers/repository.ts';
 import { packageVariantController } from './controllers/packagevariant.ts';
 import { approvalController } from './controllers/approval.ts';
 import { upgradesController } from './controllers/upgrades.ts';
+import { discoveryControllers } from './controllers/discovery.ts';
+import { schedulerController } from './controllers/scheduler.ts';
+import { packageAPIResource } from './apiserver/registry/packageapis.ts';
+import { apiIndex, KUBERNETES_APIS, type APIIndex, type ServedAPI } from './api/coreapis.ts';
 import { garbageCollector } from './controllers/gc.ts';
 import { Client } from './controllers/runtime/client.ts';
 import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
@@ -29,7 +33,7 @@ export interface AppOptions extends ServerOptions {
   dataDir: string;
   credentials: Credentials;
   gitTimeoutMs?: number;
-  /** run the controllers (repository sync, packagevariant, approval, upgrades, garbage collector) */
+  /** run the controllers (repository sync, packagevariant, approval, upgrades, discovery, scheduler, garbage collector) */
   controllers?: boolean;
   logger: Logger;
   /** --local-repository-root: where Repositories may point on the local disk */
@@ -106,6 +110,11 @@ export function buildApp(opts: AppOptions): App {
     packageRevisionResource({ engine, repository, variants: (ns) => packageVariants.list(ns, {}).items as PackageVariant[], registry: () => packageRevisions, system, recorder }),
   );
   server.addStorage(new PackageRevisionResourcesStorage(packageRevisions, engine));
+  const packageAPIs = server.addResource(packageAPIResource());
+  // the APIs "the cluster" serves, standalone: Kubernetes' built-in ones and this server's own
+  const ownAPIs = (): ServedAPI[] =>
+    server.registries().map((r) => ({ group: r.def.group, kind: r.def.kind, resource: r.def.plural, versions: [r.def.version], namespaced: r.def.namespaced }));
+  const coreAPIs: APIIndex = apiIndex([...KUBERNETES_APIS, ...ownAPIs()]);
 
   const manager = opts.controllers === false ? undefined : controllers();
   function controllers(): Manager {
@@ -120,6 +129,8 @@ export function buildApp(opts: AppOptions): App {
     m.add(packageVariantController({ client: client(controllerUser('packagevariant')), variants, revisions, repositories: repos, recorder, logger: log, metrics }));
     m.add(approvalController({ client: client(controllerUser('approval')), revisions, recorder, logger: log, metrics }));
     m.add(upgradesController({ client: client(controllerUser('upgrades')), revisions, logger: log, metrics }));
+    for (const c of discoveryControllers({ client: client(controllerUser('discovery')), revisions, packageAPIs: m.informer(packageAPIs), engine, core: coreAPIs, logger: log, metrics })) m.add(c);
+    m.add(schedulerController({ client: client(controllerUser('scheduler')), revisions, variants, logger: log, metrics }));
     m.add(garbageCollector({ client: client({ name: 'system:pkgserver:controller:garbage-collector', groups: ['system:masters', 'system:authenticated'] }), informers: new Map(server.registries().map((r) => [r.def.plural, m.informer(r)])), logger: log, metrics }));
     return m;
   }

@@ -326,7 +326,7 @@ test('the controllers get the same roles in a cluster as in the standalone defau
   for (const v of VERSIONS) {
     const objects = rendered.get(v)!.objects;
     const mine = [...policy.clusterRoles, ...policy.clusterRoleBindings].filter((o) => o.metadata.name.startsWith('system:pkgserver:'));
-    t.is(mine.length, 8);
+    t.is(mine.length, 12);
     for (const o of mine) {
       const d = find(objects, o.kind!, o.metadata.name);
       if (o.kind === 'ClusterRole') t.deepEqual(d.rules, (o as { rules: unknown }).rules, o.metadata.name);

@@ -15,6 +15,53 @@ export type Lifecycle = (typeof LIFECYCLES)[number];
 
 export const LABEL_LATEST = 'pkg.pkgserver.dev/latest-revision';
 export const GATE_APPROVE = 'pkg.pkgserver.dev/approve';
+/** The readiness gate that asks for the package's dependencies to be deployed first (SPEC 5.4). */
+export const GATE_SCHEDULE = 'pkg.pkgserver.dev/schedule';
+/** The condition of a catalog revision's dependency discovery (SPEC 5.3). */
+export const CONDITION_DEPENDENCIES = 'pkg.pkgserver.dev/dependencies';
+/** Publishes a revision whose CustomResourceDefinitions break the previous revision's (docs/dependencies.md). */
+export const ANNOTATION_ALLOW_BREAKING_CRDS = 'pkg.pkgserver.dev/allow-breaking-crd-changes';
+
+/** A package of the catalog: repository, realm and package name (same namespace). */
+export interface PackageRef {
+  repository: string;
+  realm?: string;
+  package: string;
+}
+
+/** A dependency on another catalog package, with the revisions that satisfy it. */
+export interface PackageDependency extends PackageRef {
+  /** a revision constraint: "*", "v2", a semver range (">=1.2 <2"), or revisions joined by "||" */
+  revision: string;
+  /** what asks for it: "cert-manager.io/Certificate", "PackageDependency cm", "PackageVariant x" */
+  for: string[];
+}
+
+/** An API served by the cluster itself. */
+export interface CoreDependency {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+/** What discovery found in a published catalog revision (status.dependencies). */
+export interface Dependencies {
+  /** the git tree of the package these were computed from */
+  tree?: string;
+  packages: PackageDependency[];
+  core: CoreDependency[];
+  /** GroupKinds nothing provides ("group/Kind"; "Kind" for the core group): they block the revision */
+  missing?: string[];
+  errors?: string[];
+  warnings?: string[];
+}
+
+/** A published revision of another package that depends on this one (status.dependents). */
+export interface Dependent extends PackageRef {
+  name: string;
+  revision: string;
+  constraint: string;
+}
 
 export interface PackageRevID {
   target: string;
@@ -51,7 +98,9 @@ export interface PackageRevisionStatus {
   conditions?: Condition[];
   publishedBy?: string;
   publishTimestamp?: string;
-  dependencies?: Record<string, unknown>;
+  dependencies?: Dependencies;
+  /** published revisions of other packages whose dependencies this revision satisfies */
+  dependents?: Dependent[];
   git?: GitStatus;
   /** the newest published revision of spec.upstream's package, when it is newer than spec.upstream.revision */
   latestUpstreamRevision?: string;
@@ -79,6 +128,31 @@ const packageRevIDSchema = obj(
   },
   { required: ['target', 'repository', 'package', 'workspace'] },
 );
+
+const packageRefProps = {
+  repository: str('Catalog Repository (same namespace).'),
+  realm: str('Realm of the package.'),
+  package: str('Name of the package.'),
+};
+
+const dependenciesSchema = obj('What the package of a published catalog revision needs (found by the discovery controller from its documents).', {
+  tree: str('The git tree of the package these were computed from.'),
+  packages: arr(
+    'Other catalog packages it needs, with the revisions that will do.',
+    obj('A package dependency.', {
+      ...packageRefProps,
+      revision: str('Constraint on the revision: "*", "v2", a semver range (">=1.2 <2"), or revisions joined by "||".'),
+      for: arr('What asks for it: the APIs used from it ("group/Kind"), or the PackageDependency / PackageVariant documents naming it.', { type: 'string' }),
+    }),
+  ),
+  core: arr(
+    'APIs of the cluster itself that it uses.',
+    obj('A core API.', { group: str('API group ("" for the core group).'), version: str('Version ("*": any, from an RBAC rule).'), kind: str('Kind.') }),
+  ),
+  missing: arr('APIs used that nothing provides ("group/Kind"): the revision waits for a package that provides them.', { type: 'string' }),
+  errors: arr('What makes the dependencies unresolvable.', { type: 'string' }),
+  warnings: arr('What could not be checked (an RBAC rule on an unknown resource).', { type: 'string' }),
+});
 
 export const packageRevisionSchema: Schema = obj(
   'PackageRevision is one revision of one package, with a lifecycle: draft → proposed → published → deletionProposed.',
@@ -112,7 +186,18 @@ export const packageRevisionSchema: Schema = obj(
       conditions: conditionsSchema,
       publishedBy: str('The user who approved the revision.'),
       publishTimestamp: str('When the revision was published.', { format: 'date-time' }),
-      dependencies: anyObject('Dependencies discovered in the package.'),
+      dependencies: dependenciesSchema,
+      dependents: arr(
+        'Published revisions of other catalog packages whose dependencies this revision satisfies (the reverse of their status.dependencies).',
+        obj('A dependent revision.', {
+          name: str('Name of the dependent PackageRevision.'),
+          repository: str('Its repository.'),
+          realm: str('Its realm.'),
+          package: str('Its package.'),
+          revision: str('Its revision.'),
+          constraint: str('The constraint it puts on this package.'),
+        }),
+      ),
       latestUpstreamRevision: str('The newest published revision of the upstream package, when it is newer than spec.upstream.revision: an upgrade is available.'),
       git: obj('Where the revision is in git.', {
         branch: str('Draft or proposed branch.'),
@@ -166,3 +251,26 @@ export function compareRevisions(a: string, b: string): number {
 
 /** The major number of a revision ("v3.1.2" → 3). */
 export const revisionMajor = (r: string) => Number(REVISION_RE.exec(r)?.[1] ?? 0);
+
+/** "", "*", "v3", "v1.2.3", or a semver range (">=1.2 <2", "^1", "v1 || v3"). */
+export function validRevisionConstraint(rev: string): boolean {
+  if (rev === '' || rev === '*') return true;
+  if (/^v\d+(\.\d+){0,2}$/.test(rev)) return true;
+  return semver.validRange(semverRange(rev)) !== null;
+}
+
+/** A constraint as a semver range: the "v" of each version dropped. */
+const semverRange = (c: string) => c.replace(/(^|[\s<>=~^|])v(\d)/g, '$1$2');
+
+/** Whether a revision satisfies a constraint: "*" or empty (any), an exact revision, or a semver range. */
+export function satisfiesRevision(revision: string, constraint: string | undefined): boolean {
+  if (!constraint || constraint === '*') return true;
+  if (isRevision(constraint)) return revision === constraint;
+  const v = semver.coerce(revision);
+  return v !== null && semver.validRange(semverRange(constraint)) !== null && semver.satisfies(v, semverRange(constraint));
+}
+
+/** The newest published revision that satisfies a constraint (see satisfiesRevision). */
+export function pickRevision(published: string[], wanted: string | undefined): string | undefined {
+  return [...published].sort(compareRevisions).reverse().find((r) => satisfiesRevision(r, wanted));
+}

@@ -555,6 +555,11 @@ export class APIServer {
     });
 
     if (def.namespaced && !namespace && (name || req.method !== 'GET')) throw methodNotSupported(reg.gr, req.method === 'POST' ? 'create' : verb);
+    // a verb the resource does not serve (a read-only resource's writes) is 405, as for kube's
+    // storages that do not implement it
+    const METHOD_VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+    const methodVerb = METHOD_VERBS[req.method];
+    if (methodVerb && !subresource && (name || methodVerb === 'create') && !def.verbs.includes(methodVerb)) throw methodNotSupported(reg.gr, methodVerb);
     const optionsKind = OPTIONS_KINDS[req.method];
     const authorizer = this.opts.authorizer;
     const ctx: RequestContext = {

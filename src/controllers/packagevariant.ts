@@ -11,12 +11,11 @@
 // made instead of making another (no extra revisions in a loop). The variant never proposes or
 // approves; the approval controller does when the gate asks for it.
 import { createHash } from 'node:crypto';
-import semver from 'semver';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CONFIG_GROUP, CONFIG_VERSION, type PackageVariant, type Repository } from '../api/config.ts';
 import { findCondition, timestamp, type Condition, type KObject, type OwnerReference } from '../api/meta.ts';
-import { CATALOG_TARGET, compareRevisions, isRevision, packageRevisionName, PKG_GROUP, PKG_VERSION, type PackageRevision, type PackageRevisionSpec } from '../api/pkg.ts';
+import { CATALOG_TARGET, compareRevisions, packageRevisionName, pickRevision, PKG_GROUP, PKG_VERSION, type PackageRevision, type PackageRevisionSpec } from '../api/pkg.ts';
 import { UPGRADE_CONDITION } from '../engine/tasks.ts';
 import type { EventRecorder } from '../events/recorder.ts';
 import { withoutOwner } from './gc.ts';
@@ -53,14 +52,7 @@ const downstreamOf = (pv: PackageVariant) => {
 const isPublished = (pr: PackageRevision) => pr.spec.lifecycle === 'published' || pr.spec.lifecycle === 'deletionProposed';
 const byRevisionDesc = (a: PackageRevision, b: PackageRevision) => compareRevisions(b.spec.packageRevID.revision!, a.spec.packageRevID.revision!);
 
-/** The newest published revision that satisfies a variant's revision: exact, a semver range, or "*"/empty. */
-export function pickRevision(published: string[], wanted: string | undefined): string | undefined {
-  const sorted = [...published].sort(compareRevisions).reverse();
-  if (!wanted || wanted === '*') return sorted[0];
-  if (isRevision(wanted)) return sorted.find((r) => r === wanted);
-  const range = wanted.replace(/(^|[\s<>=~^|])v(\d)/g, '$1$2');
-  return sorted.find((r) => semver.satisfies(semver.coerce(r)!, range));
-}
+export { pickRevision };
 
 export interface PackageVariantControllerOptions {
   client: Client;

@@ -6,11 +6,12 @@
 // opens repositories (bare clones of remotes in the data directory, or local bare repositories
 // used directly) and raises the domain errors of ./errors.ts, never HTTP ones.
 import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Repository } from '../api/config.ts';
 import { timestamp } from '../api/meta.ts';
-import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
+import { ANNOTATION_ALLOW_BREAKING_CRDS, compareRevisions, LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
 import { fieldErr } from '../api/fielderrors.ts';
 import { canonicalPath, isWithin, localPath, localPathError } from '../api/localrepos.ts';
 import { transition } from './lifecycle.ts';
@@ -21,6 +22,8 @@ import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
 import { PackageRepo } from '../storage/git/packages.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
+import { packageDocuments, type PackageDocuments } from './documents.ts';
+import { crdBreaks } from './crdsafety.ts';
 import { fromFiles, KPTFILE, packageProblems, toFiles, validateFiles, withManagedFiles, type Files } from './content.ts';
 
 /** Who does the work: recorded as the author of commits and as publishedBy. */
@@ -56,6 +59,12 @@ export type Resources = Readonly<Record<string, string>>;
 const NO_RESOURCES: Resources = Object.freeze({});
 /** Bound on the cached files of PackageRevisionResources: 64 MiB, counted as the characters of paths and contents. */
 const RESOURCES_CACHE_SIZE = 64 * 2 ** 20;
+/** Packages whose extracted documents are kept in memory. */
+const DOCUMENTS_CACHE_ENTRIES = 5000;
+/** Version of the stored extraction: a change of ./documents.ts's output bumps it. */
+const DOCUMENTS_FORMAT = 1;
+/** git's empty tree: the documents of a package directory that is not there */
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 /**
  * A git failure as the package domain sees it: an unreachable remote (no answer within the git
@@ -270,6 +279,7 @@ export class PackageEngine {
         git.commit = await repo.renameBranch(from, to);
         git.branch = to;
       } else if (t === 'approve') {
+        await this.checkCRDs(repo, next, key, repo.layout.proposedBranch(key, ws));
         const revision = await repo.nextRevision(key);
         next.spec.packageRevID.revision = revision;
         next.status = { ...(next.status ?? {}), publishedBy: ctx.user.name, publishTimestamp: timestamp() };
@@ -288,6 +298,33 @@ export class PackageEngine {
       }
       next.status = { ...(next.status ?? {}), git };
     });
+  }
+
+  /**
+   * Refuses to publish CustomResourceDefinitions that break the previous published revision's
+   * (./crdsafety.ts: a version or field removed, a type changed, an enum narrowed, a new required
+   * field, a default changed), each break a cause, unless the revision carries the override
+   * annotation. Catalog and deployment revisions alike: publishing a deployment package's new
+   * revision is its upgrade in place.
+   */
+  private async checkCRDs(repo: PackageRepo, next: PackageRevision, key: PackageKey, branch: string): Promise<void> {
+    if (next.metadata.annotations?.[ANNOTATION_ALLOW_BREAKING_CRDS] === 'true') return;
+    const previous = (await repo.published(key)).sort((a, b) => compareRevisions(a.revision, b.revision)).at(-1);
+    if (!previous) return;
+    const head = (await repo.refs()).heads.get(branch);
+    if (!head) return;
+    // only packages that mention CRDs are parsed
+    const crds = async (commit: string) => {
+      const files = fromFiles(await repo.files(commit, key));
+      return Object.values(files).some((c) => c.includes('CustomResourceDefinition')) ? packageDocuments(files).crds : [];
+    };
+    const [before, after] = await Promise.all([crds(previous.commit), crds(head)]);
+    const breaks = crdBreaks(before, after);
+    if (!breaks.length) return;
+    throw new PackageInvalidError(next.kind ?? 'PackageRevision', next.metadata.name!, [
+      ...breaks.map((b) => fieldErr.forbidden('spec.lifecycle', `${b.message} (against ${previous.revision})`)),
+      fieldErr.forbidden(`metadata.annotations[${ANNOTATION_ALLOW_BREAKING_CRDS}]`, `set to "true" to publish these breaking CustomResourceDefinition changes anyway (clients of the removed or changed fields will break)`),
+    ]);
   }
 
   /** Removes a revision from git: a draft's branch, or a published revision's tag (and directory if last). */
@@ -330,6 +367,44 @@ export class PackageEngine {
       const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
       const key = keyOf(pr);
       return this.resources.forceFetch(`${commit}:${repo.layout.packagePath(key)}`, { context: { repo, commit, key } });
+    }, pr);
+  }
+
+  // ---------------------------------------------------------------- documents (discovery)
+
+  /** Extracted documents by package tree id: git trees never change, so entries never go stale. */
+  private readonly documentsCache = new LRUCache<string, PackageDocuments>({ max: DOCUMENTS_CACHE_ENTRIES });
+
+  /**
+   * The KRM documents of a revision (./documents.ts) with the git tree of its package: from memory,
+   * else from `<data>/documents/<tree>.json` (so a restart reads no package file when nothing
+   * changed), else read from git and extracted, and kept in both.
+   */
+  documents(pr: PackageRevision): Promise<{ tree: string; documents: PackageDocuments }> {
+    return this.doing(async () => {
+      const commit = pr.status?.git?.commit;
+      if (!commit) throw unavailable(`${describe(pr)} has no commit yet`);
+      const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
+      const tree = (await repo.packageTree(commit, keyOf(pr))) ?? EMPTY_TREE;
+      const cached = this.documentsCache.get(tree);
+      if (cached) return { tree, documents: cached };
+      const file = path.join(this.opts.dataDir, 'documents', `${tree}.json`);
+      let docs: PackageDocuments | undefined;
+      try {
+        const stored = JSON.parse(await fs.readFile(file, 'utf8')) as { format: number; documents: PackageDocuments };
+        if (stored.format === DOCUMENTS_FORMAT) docs = stored.documents;
+      } catch {
+        // not there yet, or unreadable: extract again
+      }
+      if (!docs) {
+        docs = packageDocuments({ ...(await this.readResources(pr)) });
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await fs.writeFile(tmp, JSON.stringify({ format: DOCUMENTS_FORMAT, documents: docs }));
+        await fs.rename(tmp, file);
+      }
+      this.documentsCache.set(tree, docs);
+      return { tree, documents: docs };
     }, pr);
   }
 

@@ -1,7 +1,8 @@
 // Package rules that look at several revisions at once: which revision carries the
-// latest-revision label, and who still uses a revision as an upstream. Pure functions over the
+// latest-revision label, who still uses a revision as an upstream, and which published packages
+// need a revision to stay installable. Pure functions over the
 // revisions the caller lists; the API's registry applies their answers.
-import { compareRevisions, LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
+import { CATALOG_TARGET, compareRevisions, LABEL_LATEST, satisfiesRevision, type PackageRevision } from '../api/pkg.ts';
 import type { PackageVariant, Upstream } from '../api/config.ts';
 
 const samePackage = (a: PackageRevision, b: PackageRevision) => {
@@ -40,4 +41,25 @@ export function upstreamUsers(pr: PackageRevision, revisions: PackageRevision[],
     ...revisions.filter((o) => isUpstreamOf(o.spec.upstream, pr)).map((o) => `PackageRevision ${o.metadata.name}`),
     ...variants.filter((v) => isUpstreamOf(v.spec.upstream, pr)).map((v) => `PackageVariant ${v.metadata.name}`),
   ];
+}
+
+/**
+ * The published catalog revisions of other packages whose dependency (status.dependencies) only
+ * `pr` still satisfies among its package's published revisions: deleting it would leave them
+ * uninstallable ("Kind name (needs package constraint)" each). Revisions proposed for deletion
+ * count neither as dependents nor as what satisfies them.
+ */
+export function dependencyBlockers(pr: PackageRevision, revisions: PackageRevision[]): string[] {
+  const id = pr.spec.packageRevID;
+  if (id.target !== CATALOG_TARGET || !id.revision) return [];
+  const same = (r: { repository: string; realm?: string; package: string }) => r.repository === id.repository && (r.realm ?? '') === (id.realm ?? '') && r.package === id.package;
+  const others = revisions.filter((o) => o.metadata.name !== pr.metadata.name && o.spec.lifecycle === 'published' && o.spec.packageRevID.target === CATALOG_TARGET && same(o.spec.packageRevID)).map((o) => o.spec.packageRevID.revision!);
+  const out: string[] = [];
+  for (const q of revisions) {
+    if (q.spec.lifecycle !== 'published' || q.spec.packageRevID.target !== CATALOG_TARGET || same(q.spec.packageRevID)) continue;
+    for (const d of q.status?.dependencies?.packages ?? [])
+      if (same(d) && satisfiesRevision(id.revision, d.revision) && !others.some((r) => satisfiesRevision(r, d.revision)))
+        out.push(`PackageRevision ${q.metadata.name} (needs ${[d.repository, d.realm, d.package].filter(Boolean).join('/')} ${d.revision})`);
+  }
+  return out;
 }

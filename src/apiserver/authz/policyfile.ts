@@ -348,7 +348,7 @@ const rule = (group: string, resources: string[], verbs: string[]): PolicyRule =
 
 /** The example roles' rules: each role has the rules of the one before it, and its own. */
 const VIEWER: PolicyRule[] = [
-  rule(PKG, ['packagerevisions', 'packagerevisionresources'], READ),
+  rule(PKG, ['packagerevisions', 'packagerevisionresources', 'packageapis'], READ),
   rule(CFG, ['repositories', 'packagevariants'], READ),
   rule(PKG, ['packagerevisions/status'], ['get']),
   rule(CFG, ['repositories/status', 'packagevariants/status'], ['get']),
@@ -499,6 +499,18 @@ const CONTROLLER_ROLES = [
     rule(PKG, ['packagerevisions/status'], ['update', 'patch']),
   ]),
   userBinding('', 'system:pkgserver:upgrades-controller', controller('upgrades')),
+  clusterRole(
+    '# discovery: records which package provides which API (packageapis) and what each published catalog\n# revision depends on (status.dependencies, status.dependents).',
+    'system:pkgserver:discovery-controller',
+    [rule(PKG, ['packagerevisions'], READ), rule(PKG, ['packagerevisions/status'], ['update', 'patch']), rule(PKG, ['packageapis'], [...READ, 'create', 'update', 'patch', 'delete'])],
+  ),
+  userBinding('', 'system:pkgserver:discovery-controller', controller('discovery')),
+  clusterRole(
+    '# scheduler: deploys the dependencies of revisions with the gate pkg.pkgserver.dev/schedule, as\n# PackageVariants on the same target, and says on the gate\'s condition what it waits for.',
+    'system:pkgserver:scheduler-controller',
+    [rule(PKG, ['packagerevisions'], READ), rule(PKG, ['packagerevisions/status'], ['update', 'patch']), rule(CFG, ['packagevariants'], [...READ, 'create'])],
+  ),
+  userBinding('', 'system:pkgserver:scheduler-controller', controller('scheduler')),
 ];
 
 export const DEFAULT_POLICY = `${BASE_POLICY}---\n${CONTROLLER_ROLES.join('---\n')}`;

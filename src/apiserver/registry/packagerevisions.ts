@@ -18,7 +18,7 @@ import { RESOURCES_SUBRESOURCE, unavailableStatus, type ResourcesContext } from 
 import type { Registry } from './generic.ts';
 import type { PackageEngine } from '../../engine/engine.ts';
 import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from '../../engine/errors.ts';
-import { latestLabelChanges, publishedSiblings, upstreamUsers } from '../../engine/rules.ts';
+import { dependencyBlockers, latestLabelChanges, publishedSiblings, upstreamUsers } from '../../engine/rules.ts';
 import type { PackageVariant, Repository } from '../../api/config.ts';
 import type { EventRecorder } from '../../events/recorder.ts';
 import { ANNOTATION_PROPOSED_BY, lifecycleErrors, transition } from '../../engine/lifecycle.ts';
@@ -253,8 +253,11 @@ export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef 
         if (pr.spec.lifecycle === 'published')
           throw forbidden({ group: PKG_GROUP, resource: 'packagerevisions' }, pr.metadata.name!, 'a published revision cannot be deleted: propose deletion first (spec.lifecycle: deletionProposed)');
         if (pr.spec.lifecycle !== 'deletionProposed') return;
-        const users = upstreamUsers(pr, revisions(pr.metadata.namespace!), deps.variants(pr.metadata.namespace!));
+        const all = revisions(pr.metadata.namespace!);
+        const users = upstreamUsers(pr, all, deps.variants(pr.metadata.namespace!));
         if (users.length) throw conflict(GR, pr.metadata.name!, `the revision is still used as an upstream by ${users.join(', ')}`);
+        const needed = dependencyBlockers(pr, all);
+        if (needed.length) throw conflict(GR, pr.metadata.name!, `the revision is the last published one that satisfies the dependencies of ${needed.join(', ')}: publish another revision that does first`);
       },
       // every write of one repository's revisions runs alone: the git work and the repository sync
       lockKey: (ns, name) => `${ns}/${name.split('.')[1] ?? ''}`,

@@ -1,7 +1,7 @@
 // The PackageVariant resource: validation of upstream/downstream references and package context,
 // printer columns and field selectors. The controller that acts on it comes later.
-import semver from 'semver';
 import { CONFIG_GROUP, CONFIG_VERSION, packageVariantSchema, type PackageVariant } from '../../api/config.ts';
+import { validRevisionConstraint } from '../../api/pkg.ts';
 import { findCondition, type KObject } from '../../api/meta.ts';
 import { labelField, realmField, revisionSegmentErrors } from '../../api/names.ts';
 import { fieldErr, type FieldError } from '../errors.ts';
@@ -11,12 +11,7 @@ import type { ResourceDef } from './types.ts';
 
 const path = (...parts: (string | undefined)[]) => parts.filter(Boolean).join('/');
 
-/** "", "*", "v3", "v1.2.3", or a semver range (">=1.2 <2", "^1"). */
-export function validRevisionConstraint(rev: string): boolean {
-  if (rev === '' || rev === '*') return true;
-  if (/^v\d+(\.\d+){0,2}$/.test(rev)) return true;
-  return semver.validRange(rev.replace(/(^|[\s<>=~^|])v(\d)/g, '$1$2')) !== null;
-}
+export { validRevisionConstraint };
 
 function validate(o: KObject): FieldError[] {
   const pv = o as PackageVariant;

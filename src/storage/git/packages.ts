@@ -82,6 +82,11 @@ export class PackageRepo {
     return this.git.readFiles(commit, this.layout.packagePath(key));
   }
 
+  /** The git tree of a package at a commit (its content's identity), or null when absent. */
+  async packageTree(commit: string, key: PackageKey): Promise<string | null> {
+    return this.git.treeOf(commit, this.layout.packagePath(key));
+  }
+
   async trailer(commit: string): Promise<Trailer | undefined> {
     return parseTrailer((await this.git.readCommit(commit)).message);
   }

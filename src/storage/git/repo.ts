@@ -375,6 +375,11 @@ export class GitRepo {
     return { oid, message: commit.message, author: commit.author, committer: commit.committer, parents: commit.parent, tree: commit.tree };
   }
 
+  /** The tree id of directory `dir` (from the root) of a commit, or null when there is no such directory. */
+  async treeOf(commitOid: string, dir: string): Promise<string | null> {
+    return this.subtree(commitOid, splitPath(dir, 'directory'));
+  }
+
   /** The entries of directory `dir` (from the root) of a commit or tree; empty when there is no such directory. */
   async listTree(commitOrTreeOid: string, dir: string): Promise<TreeEntry[]> {
     const tree = await this.subtree(commitOrTreeOid, splitPath(dir, 'directory'));
