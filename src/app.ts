@@ -17,10 +17,11 @@ import { repositoryController } from './controllers/repository.ts';
 import { packageVariantController } from './controllers/packagevariant.ts';
 import { approvalController } from './controllers/approval.ts';
 import { upgradesController } from './controllers/upgrades.ts';
-import { discoveryControllers } from './controllers/discovery.ts';
+import { discoveryControllers, rediscoverAll } from './controllers/discovery.ts';
 import { schedulerController } from './controllers/scheduler.ts';
 import { packageAPIResource } from './apiserver/registry/packageapis.ts';
 import { apiIndex, KUBERNETES_APIS, type APIIndex, type ServedAPI } from './api/coreapis.ts';
+import { LiveAPIs } from './kube/apidiscovery.ts';
 import { garbageCollector } from './controllers/gc.ts';
 import { Client } from './controllers/runtime/client.ts';
 import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
@@ -111,10 +112,14 @@ export function buildApp(opts: AppOptions): App {
   );
   server.addStorage(new PackageRevisionResourcesStorage(packageRevisions, engine));
   const packageAPIs = server.addResource(packageAPIResource());
-  // the APIs "the cluster" serves, standalone: Kubernetes' built-in ones and this server's own
+  // the APIs "the cluster" serves, standalone: Kubernetes' built-in ones and this server's own; in a
+  // cluster (with the controllers, their only user): kube-apiserver's live discovery, plus this
+  // server's own whether or not its APIService is registered yet
   const ownAPIs = (): ServedAPI[] =>
     server.registries().map((r) => ({ group: r.def.group, kind: r.def.kind, resource: r.def.plural, versions: [r.def.version], namespaced: r.def.namespaced }));
-  const coreAPIs: APIIndex = apiIndex([...KUBERNETES_APIS, ...ownAPIs()]);
+  const liveAPIs =
+    opts.kubeConfig && opts.controllers !== false ? new LiveAPIs({ kubeConfig: opts.kubeConfig, own: ownAPIs(), logger: log.child({ module: 'apidiscovery' }) }) : undefined;
+  const coreAPIs: APIIndex = liveAPIs ?? apiIndex([...KUBERNETES_APIS, ...ownAPIs()]);
 
   const manager = opts.controllers === false ? undefined : controllers();
   function controllers(): Manager {
@@ -129,7 +134,10 @@ export function buildApp(opts: AppOptions): App {
     m.add(packageVariantController({ client: client(controllerUser('packagevariant')), variants, revisions, repositories: repos, recorder, logger: log, metrics }));
     m.add(approvalController({ client: client(controllerUser('approval')), revisions, recorder, logger: log, metrics }));
     m.add(upgradesController({ client: client(controllerUser('upgrades')), revisions, logger: log, metrics }));
-    for (const c of discoveryControllers({ client: client(controllerUser('discovery')), revisions, packageAPIs: m.informer(packageAPIs), engine, core: coreAPIs, logger: log, metrics })) m.add(c);
+    const discovery = discoveryControllers({ client: client(controllerUser('discovery')), revisions, packageAPIs: m.informer(packageAPIs), engine, core: coreAPIs, logger: log, metrics });
+    for (const c of discovery) m.add(c);
+    // the cluster's APIs changed: every published catalog revision's dependencies are resolved again
+    liveAPIs?.onChange(() => rediscoverAll(discovery.find((c) => c.name === 'discovery')!, revisions));
     m.add(schedulerController({ client: client(controllerUser('scheduler')), revisions, variants, logger: log, metrics }));
     m.add(garbageCollector({ client: client({ name: 'system:pkgserver:controller:garbage-collector', groups: ['system:masters', 'system:authenticated'] }), informers: new Map(server.registries().map((r) => [r.def.plural, m.informer(r)])), logger: log, metrics }));
     return m;
@@ -144,12 +152,14 @@ export function buildApp(opts: AppOptions): App {
     async start() {
       const addr = await server.start();
       await core?.start();
+      await liveAPIs?.start(); // never rejects: the built-in list stands in until the cluster answers
       await manager?.start(); // informers need the loaded watch caches
       controllersStarted = true;
       return addr;
     },
     async stop() {
       await manager?.stop();
+      await liveAPIs?.stop();
       core?.stop();
       await server.stop();
     },

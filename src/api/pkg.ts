@@ -262,10 +262,13 @@ export function validRevisionConstraint(rev: string): boolean {
 /** A constraint as a semver range: the "v" of each version dropped. */
 const semverRange = (c: string) => c.replace(/(^|[\s<>=~^|])v(\d)/g, '$1$2');
 
-/** Whether a revision satisfies a constraint: "*" or empty (any), an exact revision, or a semver range. */
+/** Whether a revision satisfies a constraint: "*" or empty (any), an exact revision (or several joined by "||"), or a semver range. */
 export function satisfiesRevision(revision: string, constraint: string | undefined): boolean {
   if (!constraint || constraint === '*') return true;
   if (isRevision(constraint)) return revision === constraint;
+  // revisions joined by "||" (what dependency discovery writes): each exact, as a single one is
+  const alternatives = constraint.split('||').map((s) => s.trim());
+  if (alternatives.every(isRevision)) return alternatives.includes(revision);
   const v = semver.coerce(revision);
   return v !== null && semver.validRange(semverRange(constraint)) !== null && semver.satisfies(v, semverRange(constraint));
 }

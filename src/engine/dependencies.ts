@@ -49,8 +49,16 @@ export function resolveDependencies(self: PackageRef, docs: PackageDocuments, ca
     if (!dep.for.includes(why)) dep.for.push(why);
     packages.set(key, dep);
   };
-  const addCore = (group: string, version: string, kind: string) => coreDeps.set(`${group}/${kind}/${version}`, { group, version, kind });
+  // a kind once: a document's version replaces an RBAC rule's "*" (any version), which adds nothing next to one
+  const addCore = (group: string, version: string, kind: string) => {
+    const any = `${group}/${kind}/*`;
+    if (version === '*' && [...coreDeps.values()].some((c) => c.group === group && c.kind === kind)) return;
+    coreDeps.delete(any);
+    coreDeps.set(`${group}/${kind}/${version}`, { group, version, kind });
+  };
 
+  /** Whether a package other than this one provides the API (this one alone, in other revisions, does not count). */
+  const byOthers = (api: PackageAPISpec) => api.providers.some((p) => !sameRef(p, self));
   /** The single providing package of a package-provided API, or an error. */
   const provider = (api: PackageAPISpec, what: string) => {
     const others = api.providers.filter((p) => !sameRef(p, self));
@@ -66,7 +74,7 @@ export function resolveDependencies(self: PackageRef, docs: PackageDocuments, ca
     if (ownKinds.has(gk) || ownGroups.has(d.group)) continue;
     const where = `${d.file}${d.name ? ` (${d.kind} ${d.name})` : ''}`;
     const api = catalog.api(d.group, d.kind) ?? catalog.group(d.group);
-    if (api) {
+    if (api && byOthers(api)) {
       const p = provider(api, gk);
       if (!p) continue;
       const serving = p.versions.find((v) => v.version === d.version);
@@ -92,7 +100,7 @@ export function resolveDependencies(self: PackageRef, docs: PackageDocuments, ca
   for (const r of docs.rbacRules) {
     if (ownResources.has(`${r.group}/${r.resource}`) || ownGroups.has(r.group)) continue;
     const api = catalog.resource(r.group, r.resource) ?? catalog.group(r.group);
-    if (api) {
+    if (api && byOthers(api)) {
       const p = provider(api, gkString(r.group, api.kind));
       if (p) addPackage(p, '*', gkString(r.group, api.kind === '*' ? r.resource : api.kind));
       continue;

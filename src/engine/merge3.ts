@@ -51,7 +51,48 @@ const MSG = {
 function js(n: Val, doc: Doc | undefined): unknown {
   if (n === undefined) return ABSENT;
   if (n === null) return null;
-  return n.toJS(doc ?? new YAML.Document());
+  return withoutAliases(n, doc).toJS(doc ?? new YAML.Document());
+}
+
+const hasAlias = (n: YAML.Node) => {
+  let found = false;
+  YAML.visit(n, {
+    Alias: () => {
+      found = true;
+      return YAML.visit.BREAK;
+    },
+  });
+  return found;
+};
+
+/** The values of a document's aliases, read before the merge edits it (an edit may remove an anchored node). */
+const aliasValues = new WeakMap<YAML.Alias, unknown>();
+
+function readAliases(d: Doc | undefined): void {
+  if (!d) return;
+  YAML.visit(d, {
+    Alias(_, a) {
+      if (!aliasValues.has(a)) aliasValues.set(a, js(a, d));
+    },
+  });
+}
+
+/**
+ * A node with every alias replaced by what it points to: yaml's toJS of a part of a document
+ * knows only the anchors inside that part (a list item whose alias points into another item would
+ * not convert). Package content is bounded with its aliases counted (src/engine/content.ts).
+ */
+function withoutAliases(n: YAML.Node, doc: Doc | undefined): YAML.Node {
+  if (!hasAlias(n)) return n;
+  const target = (a: YAML.Alias): YAML.Node | undefined => {
+    if (aliasValues.has(a)) return (doc ?? new YAML.Document()).createNode(aliasValues.get(a)) as YAML.Node;
+    const t = doc ? a.resolve(doc) : undefined;
+    return t ? (withoutAliases(t, doc).clone() as YAML.Node) : undefined;
+  };
+  if (YAML.isAlias(n)) return target(n) ?? n;
+  const copy = n.clone() as YAML.Node;
+  YAML.visit(copy, { Alias: (_, a) => target(a) });
+  return copy;
 }
 
 function same(a: unknown, b: unknown): boolean {
@@ -97,9 +138,7 @@ function pathString(path: Segment[]): string {
 
 /** A copy of an upstream node for the local document (aliases resolved, as they cannot cross documents). */
 function adopt(n: YAML.Node, from: Doc | undefined, to: Doc): YAML.Node {
-  let alias = false;
-  YAML.visit(n, { Alias: () => { alias = true; return YAML.visit.BREAK; } });
-  return alias ? to.createNode(n.toJS(from ?? new YAML.Document())) : (n.clone() as YAML.Node);
+  return hasAlias(n) ? to.createNode(js(n, from)) : (n.clone() as YAML.Node);
 }
 
 // ---- list merge keys (kyaml uses the OpenAPI patch merge keys; these are the built-in ones) ----
@@ -303,6 +342,7 @@ function mergeDocs(o: Doc | undefined, u: Doc | undefined, l: Doc | undefined, c
     conflicts.push({ field: '', message: MSG.resDeletedUpstream });
     return { kind: 'keep' };
   }
+  for (const d of [o, u, l]) readAliases(d);
   if (isKptfile(l)) {
     // as kpt does for the Kptfile: name, namespace, upstream and upstreamLock stay local
     for (const d of [o, u]) {
@@ -314,7 +354,28 @@ function mergeDocs(o: Doc | undefined, u: Doc | undefined, l: Doc | undefined, c
   }
   const ctx: Ctx = { o, u, l, conflicts, touched: false };
   mergeValue([], o?.contents as Val, u.contents as Val, l.contents as Val, ctx);
+  if (ctx.touched) expandDanglingAliases(l);
   return { kind: 'merged', touched: ctx.touched };
+}
+
+/**
+ * An alias whose anchor the merge removed (an upstream change dropped the anchored node, e.g. a
+ * list item) or moved after it cannot be written: it becomes a copy of what it pointed to.
+ */
+function expandDanglingAliases(d: Doc): void {
+  const seen = new Set<string>();
+  const note = (_: unknown, n: YAML.Scalar | YAML.YAMLMap | YAML.YAMLSeq) => {
+    if (n.anchor) seen.add(n.anchor);
+  };
+  YAML.visit(d, {
+    Scalar: note,
+    Map: note,
+    Seq: note,
+    Alias(_, a) {
+      if (seen.has(a.source) || !aliasValues.has(a)) return undefined;
+      return d.createNode(aliasValues.get(a)) as YAML.Node;
+    },
+  });
 }
 
 function copyField(from: Doc, fm: YAML.YAMLMap, to: Doc, tm: YAML.YAMLMap, key: string): void {

@@ -469,3 +469,32 @@ test('aliases in an upstream value are resolved when it is copied into the local
   const u = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: &l\n    app: x\n  annotations: *l\ndata:\n  a: x\n';
   t.is(one(o, u, o).text, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  labels: &l\n    app: x\n  annotations:\n    app: x\ndata:\n  a: x\n');
 });
+
+test('an alias whose anchored node the upstream removed becomes a copy of it; an alias whose anchor stays is kept', (t) => {
+  const crd = (versions: string) => `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  versions:\n${versions}`;
+  const beta = '  - name: v1beta1\n    schema: &s\n      type: object\n      x-kubernetes-preserve-unknown-fields: true\n';
+  const v1 = '  - name: v1\n    schema: *s\n';
+  const original = crd(beta + v1);
+  // upstream drops v1beta1, the item holding the anchor; the local package is the original
+  const r = mergePackages(new Map([['crd.yaml', original]]), new Map([['crd.yaml', crd('  - name: v1\n    schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n')]]), new Map([['crd.yaml', original]]));
+  t.deepEqual(r.conflicts, []);
+  const out = r.files.get('crd.yaml')!;
+  t.notRegex(out, /\*s|&s/);
+  t.regex(out, /- name: v1\n\s+schema:\n\s+type: object\n\s+x-kubernetes-preserve-unknown-fields: true\n/);
+  t.notRegex(out, /v1beta1/);
+  // an upstream change elsewhere: the anchor and its alias stay as they were
+  const kept = mergePackages(new Map([['crd.yaml', original]]), new Map([['crd.yaml', original.replace('name: widgets.example.com', 'name: widgets.example.com\n  labels: {a: b}')]]), new Map([['crd.yaml', original]]));
+  t.regex(kept.files.get('crd.yaml')!, /schema: &s\n/);
+  t.regex(kept.files.get('crd.yaml')!, /schema: \*s\n/);
+});
+
+test('a local alias into a list item the upstream removed still merges field by field (the upgrade of a CRD whose versions share a schema)', (t) => {
+  const crd = (versions: string) => `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.com\nspec:\n  versions:\n${versions}`;
+  const original = crd('  - name: v1beta1\n    schema:\n      openAPIV3Schema: &a1\n        type: object\n        properties:\n          size: {type: integer}\n  - name: v1\n    schema:\n      openAPIV3Schema: *a1\n');
+  const updated = crd('  - name: v1\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          size: {type: string}\n');
+  const r = mergePackages(new Map([['crd.yaml', original]]), new Map([['crd.yaml', updated]]), new Map([['crd.yaml', original]]));
+  t.deepEqual(r.conflicts, []);
+  const out = r.files.get('crd.yaml')!;
+  t.notRegex(out, /v1beta1|\*a1|&a1/);
+  t.regex(out, /- name: v1\n\s+schema:\n\s+openAPIV3Schema:\n\s+type: object\n\s+properties:\n\s+size: \{ ?type: string ?\}\n/);
+});

@@ -2,7 +2,12 @@
 // speaks exactly the parts of its API that pkgserver uses in a cluster, in kube's JSON shapes:
 // TokenReview and SubjectAccessReview creation, get, list and watch of ConfigMaps and Secrets
 // in a namespace (field selector `metadata.name` only), and core v1 Events as an EventRecorder
-// writes them (create; merge or strategic merge patch). Every request needs the kubeconfig's
+// writes them (create; merge or strategic merge patch). Also the legacy discovery documents
+// (`/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`: the fake's own
+// resources, the served versions of the CustomResourceDefinitions set with `setCRD`, and the
+// group versions of aggregated APIServices set with `setAPIService`, 503 while unavailable), and
+// get, list and watch of those CRDs and APIServices (cluster-scoped; `limit` is ignored, as
+// kube's watch cache does, so a list is one page). Every request needs the kubeconfig's
 // bearer token (401 otherwise) and is recorded. resourceVersions come from one global counter;
 // watches from a resourceVersion replay the events after it from a short history, or answer an
 // ERROR 410 event when it is older than the history.
@@ -43,6 +48,24 @@ export interface RecordedRequest {
   contentType?: string;
 }
 
+/** One resource of a discovery document (APIResource), as an aggregated API server would list it. */
+export interface FakeAPIResource {
+  /** the plural name; `plural/sub` for a subresource */
+  name: string;
+  kind: string;
+  namespaced: boolean;
+  verbs?: string[];
+  shortNames?: string[];
+}
+
+/** The part of a CustomResourceDefinition's spec that discovery depends on. */
+export interface FakeCRDSpec {
+  group: string;
+  names: { kind: string; plural: string; singular?: string; shortNames?: string[] };
+  scope: 'Namespaced' | 'Cluster';
+  versions: { name: string; served: boolean; storage?: boolean; subresources?: { status?: object; scale?: object } }[];
+}
+
 export interface FakeKube {
   /** https://127.0.0.1:PORT */
   url: string;
@@ -63,6 +86,19 @@ export interface FakeKube {
   /** `data` as plain strings; stored base64-encoded, as kube does */
   setSecret(ns: string, name: string, type: string, data: Record<string, string>): void;
   deleteSecret(ns: string, name: string): void;
+  /**
+   * Creates or replaces the CustomResourceDefinition `<plural>.<group>` (Established; an ADDED or
+   * MODIFIED watch event); discovery serves its served versions at once.
+   */
+  setCRD(spec: FakeCRDSpec, labels?: Record<string, string>): void;
+  deleteCRD(name: string): void;
+  /**
+   * Creates or replaces the APIService `<version>.<group>` of an aggregated API server: with
+   * `resources`, it is Available and `/apis/<group>/<version>` lists them; without, it is not
+   * Available and that path answers 503, as kube-aggregator does for a backend that is down.
+   */
+  setAPIService(group: string, version: string, resources?: FakeAPIResource[]): void;
+  deleteAPIService(name: string): void;
   /** the Events written (created and patched), in creation order */
   events(): any[];
   deleteEvent(ns: string, name: string): void;
@@ -82,8 +118,55 @@ export interface FakeKube {
 /** The audience of tokens that name none (kube-apiserver's default `--api-audiences`). */
 export const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
-type Kind = 'configmaps' | 'secrets';
-const KINDS: Record<Kind, string> = { configmaps: 'ConfigMap', secrets: 'Secret' };
+type Kind = 'configmaps' | 'secrets' | 'customresourcedefinitions' | 'apiservices';
+const KINDS: Record<Kind, string> = { configmaps: 'ConfigMap', secrets: 'Secret', customresourcedefinitions: 'CustomResourceDefinition', apiservices: 'APIService' };
+const API_VERSIONS: Record<Kind, string> = { configmaps: 'v1', secrets: 'v1', customresourcedefinitions: 'apiextensions.k8s.io/v1', apiservices: 'apiregistration.k8s.io/v1' };
+
+const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+const STATUS_VERBS = ['get', 'patch', 'update'];
+/** The fake's own resources in discovery, in kube's order of groups. */
+const BUILTIN_DISCOVERY: { group: string; version: string; resources: FakeAPIResource[] }[] = [
+  {
+    group: '',
+    version: 'v1',
+    resources: [
+      { name: 'configmaps', kind: 'ConfigMap', namespaced: true, verbs: ALL_VERBS, shortNames: ['cm'] },
+      { name: 'events', kind: 'Event', namespaced: true, verbs: ALL_VERBS, shortNames: ['ev'] },
+      { name: 'secrets', kind: 'Secret', namespaced: true, verbs: ALL_VERBS },
+    ],
+  },
+  {
+    group: 'apiregistration.k8s.io',
+    version: 'v1',
+    resources: [
+      { name: 'apiservices', kind: 'APIService', namespaced: false, verbs: ALL_VERBS },
+      { name: 'apiservices/status', kind: 'APIService', namespaced: false, verbs: STATUS_VERBS },
+    ],
+  },
+  { group: 'authentication.k8s.io', version: 'v1', resources: [{ name: 'tokenreviews', kind: 'TokenReview', namespaced: false, verbs: ['create'] }] },
+  { group: 'authorization.k8s.io', version: 'v1', resources: [{ name: 'subjectaccessreviews', kind: 'SubjectAccessReview', namespaced: false, verbs: ['create'] }] },
+  {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    resources: [
+      { name: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false, verbs: ALL_VERBS, shortNames: ['crd', 'crds'] },
+      { name: 'customresourcedefinitions/status', kind: 'CustomResourceDefinition', namespaced: false, verbs: STATUS_VERBS },
+    ],
+  },
+];
+
+/** kube's version priority (GA, then beta, then alpha; higher numbers first; other names last, by name): negative when `a` comes first */
+function compareVersions(a: string, b: string): number {
+  const rank = (v: string): [number, number, number] | undefined => {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
+    return m ? [m[2] === 'alpha' ? 0 : m[2] === 'beta' ? 1 : 2, Number(m[1]), Number(m[3] ?? 0)] : undefined;
+  };
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra && rb) return rb[0] - ra[0] || rb[1] - ra[1] || rb[2] - ra[2];
+  if (ra || rb) return ra ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 interface KEvent {
@@ -163,10 +246,13 @@ export async function startFakeKube(): Promise<FakeKube> {
   const failures: { prefix: string; code: number; times: number }[] = [];
   const events = new Map<string, any>(); // `${ns}/${name}` → Event
 
-  const matches = (w: Watcher, kind: Kind, obj: any) =>
-    w.kind === kind && w.ns === obj.metadata.namespace && (w.name === undefined || w.name === obj.metadata.name);
+  /** the backends of aggregated APIServices (by APIService name): their resources, undefined while unavailable */
+  const aggregated = new Map<string, FakeAPIResource[] | undefined>();
 
-  const writeEvent = (res: ServerResponse, type: string, object: any) => res.write(`${JSON.stringify({ type, object })}\n`);
+  const matches = (w: Watcher, kind: Kind, obj: any) =>
+    w.kind === kind && w.ns === (obj.metadata.namespace ?? '') && (w.name === undefined || w.name === obj.metadata.name);
+
+  const writeEvent = (res: ServerResponse, type: string, object: any) => void (res.writableEnded || res.write(`${JSON.stringify({ type, object })}\n`));
 
   function record(kind: Kind, type: EventType, object: any): void {
     const e: KEvent = { rv: Number(object.metadata.resourceVersion), kind, type, object };
@@ -175,13 +261,18 @@ export async function startFakeKube(): Promise<FakeKube> {
     for (const w of watchers) if (matches(w, kind, object)) writeEvent(w.res, type, object);
   }
 
-  function put(kind: Kind, ns: string, name: string, fields: Record<string, unknown>): void {
+  /** `ns` '' for a cluster-scoped object; `labels` replace the object's labels when given */
+  function put(kind: Kind, ns: string, name: string, fields: Record<string, unknown>, labels?: Record<string, string>): void {
     const key = `${kind}/${ns}/${name}`;
     const old = objects.get(key);
-    const metadata = old
+    const metadata: any = old
       ? { ...old.metadata, resourceVersion: String(++rv) }
-      : { name, namespace: ns, uid: randomUUID(), resourceVersion: String(++rv), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
-    const obj = { kind: KINDS[kind], apiVersion: 'v1', metadata, ...fields };
+      : { name, ...(ns ? { namespace: ns } : {}), uid: randomUUID(), resourceVersion: String(++rv), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') };
+    if (labels) {
+      if (Object.keys(labels).length) metadata.labels = { ...labels };
+      else delete metadata.labels;
+    }
+    const obj = { kind: KINDS[kind], apiVersion: API_VERSIONS[kind], metadata, ...fields };
     objects.set(key, obj);
     record(kind, old ? 'MODIFIED' : 'ADDED', obj);
   }
@@ -207,9 +298,9 @@ export async function startFakeKube(): Promise<FakeKube> {
     }
     const sel = parseFieldSelector(q.get('fieldSelector'), ns);
     if (sel.error) return send(res, 400, status(400, sel.error));
-    const selected = [...objects.values()].filter((o) => o.metadata.namespace === ns && (sel.name === undefined || o.metadata.name === sel.name) && o.kind === KINDS[kind]);
+    const selected = [...objects.values()].filter((o) => (o.metadata.namespace ?? '') === ns && (sel.name === undefined || o.metadata.name === sel.name) && o.kind === KINDS[kind]);
     if (q.get('watch') !== 'true' && q.get('watch') !== '1') {
-      return send(res, 200, { kind: `${KINDS[kind]}List`, apiVersion: 'v1', metadata: { resourceVersion: String(rv) }, items: selected.map(asItem) });
+      return send(res, 200, { kind: `${KINDS[kind]}List`, apiVersion: API_VERSIONS[kind], metadata: { resourceVersion: String(rv) }, items: selected.map(asItem) });
     }
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
@@ -233,6 +324,80 @@ export async function startFakeKube(): Promise<FakeKube> {
       watchers.delete(w);
       clearTimeout(timer);
     });
+  }
+
+  /** Every group with its served versions (kube's priority order) and each version's resources (undefined: an unavailable aggregated API). */
+  function discoveryGroups(): { name: string; versions: { version: string; resources: FakeAPIResource[] | undefined }[] }[] {
+    const groups = new Map<string, Map<string, FakeAPIResource[] | undefined>>();
+    const versionsOf = (g: string) => groups.get(g) ?? groups.set(g, new Map()).get(g)!;
+    for (const b of BUILTIN_DISCOVERY) versionsOf(b.group).set(b.version, b.resources);
+    const others: string[] = [];
+    const crds = [...objects.values()].filter((o) => o.kind === 'CustomResourceDefinition').sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    for (const crd of crds) {
+      const { group, names, scope, versions } = crd.spec as FakeCRDSpec;
+      if (!groups.has(group)) others.push(group);
+      const vs = versionsOf(group);
+      for (const v of versions.filter((x) => x.served)) {
+        const list = vs.get(v.name) ?? [];
+        const namespaced = scope === 'Namespaced';
+        list.push({ name: names.plural, kind: names.kind, namespaced, verbs: ALL_VERBS, ...(names.shortNames ? { shortNames: names.shortNames } : {}) });
+        if (v.subresources?.status) list.push({ name: `${names.plural}/status`, kind: names.kind, namespaced, verbs: STATUS_VERBS });
+        if (v.subresources?.scale) list.push({ name: `${names.plural}/scale`, kind: 'Scale', namespaced, verbs: STATUS_VERBS });
+        vs.set(v.name, list);
+      }
+    }
+    for (const svc of [...objects.values()].filter((o) => o.kind === 'APIService')) {
+      const { group, version } = svc.spec;
+      if (!groups.has(group)) others.push(group);
+      versionsOf(group).set(version, aggregated.get(svc.metadata.name));
+    }
+    const order = [...BUILTIN_DISCOVERY.map((b) => b.group).filter((g, i, all) => all.indexOf(g) === i), ...[...new Set(others)].sort()];
+    return order.map((name) => ({
+      name,
+      versions: [...groups.get(name)!.entries()].sort(([a], [b]) => compareVersions(a, b)).map(([version, resources]) => ({ version, resources })),
+    }));
+  }
+
+  /** answers a discovery request; false when `p` is not a discovery path */
+  function serveDiscovery(res: ServerResponse, p: string): boolean {
+    const gv = (group: string, version: string) => ({ groupVersion: group ? `${group}/${version}` : version, version });
+    const apiGroup = (g: ReturnType<typeof discoveryGroups>[number]) => ({
+      name: g.name,
+      versions: g.versions.map((v) => gv(g.name, v.version)),
+      preferredVersion: gv(g.name, g.versions[0].version),
+    });
+    const resourceList = (group: string, version: string, resources: FakeAPIResource[]) => ({
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: gv(group, version).groupVersion,
+      resources: resources.map((r) => ({
+        name: r.name,
+        singularName: r.name.includes('/') ? '' : r.kind.toLowerCase(),
+        namespaced: r.namespaced,
+        kind: r.kind,
+        verbs: r.verbs ?? ALL_VERBS,
+        ...(r.shortNames ? { shortNames: r.shortNames } : {}),
+      })),
+    });
+    let m: RegExpExecArray | null;
+    if (p === '/api' || p === '/api/') {
+      send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: url.slice('https://'.length) }] });
+    } else if (p === '/api/v1') {
+      send(res, 200, resourceList('', 'v1', BUILTIN_DISCOVERY[0].resources));
+    } else if (p === '/apis' || p === '/apis/') {
+      send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: discoveryGroups().filter((g) => g.name !== '').map(apiGroup) });
+    } else if ((m = /^\/apis\/([^/]+)$/.exec(p))) {
+      const g = discoveryGroups().find((x) => x.name === m![1] && x.name !== '');
+      if (!g) return false;
+      send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup(g) });
+    } else if ((m = /^\/apis\/([^/]+)\/([^/]+)$/.exec(p))) {
+      const g = discoveryGroups().find((x) => x.name === m![1] && x.name !== '');
+      const v = g?.versions.find((x) => x.version === m![2]);
+      if (!v) return false;
+      if (!v.resources) send(res, 503, status(503, 'the server is currently unable to handle the request'));
+      else send(res, 200, resourceList(g!.name, v.version, v.resources));
+    } else return false;
+    return true;
   }
 
   /** RFC 7386; for an Event's scalar fields a strategic merge patch does the same */
@@ -333,6 +498,9 @@ export async function startFakeKube(): Promise<FakeKube> {
     if (m) return serveObjects(req, res, m[2] as Kind, decodeURIComponent(m[1]), m[3] === undefined ? undefined : decodeURIComponent(m[3]), url.searchParams);
     const e = /^\/api\/v1\/namespaces\/([^/]+)\/events(?:\/([^/]+))?$/.exec(p);
     if (e) return serveEvents(req, res, decodeURIComponent(e[1]), e[2] === undefined ? undefined : decodeURIComponent(e[2]), entry.body);
+    const c = /^\/apis\/(?:apiextensions\.k8s\.io\/v1\/(customresourcedefinitions)|apiregistration\.k8s\.io\/v1\/(apiservices))(?:\/([^/]+))?$/.exec(p);
+    if (c) return serveObjects(req, res, (c[1] ?? c[2]) as Kind, '', c[3] === undefined ? undefined : decodeURIComponent(c[3]), url.searchParams);
+    if (req.method === 'GET' && serveDiscovery(res, p)) return;
     send(res, 404, status(404, 'the server could not find the requested resource', { causes: [{ reason: 'UnexpectedServerResponse', message: '404 page not found' }] }));
   }
 
@@ -377,6 +545,33 @@ export async function startFakeKube(): Promise<FakeKube> {
     setSecret: (ns, name, type, data) =>
       put('secrets', ns, name, { type, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')])) }),
     deleteSecret: (ns, name) => remove('secrets', ns, name),
+    setCRD(spec, labels) {
+      const { group, names, scope } = spec;
+      const accepted = { kind: names.kind, listKind: `${names.kind}List`, plural: names.plural, singular: names.singular ?? names.kind.toLowerCase(), ...(names.shortNames ? { shortNames: names.shortNames } : {}) };
+      const named = spec.versions.some((v) => v.storage);
+      const versions = spec.versions.map((v, i) => ({ ...v, storage: named ? !!v.storage : i === 0 }));
+      const conditions = [
+        { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found' },
+        { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted' },
+      ];
+      put('customresourcedefinitions', '', `${names.plural}.${group}`, { spec: { group, names: accepted, scope, versions }, status: { acceptedNames: accepted, conditions, storedVersions: versions.filter((v) => v.storage).map((v) => v.name) } }, labels);
+    },
+    deleteCRD: (name) => remove('customresourcedefinitions', '', name),
+    setAPIService(group, version, resources) {
+      const name = `${version}.${group}`;
+      aggregated.set(name, resources && resources.map((r) => ({ ...r })));
+      const available = resources
+        ? { type: 'Available', status: 'True', reason: 'Passed', message: 'all checks passed' }
+        : { type: 'Available', status: 'False', reason: 'FailedDiscoveryCheck', message: `failing or missing response from https://10.96.0.10:443/apis/${group}/${version}` };
+      put('apiservices', '', name, {
+        spec: { group, version, service: { namespace: 'default', name: 'aggregated', port: 443 }, groupPriorityMinimum: 1000, versionPriority: 15 },
+        status: { conditions: [available] },
+      });
+    },
+    deleteAPIService(name) {
+      aggregated.delete(name);
+      remove('apiservices', '', name);
+    },
     events: () => [...events.values()],
     deleteEvent: (ns, name) => void events.delete(`${ns}/${name}`),
     failNext(prefix, code, times = 1) {
@@ -390,7 +585,10 @@ export async function startFakeKube(): Promise<FakeKube> {
       oldestWatchable = ++rv; // as if something else was written: every resourceVersion seen so far is too old
     },
     closeWatches() {
-      for (const w of watchers) w.res.end();
+      for (const w of watchers) {
+        watchers.delete(w); // no later event is written to an ended stream
+        w.res.end();
+      }
     },
     watchCount: () => watchers.size,
     async close() {

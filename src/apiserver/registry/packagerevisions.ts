@@ -254,10 +254,14 @@ export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef 
           throw forbidden({ group: PKG_GROUP, resource: 'packagerevisions' }, pr.metadata.name!, 'a published revision cannot be deleted: propose deletion first (spec.lifecycle: deletionProposed)');
         if (pr.spec.lifecycle !== 'deletionProposed') return;
         const all = revisions(pr.metadata.namespace!);
+        // every reason at once: the deployed packages using it and the catalog packages needing it
         const users = upstreamUsers(pr, all, deps.variants(pr.metadata.namespace!));
-        if (users.length) throw conflict(GR, pr.metadata.name!, `the revision is still used as an upstream by ${users.join(', ')}`);
         const needed = dependencyBlockers(pr, all);
-        if (needed.length) throw conflict(GR, pr.metadata.name!, `the revision is the last published one that satisfies the dependencies of ${needed.join(', ')}: publish another revision that does first`);
+        const why = [
+          ...(users.length ? [`the revision is still used as an upstream by ${users.join(', ')}`] : []),
+          ...(needed.length ? [`it is the last published revision that satisfies the dependencies of ${needed.join(', ')} (publish another revision that does first)`] : []),
+        ];
+        if (why.length) throw conflict(GR, pr.metadata.name!, why.join('; '));
       },
       // every write of one repository's revisions runs alone: the git work and the repository sync
       lockKey: (ns, name) => `${ns}/${name.split('.')[1] ?? ''}`,
