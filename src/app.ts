@@ -26,7 +26,7 @@ import { garbageCollector } from './controllers/gc.ts';
 import { Client } from './controllers/runtime/client.ts';
 import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
 import type { UserInfo } from './apiserver/registry/types.ts';
-import { PackageEngine } from './engine/engine.ts';
+import { documentReads, PackageEngine } from './engine/engine.ts';
 import { gitFileReads } from './storage/git/repo.ts';
 import type { Credentials } from './storage/git/credentials.ts';
 
@@ -81,6 +81,7 @@ export function buildApp(opts: AppOptions): App {
   });
   const log = opts.logger;
   server.metricsRegistry.registerMetric(gitFileReads);
+  server.metricsRegistry.registerMetric(documentReads);
   // standalone the server serves Events and Namespaces itself; in a cluster Events go there
   const core = opts.kubeConfig ? undefined : coreResources(server, { user: SERVER_USER, log, eventTTLMs: opts.eventTTLMs });
   const recorder = core?.recorder ?? clusterEventRecorder(opts.kubeConfig!, { component: 'pkgserver', host: os.hostname(), log });

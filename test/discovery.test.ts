@@ -457,3 +457,24 @@ test.serial('publishing CRDs that break the previous revision is refused with ev
   t.is(upgrade.spec.upstream.revision, 'v2');
   t.regex(condition(upgrade, APPROVE).message, /version v1beta1 is removed while it was served \(against v1\)/);
 });
+
+test.serial('after a restart the maps come back from the store and the tree-keyed cache: no package file is read from git', async (t) => {
+  const before = (await admin.get(PAPI)).body.items.map((o: any) => [o.metadata.name, o.spec]);
+  const catalog = ((await admin.get(PR)).body.items as any[]).filter((p) => p.spec.packageRevID.target === 'catalog' && p.spec.lifecycle === 'published').map((p) => p.metadata.name as string);
+  t.true(catalog.length >= 12);
+  const dataDir = server.dataDir;
+  await server.stop();
+  server = await startServer({ controllers: true, dataDir });
+  admin = new HttpClient(server.url, adminTLS(server));
+  // every published catalog revision is discovered again by the new process
+  await poll('every catalog revision reconciled after the restart', async () => {
+    const seen = new Set(server.logs.filter((l) => l.includes('"msg":"reconcile"') && l.includes('"controller":"discovery"')).map((l) => JSON.parse(l).name));
+    return catalog.every((n) => seen.has(n)) ? true : undefined;
+  }, 60_000);
+  const metrics = (await admin.get('/metrics')).body as string;
+  const count = (source: string) => Number(new RegExp(`^pkgserver_package_documents_total\\{source="${source}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+  t.is(count('git'), 0, 'no package read from git');
+  t.true(count('disk') >= catalog.length, `read from the data directory: ${count('disk')}`);
+  t.deepEqual((await admin.get(PAPI)).body.items.map((o: any) => [o.metadata.name, o.spec]), before);
+  t.is(condition(await getPR(catalogName('app')), DEPS).status, 'True');
+});

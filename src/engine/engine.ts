@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
+import client from 'prom-client';
 import type { Repository } from '../api/config.ts';
 import { timestamp } from '../api/meta.ts';
 import { ANNOTATION_ALLOW_BREAKING_CRDS, compareRevisions, LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
@@ -63,6 +64,12 @@ const RESOURCES_CACHE_SIZE = 64 * 2 ** 20;
 const DOCUMENTS_CACHE_ENTRIES = 5000;
 /** Version of the stored extraction: a change of ./documents.ts's output bumps it. */
 const DOCUMENTS_FORMAT = 1;
+/**
+ * Where the documents of a revision came from (memory, the data directory's cache, or git): after
+ * a restart with nothing changed, discovery reads none from git. Registered by the server.
+ */
+export const documentReads = new client.Counter({ name: 'pkgserver_package_documents_total', help: 'Extracted package documents read, by source (memory, disk, git)', labelNames: ['source'], registers: [] });
+
 /** git's empty tree: the documents of a package directory that is not there */
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
@@ -387,7 +394,10 @@ export class PackageEngine {
       const repo = await this.repo(pr.metadata.namespace!, pr.spec.packageRevID.repository);
       const tree = (await repo.packageTree(commit, keyOf(pr))) ?? EMPTY_TREE;
       const cached = this.documentsCache.get(tree);
-      if (cached) return { tree, documents: cached };
+      if (cached) {
+        documentReads.inc({ source: 'memory' });
+        return { tree, documents: cached };
+      }
       const file = path.join(this.opts.dataDir, 'documents', `${tree}.json`);
       let docs: PackageDocuments | undefined;
       try {
@@ -396,7 +406,9 @@ export class PackageEngine {
       } catch {
         // not there yet, or unreadable: extract again
       }
-      if (!docs) {
+      if (docs) documentReads.inc({ source: 'disk' });
+      else {
+        documentReads.inc({ source: 'git' });
         docs = packageDocuments({ ...(await this.readResources(pr)) });
         await fs.mkdir(path.dirname(file), { recursive: true });
         const tmp = `${file}.${process.pid}.tmp`;
