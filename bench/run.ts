@@ -14,7 +14,10 @@
 //    (bench/deadremote.ts).
 // 4. The same git work with the native git CLI against the same git server, as the reference.
 // 5. A restart of the server on its persisted store (time to serving and to the first full list).
-// 6. A table on stdout and bench/results/latest.json.
+// 6. Discovery (bench/discovery.ts): a catalog of 1,000 revisions with 5 YAML documents each,
+//    discovered by a fresh server after a cold start and again after a restart on its data
+//    directory, beside the git CLI reading and the yaml library parsing the same files.
+// 7. A table on stdout and bench/results/latest.json.
 //
 // Environment: BENCH_N (packages, default 100), BENCH_M (revisions per package, default 10),
 // BENCH_REPOS (default: 500 revisions per repository, 4 … 20), BENCH_NAMESPACES (2),
@@ -24,7 +27,8 @@
 // BENCH_REF_ITER (10), BENCH_SYNC_PERIOD (1h), BENCH_TIMEOUT (seconds, 1200),
 // BENCH_KEEP=1 (keep the temporary directory), BENCH_PROFILE=1 (a V8 CPU profile of the server,
 // written to bench/results/server-cpuprofile.json when it stops), BENCH_SERVER_NODE_ARGS (extra
-// node flags for the server process).
+// node flags for the server process), BENCH_DISCOVERY_PACKAGES (200) and BENCH_DISCOVERY_REVISIONS
+// (5) for discovery, BENCH_DISCOVERY=0 (skip it), BENCH_ONLY=discovery (run that scenario alone).
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -36,6 +40,7 @@ import { procCpuMs, ROOT, startPkgServer, type BenchServer } from './server.ts';
 import { fmtMs, now, round, summarize, timeLoop, type Summary } from './stats.ts';
 import { watchFanout } from './watchfanout.ts';
 import { deadRemote, type DeadRemoteResult } from './deadremote.ts';
+import { discoveryBench, type DiscoveryResult } from './discovery.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -66,6 +71,14 @@ const REF_ITER = envInt('BENCH_REF_ITER', 10);
 const SYNC_PERIOD = process.env.BENCH_SYNC_PERIOD || '1h';
 const TIMEOUT_S = envInt('BENCH_TIMEOUT', 1200);
 const KEEP = process.env.BENCH_KEEP === '1';
+/** BENCH_ONLY=discovery: that scenario alone (its own git data and server), not the rest */
+const ONLY = process.env.BENCH_ONLY ?? '';
+if (ONLY !== '' && ONLY !== 'discovery') throw new Error(`BENCH_ONLY must be "discovery" (or unset), got "${ONLY}"`);
+const RUN_DISCOVERY = ONLY === 'discovery' || process.env.BENCH_DISCOVERY !== '0';
+if (ONLY === 'discovery' && process.env.BENCH_DISCOVERY === '0') throw new Error('BENCH_ONLY=discovery and BENCH_DISCOVERY=0 leave nothing to run');
+const DISCOVERY_PACKAGES = envInt('BENCH_DISCOVERY_PACKAGES', 200);
+const DISCOVERY_REVISIONS = envInt('BENCH_DISCOVERY_REVISIONS', 5);
+if (DISCOVERY_PACKAGES * DISCOVERY_REVISIONS > MAX_TOTAL) throw new Error(`BENCH_DISCOVERY_PACKAGES × BENCH_DISCOVERY_REVISIONS = ${DISCOVERY_PACKAGES * DISCOVERY_REVISIONS}; the benchmark goes up to ${MAX_TOTAL} revisions`);
 const WRITE_WARMUP = 3;
 
 const PKG_GROUP_PATH = '/apis/pkg.pkgserver.dev/v1alpha1';
@@ -204,11 +217,109 @@ async function main(): Promise<void> {
     if (KEEP) log(`kept ${tmp}`);
     else await rm(tmp, { recursive: true, force: true });
   });
-  log(`N=${N} packages × M=${M} revisions = ${TOTAL} revisions in ${R} repositories, ${NAMESPACES} namespaces; work in ${tmp}`);
+  log(ONLY ? `only the ${ONLY} scenario; work in ${tmp}` : `N=${N} packages × M=${M} revisions = ${TOTAL} revisions in ${R} repositories, ${NAMESPACES} namespaces; work in ${tmp}`);
 
-  // ------------------------------------------------------------ 1. git data
   const gitServer: GitServer = await startGitServer({ root: path.join(tmp, 'git'), user: GIT_USER, password: GIT_PASSWORD });
   cleanups.push(() => gitServer.stop());
+  const credentialsFile = path.join(tmp, 'credentials.yaml');
+  await writeFile(credentialsFile, `bench: {username: ${GIT_USER}, password: ${GIT_PASSWORD}}\n`, { mode: 0o600 });
+  // BENCH_PROFILE=1: V8 writes one profile per thread (tsx's loader has its own); keep the main thread's (the largest)
+  const profileDir = path.join(tmp, 'profiles');
+  const nodeArgs = [...(process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+  if (process.env.BENCH_PROFILE === '1')
+    cleanups.push(async () => {
+      const files = await Promise.all((await readdir(profileDir)).map(async (f) => ({ f, size: (await stat(path.join(profileDir, f))).size })));
+      const main = files.sort((a, b) => b.size - a.size)[0];
+      if (main) {
+        await copyFile(path.join(profileDir, main.f), path.join(ROOT, 'bench/results/server-cpuprofile.json'));
+        log('server CPU profile: bench/results/server-cpuprofile.json');
+      }
+    });
+  if (!ONLY) await serverBench({ tmp, gitServer, credentialsFile, nodeArgs });
+
+  // ------------------------------------------------------------ 7b. discovery of a 1,000-revision catalog (bench/discovery.ts)
+  if (RUN_DISCOVERY) {
+    const d = await discoveryBench({
+      gitServer,
+      workDir: tmp,
+      packages: DISCOVERY_PACKAGES,
+      revisions: DISCOVERY_REVISIONS,
+      serverArgs: ['--git-timeout', String(GIT_TIMEOUT_S)],
+      nodeArgs,
+      timeoutMs: Math.min(600_000, TIMEOUT_S * 1000),
+      log,
+      mark: (op, startMs, endMs) => phaseMarks.push({ op, startUs: Math.round(startMs * 1000), endUs: Math.round(endMs * 1000) }),
+      onServer: (s) => cleanups.push(() => s.stop()),
+    });
+    extra.discovery = d;
+    if (KEEP) log(`discovery server log: ${d.logFile}`);
+  }
+
+  const totalMs = now() - started;
+  extra.loadAverageAtEnd = os.loadavg().map((x) => round(x));
+  extra.totalMs = round(totalMs, 0);
+
+  // ------------------------------------------------------------ 8. report
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    git: await execOut('git', ['--version']),
+    commit: extra.commit,
+    loadAverageAtStart: extra.loadAverageAtStart,
+    loadAverageBeforeReport: extra.loadAverageAtEnd,
+  };
+  const config = {
+    ...(ONLY ? { only: ONLY } : { packages: N, revisionsPerPackage: M, revisions: TOTAL, repositories: R, namespaces: NAMESPACES, syncPeriod: SYNC_PERIOD, listIterations: LIST_ITER, getIterations: GET_ITER, writeIterations: WRITE_ITER, burst: BURST }),
+    ...(RUN_DISCOVERY ? { discovery: { packages: DISCOVERY_PACKAGES, revisionsPerPackage: DISCOVERY_REVISIONS } } : {}),
+    ...(process.env.BENCH_SERVER_NODE_ARGS ? { serverNodeArgs: process.env.BENCH_SERVER_NODE_ARGS } : {}),
+  };
+  printReport(machine, config);
+  const out = {
+    date: new Date().toISOString(),
+    machine,
+    config,
+    ...(ONLY ? {} : serverBenchResults()),
+    discovery: extra.discovery,
+    totalMs: extra.totalMs,
+    ...(process.env.BENCH_PROFILE === '1' ? { phaseMarks } : {}),
+  };
+  const resultsDir = path.join(ROOT, 'bench/results');
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(path.join(resultsDir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  log(`results written to bench/results/latest.json; total ${fmtMs(totalMs)}`);
+}
+
+/** The results of steps 1–7 for latest.json. */
+function serverBenchResults() {
+  return {
+    setup: { gitBuildMs: extra.gitBuildMs, serverStartMs: extra.serverStartMs, initialSyncMs: extra.initialSyncMs, perRepositorySyncMs: extra.perRepositorySyncMs, referenceCloneMs: extra.referenceCloneMs },
+    operations: results.map((r) => ({
+      op: r.op,
+      client: roundSummary(r.client),
+      server: r.server && roundSummary(r.server),
+      budgetMs: r.budgetMs,
+      bytes: r.bytes,
+      serverCpuMs: r.serverCpuMs === undefined ? undefined : round(r.serverCpuMs, 1),
+      gitBackendCpuMs: r.gitCpuMs === undefined ? undefined : round(r.gitCpuMs, 1),
+      serverMemoryAfterMiB: r.memoryAfter && { rss: round(r.memoryAfter.rssMiB, 0), peak: round(r.memoryAfter.hwmMiB, 0) },
+      reference: r.reference && { what: r.reference.what, ...roundSummary(r.reference.summary), gitCpuMs: r.reference.gitCpuMs === undefined ? undefined : round(r.reference.gitCpuMs, 1) },
+      note: r.note,
+    })),
+    publishBurst: extra.publishBurst,
+    watchFanout: extra.watchFanout,
+    deadRemote: extra.deadRemote,
+    restart: extra.restart,
+    memory: extra.memory,
+    serverWarnings: extra.serverProblems,
+  };
+}
+
+/** Steps 1–7: the git data, the server, reads, writes, the git CLI reference, the restart. */
+async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp: string; gitServer: GitServer; credentialsFile: string; nodeArgs: string[] }): Promise<void> {
+  // ------------------------------------------------------------ 1. git data
   const repos = plan();
   let t0 = now();
   const base = Math.floor(Date.now() / 1000) - TOTAL - 3600;
@@ -226,21 +337,7 @@ async function main(): Promise<void> {
   // ------------------------------------------------------------ 2. the server, initial sync
   const dataDir = path.join(tmp, 'server');
   await mkdir(dataDir, { recursive: true });
-  const credentialsFile = path.join(tmp, 'credentials.yaml');
-  await writeFile(credentialsFile, `bench: {username: ${GIT_USER}, password: ${GIT_PASSWORD}}\n`, { mode: 0o600 });
   t0 = now();
-  // BENCH_PROFILE=1: V8 writes one profile per thread (tsx's loader has its own); keep the main thread's (the largest)
-  const profileDir = path.join(tmp, 'profiles');
-  const nodeArgs = [...(process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
-  if (process.env.BENCH_PROFILE === '1')
-    cleanups.push(async () => {
-      const files = await Promise.all((await readdir(profileDir)).map(async (f) => ({ f, size: (await stat(path.join(profileDir, f))).size })));
-      const main = files.sort((a, b) => b.size - a.size)[0];
-      if (main) {
-        await copyFile(path.join(profileDir, main.f), path.join(ROOT, 'bench/results/server-cpuprofile.json'));
-        log('server CPU profile: bench/results/server-cpuprofile.json');
-      }
-    });
   const srv = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S)], nodeArgs });
   cleanups.push(() => srv.stop());
   extra.serverStartMs = round(now() - t0, 0);
@@ -549,62 +646,25 @@ async function main(): Promise<void> {
     log(`restart with the persisted store: serving after ${fmtMs(servingMs)}, all ${listed} revisions listed after ${fmtMs(listedMs)}`);
     await again.stop();
   }
-
-  const totalMs = now() - started;
-  extra.loadAverageAtEnd = os.loadavg().map((x) => round(x));
-  extra.totalMs = round(totalMs, 0);
-
-  // ------------------------------------------------------------ 8. report
-  const machine = {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    kernel: `${os.type()} ${os.release()}`,
-    node: process.version,
-    git: await execOut('git', ['--version']),
-    commit: extra.commit,
-    loadAverageAtStart: extra.loadAverageAtStart,
-    loadAverageBeforeReport: extra.loadAverageAtEnd,
-  };
-  const config = { packages: N, revisionsPerPackage: M, revisions: TOTAL, repositories: R, namespaces: NAMESPACES, syncPeriod: SYNC_PERIOD, listIterations: LIST_ITER, getIterations: GET_ITER, writeIterations: WRITE_ITER, burst: BURST, ...(process.env.BENCH_SERVER_NODE_ARGS ? { serverNodeArgs: process.env.BENCH_SERVER_NODE_ARGS } : {}) };
-  printReport(machine, config, memAfterLoad);
-  const out = {
-    date: new Date().toISOString(),
-    machine,
-    config,
-    setup: { gitBuildMs: extra.gitBuildMs, serverStartMs: extra.serverStartMs, initialSyncMs: extra.initialSyncMs, perRepositorySyncMs: extra.perRepositorySyncMs, referenceCloneMs: extra.referenceCloneMs },
-    operations: results.map((r) => ({
-      op: r.op,
-      client: roundSummary(r.client),
-      server: r.server && roundSummary(r.server),
-      budgetMs: r.budgetMs,
-      bytes: r.bytes,
-      serverCpuMs: r.serverCpuMs === undefined ? undefined : round(r.serverCpuMs, 1),
-      gitBackendCpuMs: r.gitCpuMs === undefined ? undefined : round(r.gitCpuMs, 1),
-      serverMemoryAfterMiB: r.memoryAfter && { rss: round(r.memoryAfter.rssMiB, 0), peak: round(r.memoryAfter.hwmMiB, 0) },
-      reference: r.reference && { what: r.reference.what, ...roundSummary(r.reference.summary), gitCpuMs: r.reference.gitCpuMs === undefined ? undefined : round(r.reference.gitCpuMs, 1) },
-      note: r.note,
-    })),
-    publishBurst: extra.publishBurst,
-    watchFanout: extra.watchFanout,
-    deadRemote: extra.deadRemote,
-    restart: extra.restart,
-    memory: extra.memory,
-    serverWarnings: extra.serverProblems,
-    totalMs: extra.totalMs,
-    ...(process.env.BENCH_PROFILE === '1' ? { phaseMarks } : {}),
-  };
-  const resultsDir = path.join(ROOT, 'bench/results');
-  await mkdir(resultsDir, { recursive: true });
-  await writeFile(path.join(resultsDir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
-  log(`results written to bench/results/latest.json; total ${fmtMs(totalMs)}`);
 }
 
 function roundSummary(s: Summary): Summary {
   return { n: s.n, p50: round(s.p50), p95: round(s.p95), min: round(s.min), max: round(s.max), mean: round(s.mean) };
 }
 
-function printReport(machine: Record<string, unknown>, config: Record<string, unknown>, mem: { rssMiB: number; hwmMiB: number }): void {
+function printReport(machine: Record<string, unknown>, config: Record<string, unknown>): void {
+  const out: string[] = [''];
+  if (ONLY) out.push(`pkgserver benchmark — only the ${ONLY} scenario (BENCH_ONLY=${ONLY})`);
+  else out.push(`pkgserver benchmark — ${config.revisions} revisions (${config.packages} packages × ${config.revisionsPerPackage}) in ${config.repositories} repositories, ${config.namespaces} namespaces`);
+  out.push(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}, ${machine.git}; load average at start ${(machine.loadAverageAtStart as number[]).join(' ')}, before the report ${(machine.loadAverageBeforeReport as number[]).join(' ')}; pkgserver ${machine.commit}`);
+  if (config.serverNodeArgs) out.push(`server node flags: ${config.serverNodeArgs}`);
+  if (!ONLY) out.push(...serverBenchReport());
+  if (extra.discovery) out.push('', ...discoveryReport(extra.discovery as DiscoveryResult));
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function serverBenchReport(): string[] {
+  const mem = (extra.memory as { afterLoad: { rssMiB: number; hwmMiB: number } }).afterLoad;
   const rows: string[][] = [['operation', 'p50', 'p95', 'n', 'server p50', 'server p95', 'server CPU/op', 'budget p50', 'git CLI p50', 'git CLI p95', 'git CPU/op']];
   for (const r of results)
     rows.push([
@@ -623,10 +683,6 @@ function printReport(machine: Record<string, unknown>, config: Record<string, un
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   const out: string[] = [];
-  out.push('');
-  out.push(`pkgserver benchmark — ${config.revisions} revisions (${config.packages} packages × ${config.revisionsPerPackage}) in ${config.repositories} repositories, ${config.namespaces} namespaces`);
-  out.push(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}, ${machine.git}; load average at start ${(machine.loadAverageAtStart as number[]).join(' ')}; pkgserver ${machine.commit}`);
-  if (config.serverNodeArgs) out.push(`server node flags: ${config.serverNodeArgs}`);
   out.push(`setup: git data built in ${fmtMs(extra.gitBuildMs as number)}; server serving after ${fmtMs(extra.serverStartMs as number)}; initial sync (register → all listed) ${fmtMs(extra.initialSyncMs as number)}`);
   out.push('');
   out.push(line(rows[0]));
@@ -647,7 +703,47 @@ function printReport(machine: Record<string, unknown>, config: Record<string, un
   out.push('git CLI reference, same git server:');
   for (const r of results) if (r.reference) out.push(`  ${r.op}: ${r.reference.what}`);
   out.push(`budgets: SPEC 9, at 10,000 revisions in 20 repositories on 2 cores.`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  return out;
+}
+
+function discoveryReport(d: DiscoveryResult): string[] {
+  const per = (ms: number) => fmtMs(ms / d.revisions);
+  const mib = (x: number) => `${x.toFixed(0)} MiB`;
+  const docs = (c: DiscoveryResult['cold']['counters']) => `${c.documents.git} / ${c.documents.disk} / ${c.documents.memory}`;
+  const reconciles = (c: DiscoveryResult['cold']['counters']) =>
+    Object.entries(c.reconciles)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`)
+      .join(', ') || '0';
+  const { cold, restart: rs, reference: ref } = d;
+  const rows = [
+    ['discovery', 'time', 'per revision', 'server CPU', 'RSS after', 'heap used', 'docs git / disk / memory', 'git file reads', 'reconciles'],
+    ['cold start: start → serving (empty data directory)', fmtMs(cold.serverStartMs), '', '', mib(cold.memoryBefore.rssMiB), mib(cold.memoryBefore.heapUsedMiB), '', '', ''],
+    ['cold start: register → every revision listed (sync)', fmtMs(cold.listedMs), '', '', '', '', '', '', ''],
+    ['cold start: register → every dependencies condition True', fmtMs(cold.discoveredMs), per(cold.discoveredMs), '', '', '', '', '', ''],
+    ['cold start: register → discovery queue idle', fmtMs(cold.settledMs), per(cold.settledMs), fmtMs(cold.serverCpuMs), mib(cold.memoryAfter.rssMiB), mib(cold.memoryAfter.heapUsedMiB), docs(cold.counters), String(cold.counters.gitFileReads), reconciles(cold.counters)],
+    ['restart: SIGTERM → exited', fmtMs(rs.stopMs), '', '', '', '', '', '', ''],
+    ['restart: start → serving', fmtMs(rs.servingMs), '', '', '', '', '', '', ''],
+    ['restart: start → every revision re-discovered, queue idle', fmtMs(rs.discoveredMs), per(rs.discoveredMs), fmtMs(rs.serverCpuMs), mib(rs.memoryAfter.rssMiB), mib(rs.memoryAfter.heapUsedMiB), docs(rs.counters), String(rs.counters.gitFileReads), reconciles(rs.counters)],
+    [`(git) git archive per revision + YAML parse, 4 at a time`, fmtMs(ref.archive.wallMs), per(ref.archive.wallMs), fmtMs(ref.archive.cpuMs), '', '', '', String(ref.archive.files), ''],
+    [`(git) one git cat-file --batch of every file + YAML parse`, fmtMs(ref.catFile.wallMs), per(ref.catFile.wallMs), fmtMs(ref.catFile.cpuMs), '', '', '', String(ref.catFile.files), ''],
+  ];
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  const errors = d.serverLogLevels['50'] ?? 0;
+  return [
+    `Discovery — ${d.revisions} catalog revisions (${d.packages} packages × ${d.revisionsPerPackage}; a Kptfile and ${d.documentsPerRevision} YAML documents each; ${d.mix.operators} operator packages with a CRD, ${d.mix.apps} apps using them, ${d.mix.withPackageDependency} with a PackageDependency) in ${d.repositories} repositories, a fresh server:`,
+    '',
+    line(rows[0]),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+    '',
+    `memory: before registering VmRSS ${mib(cold.memoryBefore.rssMiB)}, heap used ${mib(cold.memoryBefore.heapUsedMiB)}; after the cold discovery VmRSS ${mib(cold.memoryAfter.rssMiB)} (peak ${mib(cold.memoryAfter.hwmMiB)}), heap used ${mib(cold.memoryAfter.heapUsedMiB)} of ${mib(cold.memoryAfter.heapTotalMiB)}; after the restart's discovery VmRSS ${mib(rs.memoryAfter.rssMiB)} (peak ${mib(rs.memoryAfter.hwmMiB)})`,
+    `result: ${d.check.conditionsTrue}/${d.revisions} conditions True (${d.check.conditionsTrueAfterRestart} after the restart), ${cold.packageAPIs} PackageAPIs, ${cold.events} PackageRevision events on the watch; ${d.check.incomplete} revisions lacking a package dependency their documents use${d.check.incomplete ? ` (e.g. ${d.check.incompleteExamples[0]})` : ''}; ${d.check.withWarnings} with warnings${d.check.withWarnings ? ` (e.g. ${d.check.warningExamples[0]})` : ''}`,
+    `server log: ${errors} errors, ${d.serverLogLevels['40'] ?? 0} warnings${errors ? `; first: ${d.serverErrors[0]?.slice(0, 300)}` : ''}`,
+    `reference: the same ${d.revisions} revisions' files (${ref.catFile.files}, ${(ref.catFile.bytes / 2 ** 20).toFixed(1)} MiB) read with the git CLI from the bare repositories and parsed in the bench process with the yaml library (parse alone ${fmtMs(ref.catFile.parseMs)}); CPU: the bench process and its git processes.`,
+    'docs git / disk / memory: pkgserver_package_documents_total by source; reconciles: controller_runtime_reconcile_total{controller="discovery"} of that process; queue idle: workqueue_depth 0 and every add reconciled.',
+  ];
 }
 
 function deadRemoteReport(d: DeadRemoteResult): string[] {

@@ -4,7 +4,7 @@
 // the benchmark can report server time beside the client-observed time.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TLSMaterial } from './client.ts';
@@ -26,6 +26,8 @@ export interface BenchServer {
   requests: RequestLog[];
   /** warnings and errors the server logged (for the report) */
   problems: string[];
+  /** how many log lines of each pino level (30 info, 40 warn, 50 error, …) the server wrote */
+  levels: Record<number, number>;
   tls(): TLSMaterial;
   /** VmRSS and VmHWM of the server process, in MiB */
   memory(): { rssMiB: number; hwmMiB: number };
@@ -36,7 +38,14 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startPkgServer(opts: { dataDir: string; args?: string[]; nodeArgs?: string[]; readyTimeoutMs?: number }): Promise<BenchServer> {
+export async function startPkgServer(opts: {
+  dataDir: string;
+  args?: string[];
+  nodeArgs?: string[];
+  readyTimeoutMs?: number;
+  /** also append every line the server logs to this file */
+  logFile?: string;
+}): Promise<BenchServer> {
   const proc = spawn(
     process.execPath,
     [...(opts.nodeArgs ?? []), path.join(ROOT, 'bin/pkgserver.js'), 'serve', '--data-dir', opts.dataDir, '--secure-port', '0', '--log-level', 'info', '--controllers', 'true', ...(opts.args ?? [])],
@@ -44,14 +53,18 @@ export async function startPkgServer(opts: { dataDir: string; args?: string[]; n
   );
   const requests: RequestLog[] = [];
   const problems: string[] = [];
+  const levels: Record<number, number> = {};
   const tail: string[] = [];
+  const logStream = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   let waiters: (() => void)[] = [];
   const exited = once(proc, 'exit');
+  proc.on('close', () => logStream?.end()); // after the last line of stdout and stderr
 
   const ready = new Promise<string>((resolve, reject) => {
     const onLine = (line: string) => {
       tail.push(line);
       if (tail.length > 50) tail.shift();
+      if (logStream && !logStream.writableEnded) logStream.write(`${line}\n`);
       let rec: any;
       try {
         rec = JSON.parse(line);
@@ -59,6 +72,7 @@ export async function startPkgServer(opts: { dataDir: string; args?: string[]; n
         problems.push(line);
         return;
       }
+      if (typeof rec.level === 'number') levels[rec.level] = (levels[rec.level] ?? 0) + 1;
       if (rec.msg === 'request') {
         requests.push({ method: rec.method, path: rec.path, code: rec.code, ms: rec.ms });
         const w = waiters;
@@ -86,6 +100,7 @@ export async function startPkgServer(opts: { dataDir: string; args?: string[]; n
     proc,
     requests,
     problems,
+    levels,
     tls() {
       const pki = path.join(opts.dataDir, 'pki');
       return {

@@ -52,6 +52,15 @@ test('DEFAULT_POLICY: each controller may do its own work in every namespace, no
   t.false(await allowed(ctl('packagevariant'), 'update', 'packagerevisions', 'approval'));
   t.true(await allowed(ctl('upgrades'), 'update', 'packagerevisions', 'status'));
   t.false(await allowed(ctl('upgrades'), 'update', 'packagerevisions'));
+  t.true(await allowed(ctl('discovery'), 'create', 'packageapis'));
+  t.true(await allowed(ctl('discovery'), 'delete', 'packageapis'));
+  t.true(await allowed(ctl('discovery'), 'patch', 'packagerevisions', 'status'));
+  t.false(await allowed(ctl('discovery'), 'update', 'packagerevisions'), 'discovery writes only the status');
+  t.false(await allowed(ctl('discovery'), 'create', 'packagevariants'));
+  t.true(await allowed(ctl('scheduler'), 'create', 'packagevariants'));
+  t.true(await allowed(ctl('scheduler'), 'update', 'packagerevisions', 'status'));
+  t.false(await allowed(ctl('scheduler'), 'delete', 'packagevariants'), 'the scheduler only adds variants');
+  t.false(await allowed(ctl('scheduler'), 'approve', 'packagerevisions'), 'the scheduler never approves');
   t.false(await allowed(ctl('someone-else'), 'get', 'packagerevisions'), 'the group alone grants nothing');
 });
 
@@ -59,9 +68,9 @@ test('DEFAULT_POLICY: each controller may do its own work in every namespace, no
 test('DEFAULT_POLICY: cluster-admin for system:masters, discovery and self reviews for system:authenticated', async (t) => {
   const p = parsePolicy(DEFAULT_POLICY, 'default');
   t.deepEqual(names(p), {
-    clusterRoles: ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller'],
+    clusterRoles: ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller', 'system:pkgserver:discovery-controller', 'system:pkgserver:scheduler-controller'],
     roles: [],
-    clusterRoleBindings: ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller'],
+    clusterRoleBindings: ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller', 'system:pkgserver:discovery-controller', 'system:pkgserver:scheduler-controller'],
     roleBindings: [],
   });
   t.deepEqual(p.clusterRoleBindings[0], {
@@ -124,7 +133,7 @@ test('writeDefaultPolicy: only when absent, mode 0600', (t) => {
   const p = path.join(dir, 'sub', 'dir', 'policy.yaml');
   t.true(writeDefaultPolicy(p));
   t.is(readFileSync(p, 'utf8'), `${DEFAULT_POLICY}\n---\n${EXAMPLE_ROLES}`);
-  t.is(loadPolicyFile(p).clusterRoles.length, 11, 'the defaults (seven roles) and the four example roles, unbound');
+  t.is(loadPolicyFile(p).clusterRoles.length, 13, 'the defaults (nine roles) and the four example roles, unbound');
   t.is(statSync(p).mode & 0o777, 0o600);
   writeFileSync(p, '# mine\n');
   t.false(writeDefaultPolicy(p));
@@ -429,7 +438,7 @@ test('invalid: YAML syntax and duplicate keys name the document and the line in 
 test('loadPolicyFile names the file', (t) => {
   const p = file(`${CR}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\n`);
   t.throws(() => loadPolicyFile(p), invalid(`${p}: document 2 (ClusterRoleBinding "b"): roleRef: Required value`));
-  t.deepEqual(names(loadPolicyFile(file(DEFAULT_POLICY))).clusterRoles, ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller']);
+  t.deepEqual(names(loadPolicyFile(file(DEFAULT_POLICY))).clusterRoles, ['cluster-admin', 'system:discovery', 'system:basic-user', 'system:pkgserver:packagevariant-controller', 'system:pkgserver:approval-controller', 'system:pkgserver:auto-approve', 'system:pkgserver:upgrades-controller', 'system:pkgserver:discovery-controller', 'system:pkgserver:scheduler-controller']);
   t.throws(() => loadPolicyFile(path.join(dir, 'absent.yaml')), { code: 'ENOENT' });
 });
 
@@ -469,7 +478,7 @@ test('watchPolicyFile: reloads on change and on atomic rename; a bad version kee
   // changed in place
   writeFileSync(p, DEFAULT_POLICY + BIND_ALICE);
   await poll('the policy with alice', async () => ((await aliceCan()) ? true : undefined));
-  t.deepEqual(seen, [8]);
+  t.deepEqual(seen, [10]);
 
   // a bad version: kept, one error naming the file, document and field
   writeFileSync(p, `${DEFAULT_POLICY}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Rolebinding\nmetadata: {name: x}\n`);
@@ -478,7 +487,7 @@ test('watchPolicyFile: reloads on change and on atomic rename; a bad version kee
   t.is(err.file, p);
   t.is(
     err.err,
-    `invalid policy file:\n${p}: document 15: kind: Unsupported value: "Rolebinding": supported values: "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"`,
+    `invalid policy file:\n${p}: document ${((d) => d.clusterRoles.length + d.clusterRoleBindings.length + 1)(parsePolicy(DEFAULT_POLICY, 'default'))}: kind: Unsupported value: "Rolebinding": supported values: "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"`,
   );
   t.true(await aliceCan());
   t.is(w.current().clusterRoleBindings.length, 8);
