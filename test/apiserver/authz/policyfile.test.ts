@@ -490,14 +490,14 @@ test('watchPolicyFile: reloads on change and on atomic rename; a bad version kee
     `invalid policy file:\n${p}: document ${((d) => d.clusterRoles.length + d.clusterRoleBindings.length + 1)(parsePolicy(DEFAULT_POLICY, 'default'))}: kind: Unsupported value: "Rolebinding": supported values: "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"`,
   );
   t.true(await aliceCan());
-  t.is(w.current().clusterRoleBindings.length, 8);
+  t.is(w.current().clusterRoleBindings.length, 10);
 
   // replaced by a rename (as editors, kubectl cp and ConfigMap volumes do)
   const tmp = `${p}.tmp`;
   writeFileSync(tmp, DEFAULT_POLICY);
   renameSync(tmp, p);
   await poll('the policy without alice', async () => ((await aliceCan()) ? undefined : true));
-  t.deepEqual(seen, [8, 7]);
+  t.deepEqual(seen, [10, 9]);
   t.is(lines.filter((l) => l.level === 50).length, 1);
   t.deepEqual(
     lines.filter((l) => l.msg === 'policy file reloaded').map((l) => (l as unknown as { clusterRoleBindings: number }).clusterRoleBindings),
