@@ -501,7 +501,7 @@ test('watchPolicyFile: reloads on change and on atomic rename; a bad version kee
   t.is(lines.filter((l) => l.level === 50).length, 1);
   t.deepEqual(
     lines.filter((l) => l.msg === 'policy file reloaded').map((l) => (l as unknown as { clusterRoleBindings: number }).clusterRoleBindings),
-    [8, 7],
+    [10, 9],
   );
 });
 
