@@ -106,6 +106,7 @@ export function buildApp(opts: AppOptions): App {
     committer: { name: 'pkgserver', email: 'pkgserver@pkgserver.local' },
     timeoutMs: opts.gitTimeoutMs,
     log: (msg) => log.info({ component: 'git' }, msg),
+    debug: (msg) => log.debug({ component: 'engine' }, msg),
   });
   const system: RequestContext = { user: SERVER_USER, dryRun: false };
   packageRevisions = server.addResource(

@@ -114,6 +114,9 @@ const CATALOG: Record<string, Record<string, string>> = {
 
 /** Writes packages into the catalog's work tree, commits, tags `<pkg>/<rev>` each, pushes, and asks the server to sync. */
 async function publishGit(packages: Record<string, Record<string, string>>, rev = 'v1'): Promise<void> {
+  // the server may have written to main meanwhile (a revision published through the API)
+  await git(catalogWC, 'fetch', '-q', 'origin');
+  if ((await git(catalogWC, 'branch', '-r')).includes('origin/main')) await git(catalogWC, 'rebase', '-q', 'origin/main');
   for (const [pkg, files] of Object.entries(packages))
     for (const [f, c] of Object.entries(files)) {
       mkdirSync(path.dirname(path.join(catalogWC, pkg, f)), { recursive: true });
@@ -458,6 +461,24 @@ test.serial('publishing CRDs that break the previous revision is refused with ev
   t.regex(condition(upgrade, APPROVE).message, /version v1beta1 is removed while it was served \(against v1\)/);
 });
 
+test.serial('scheduling reports constraints no revision meets together, with both requesters', async (t) => {
+  // crds has v1 and v2 now: one package pins v1, another wants v2 or later, a third needs both
+  await publishGit({
+    'pin-old': { Kptfile: kptfile('pin-old'), 'deps.yaml': dependency('crds', 'crds', 'v1') },
+    'want-new': { Kptfile: kptfile('want-new'), 'deps.yaml': dependency('crds', 'crds', '>=2') },
+    both: { Kptfile: kptfile('both'), 'deps.yaml': `${dependency('old', 'pin-old')}---\n${dependency('new', 'want-new')}` },
+  });
+  await discovered(catalogName('both'), 'True');
+  t.is((await admin.post(PR, root('c3', 'both', [SCHEDULE]))).status, 201);
+  const pr = await poll('the conflict on the gate', async () => {
+    const o = await getPR('c3.deploy..both.ws');
+    return condition(o, SCHEDULE)?.reason === 'Conflict' ? o : undefined;
+  });
+  t.is(condition(pr, SCHEDULE).status, 'False');
+  t.is(condition(pr, SCHEDULE).message, 'no published revision of cat/crds satisfies "v1" (by cat/pin-old v1), ">=2" (by cat/want-new v1) (published: v1, v2)');
+  t.deepEqual(((await admin.get(PV)).body.items as any[]).filter((v) => v.spec.downstream.target === 'c3').map((v) => v.metadata.name), [], 'nothing made for c3');
+});
+
 test.serial('after a restart the maps come back from the store and the tree-keyed cache: no package file is read from git', async (t) => {
   const before = (await admin.get(PAPI)).body.items.map((o: any) => [o.metadata.name, o.spec]);
   const catalog = ((await admin.get(PR)).body.items as any[]).filter((p) => p.spec.packageRevID.target === 'catalog' && p.spec.lifecycle === 'published').map((p) => p.metadata.name as string);
@@ -473,7 +494,7 @@ test.serial('after a restart the maps come back from the store and the tree-keye
   }, 60_000);
   const metrics = (await admin.get('/metrics')).body as string;
   const count = (source: string) => Number(new RegExp(`^pkgserver_package_documents_total\\{source="${source}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
-  t.is(count('git'), 0, 'no package read from git');
+  t.is(count('git'), 0, `no package read from git: ${server.logs.filter((l) => l.includes('read from git (tree')).join('\n')}`);
   t.true(count('disk') >= catalog.length, `read from the data directory: ${count('disk')}`);
   t.deepEqual((await admin.get(PAPI)).body.items.map((o: any) => [o.metadata.name, o.spec]), before);
   t.is(condition(await getPR(catalogName('app')), DEPS).status, 'True');

@@ -42,6 +42,8 @@ export interface EngineOptions {
   committer: GitIdentity;
   timeoutMs?: number;
   log?: (msg: string) => void;
+  /** debug-level messages */
+  debug?: (msg: string) => void;
 }
 
 /** Ready: the revision's content is in git (a branch or a tag) and can be read. */
@@ -409,6 +411,7 @@ export class PackageEngine {
       if (docs) documentReads.inc({ source: 'disk' });
       else {
         documentReads.inc({ source: 'git' });
+        this.opts.debug?.(`documents of ${describe(pr)} read from git (tree ${tree})`);
         docs = packageDocuments({ ...(await this.readResources(pr)) });
         await fs.mkdir(path.dirname(file), { recursive: true });
         const tmp = `${file}.${process.pid}.tmp`;
