@@ -141,3 +141,24 @@ export const conditionsSchema: Schema = arr('Conditions describe the current sta
 export function findCondition(conds: Condition[] | undefined, type: string): Condition | undefined {
   return conds?.find((c) => c.type === type);
 }
+
+/** What a controller says in a condition; the times are the setter's. */
+export type ConditionValue = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
+
+/** Whether the conditions already say exactly this (type, status, reason and message). */
+export function hasCondition(conds: Condition[] | undefined, c: ConditionValue): boolean {
+  const old = findCondition(conds, c.type);
+  return !!old && old.status === c.status && old.reason === c.reason && old.message === c.message;
+}
+
+/**
+ * The conditions with `c` set, as apimachinery's meta.SetStatusCondition: the others kept, the
+ * transition time kept while the status stays, the observed generation recorded.
+ */
+export function setCondition(conds: Condition[] | undefined, c: ConditionValue, generation?: number): Condition[] {
+  const prev = findCondition(conds, c.type);
+  return [
+    ...(conds ?? []).filter((x) => x.type !== c.type),
+    { ...c, lastTransitionTime: prev?.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : timestamp(), ...(generation !== undefined ? { observedGeneration: generation } : {}) },
+  ];
+}

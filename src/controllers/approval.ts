@@ -6,7 +6,7 @@
 // condition says what it waits for or why it may not, and turns True once published.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { findCondition, timestamp, type Condition } from '../api/meta.ts';
+import { findCondition, hasCondition, setCondition, type Condition } from '../api/meta.ts';
 import { GATE_APPROVE, type PackageRevision } from '../api/pkg.ts';
 import type { EventRecorder } from '../events/recorder.ts';
 import { Controller, isForbidden, type ObjectKey, type Result } from './runtime/controller.ts';
@@ -72,20 +72,18 @@ class ApprovalReconciler {
 
   /** Sets the gate's condition through the status subresource, when it changed. */
   private async gate(pr: PackageRevision, status: 'True' | 'False', reason: string, message: string): Promise<void> {
-    const old = findCondition(pr.status?.conditions, GATE_APPROVE);
-    if (old && old.status === status && old.reason === reason && old.message === message) return;
+    const c = { type: GATE_APPROVE, status, reason, message };
+    if (hasCondition(pr.status?.conditions, c)) return;
     await this.o.client.update(
       'packagerevisions',
       pr.metadata.namespace,
       pr.metadata.name!,
       (cur) => {
-        const conditions = ((cur.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== GATE_APPROVE);
-        const prev = (cur.status?.conditions as Condition[] | undefined)?.find((c) => c.type === GATE_APPROVE);
-        conditions.push({ type: GATE_APPROVE, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : timestamp(), observedGeneration: cur.metadata.generation });
-        cur.status = { ...(cur.status ?? {}), conditions };
+        cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions as Condition[] | undefined, c, cur.metadata.generation) };
         return { obj: cur };
       },
       'status',
     );
   }
+
 }

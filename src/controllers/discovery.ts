@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ALL_KINDS, packageAPIName, PKG_GROUP, PKG_VERSION, type PackageAPI, type PackageAPIProvider, type PackageAPISpec } from '../api/catalog.ts';
 import type { APIIndex } from '../api/coreapis.ts';
-import { findCondition, timestamp, type Condition, type KObject } from '../api/meta.ts';
+import { hasCondition, setCondition, type Condition, type KObject } from '../api/meta.ts';
 import { CATALOG_TARGET, compareRevisions, CONDITION_DEPENDENCIES, satisfiesRevision, type Dependencies, type Dependent, type PackageRef, type PackageRevision } from '../api/pkg.ts';
 import type { PackageEngine } from '../engine/engine.ts';
 import { PackageUnavailableError } from '../engine/errors.ts';
@@ -216,11 +216,11 @@ class DiscoveryReconciler {
   }
 
   /** Writes the dependencies, the dependents and the condition through the status subresource, when they changed. */
-  private async write(pr: PackageRevision, deps: Dependencies | undefined, dependents: Dependent[] | undefined, c: Pick<Condition, 'status' | 'reason' | 'message'>): Promise<void> {
-    const old = findCondition(pr.status?.conditions, CONDITION_DEPENDENCIES);
+  private async write(pr: PackageRevision, deps: Dependencies | undefined, dependents: Dependent[] | undefined, value: Pick<Condition, 'status' | 'reason' | 'message'>): Promise<void> {
+    const c = { type: CONDITION_DEPENDENCIES, ...value };
     const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
     const dependentsOrNone = dependents?.length ? dependents : undefined;
-    if (old && old.status === c.status && old.reason === c.reason && old.message === c.message && same(pr.status?.dependencies, deps) && same(pr.status?.dependents, dependentsOrNone)) return;
+    if (hasCondition(pr.status?.conditions, c) && same(pr.status?.dependencies, deps) && same(pr.status?.dependents, dependentsOrNone)) return;
     await this.o.client
       .update(
         'packagerevisions',
@@ -232,11 +232,7 @@ class DiscoveryReconciler {
           else delete status.dependencies;
           if (dependentsOrNone) status.dependents = dependentsOrNone;
           else delete status.dependents;
-          const prev = status.conditions?.find((x) => x.type === CONDITION_DEPENDENCIES);
-          status.conditions = [
-            ...(status.conditions ?? []).filter((x) => x.type !== CONDITION_DEPENDENCIES),
-            { type: CONDITION_DEPENDENCIES, ...c, lastTransitionTime: prev?.status === c.status ? prev.lastTransitionTime : timestamp(), observedGeneration: cur.metadata.generation },
-          ];
+          status.conditions = setCondition(status.conditions, c, cur.metadata.generation);
           cur.status = status;
           return { obj: cur };
         },
@@ -246,6 +242,7 @@ class DiscoveryReconciler {
         if ((e as { code?: number }).code !== 404) throw e;
       });
   }
+
 }
 
 const provider = (spec: PackageAPISpec, ref: PackageRef): PackageAPIProvider | undefined =>

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CONFIG_GROUP, CONFIG_VERSION, type PackageVariant } from '../api/config.ts';
-import { findCondition, timestamp, type Condition } from '../api/meta.ts';
+import { findCondition, hasCondition, setCondition, type Condition } from '../api/meta.ts';
 import {
   CATALOG_TARGET,
   compareRevisions,
@@ -262,18 +262,15 @@ class SchedulerReconciler {
 
   /** Sets the schedule gate's condition through the status subresource, when it changed. */
   private async gate(pr: PackageRevision, status: 'True' | 'False', reason: string, message: string): Promise<void> {
-    const old = findCondition(pr.status?.conditions, GATE_SCHEDULE);
-    if (old && old.status === status && old.reason === reason && old.message === message) return;
+    const c = { type: GATE_SCHEDULE, status, reason, message };
+    if (hasCondition(pr.status?.conditions, c)) return;
     await this.o.client
       .update(
         'packagerevisions',
         pr.metadata.namespace,
         pr.metadata.name!,
         (cur) => {
-          const prev = (cur.status?.conditions as Condition[] | undefined)?.find((c) => c.type === GATE_SCHEDULE);
-          const conditions = ((cur.status?.conditions ?? []) as Condition[]).filter((c) => c.type !== GATE_SCHEDULE);
-          conditions.push({ type: GATE_SCHEDULE, status, reason, message, lastTransitionTime: prev?.status === status ? prev.lastTransitionTime : timestamp(), observedGeneration: cur.metadata.generation });
-          cur.status = { ...(cur.status ?? {}), conditions };
+          cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions as Condition[] | undefined, c, cur.metadata.generation) };
           return { obj: cur };
         },
         'status',
@@ -282,6 +279,7 @@ class SchedulerReconciler {
         if ((e as { code?: number }).code !== 404) throw e;
       });
   }
+
 }
 
 const pickLatest = (revisions: string[], ok: (r: string) => boolean) => [...revisions].reverse().find(ok);
