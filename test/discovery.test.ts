@@ -10,7 +10,7 @@ import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { git } from './helpers/gitserver.ts';
+import { git, localCatalogAndDeploy } from './helpers/gitserver.ts';
 import { HttpClient, type WatchStream } from './helpers/http.ts';
 import { Kubectl, KUBECTL_VERSIONS } from './helpers/kubectl.ts';
 import { poll } from './helpers/poll.ts';
@@ -161,15 +161,10 @@ test.before(async () => {
   server = await startServer({ controllers: true });
   admin = new HttpClient(server.url, adminTLS(server));
   k = new Kubectl('1.33', server.kubeconfig);
-  const dir = tempDir('discovery-git-');
-  for (const name of ['cat', 'deploy']) await git(dir, 'init', '-q', '--bare', '-b', 'main', `${name}.git`);
-  catalogWC = path.join(dir, 'cat-wc');
-  await git(dir, 'clone', '-q', path.join(dir, 'cat.git'), catalogWC);
-  await git(catalogWC, 'checkout', '-q', '-b', 'main');
+  const site = await localCatalogAndDeploy(tempDir('discovery-git-'));
+  catalogWC = site.catalogWC;
   await k.ok(['create', 'namespace', NS]);
-  await k.ok(['apply', '-n', NS, '-f', '-'], {
-    input: `apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {name: cat}\nspec: {git: {url: ${path.join(dir, 'cat.git')}}, sync: {period: 5m}}\n---\napiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {name: deploy}\nspec: {deployment: true, git: {url: ${path.join(dir, 'deploy.git')}}, sync: {period: 5m}}\n`,
-  });
+  await k.ok(['apply', '-n', NS, '-f', '-'], { input: site.repositories });
   await publishGit(CATALOG);
 });
 test.after.always(async () => {

@@ -9,7 +9,7 @@ import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { git } from './helpers/gitserver.ts';
+import { git, localCatalogAndDeploy } from './helpers/gitserver.ts';
 import { HttpClient } from './helpers/http.ts';
 import { Kubectl } from './helpers/kubectl.ts';
 import { poll } from './helpers/poll.ts';
@@ -88,15 +88,10 @@ test.before(async () => {
   server = await startServer({ controllers: true });
   admin = new HttpClient(server.url, adminTLS(server));
   k = new Kubectl('1.33', server.kubeconfig);
-  const dir = tempDir('pv-git-');
-  for (const name of ['cat', 'deploy']) await git(dir, 'init', '-q', '--bare', '-b', 'main', `${name}.git`);
-  catalogWC = path.join(dir, 'cat-wc');
-  await git(dir, 'clone', '-q', path.join(dir, 'cat.git'), catalogWC);
-  await git(catalogWC, 'checkout', '-q', '-b', 'main');
+  const site = await localCatalogAndDeploy(tempDir('pv-git-'));
+  catalogWC = site.catalogWC;
   await k.ok(['create', 'namespace', NS]);
-  await k.ok(['apply', '-n', NS, '-f', '-'], {
-    input: `apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {name: cat}\nspec: {git: {url: ${path.join(dir, 'cat.git')}}, sync: {period: 5m}}\n---\napiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {name: deploy}\nspec: {deployment: true, git: {url: ${path.join(dir, 'deploy.git')}}, sync: {period: 5m}}\n`,
-  });
+  await k.ok(['apply', '-n', NS, '-f', '-'], { input: site.repositories });
   await publishUpstream('web', 'v1', { Kptfile: 'apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: web\n', 'deployment.yaml': deployment('web', 'nginx:1.0'), 'service.yaml': 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports:\n  - port: 80\n' });
 });
 test.after.always(async () => {

@@ -194,3 +194,19 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     },
   };
 }
+
+/**
+ * Two local bare repositories in `dir`, `cat.git` (a catalog) and `deploy.git` (a deployment
+ * repository), a work tree of the catalog on `main` to write and tag packages with the git CLI,
+ * and the Repository objects that register both (sync every 5 minutes: the tests ask for syncs).
+ */
+export async function localCatalogAndDeploy(dir: string): Promise<{ catalogWC: string; repositories: string }> {
+  for (const name of ['cat', 'deploy']) await git(dir, 'init', '-q', '--bare', '-b', 'main', `${name}.git`);
+  const catalogWC = path.join(dir, 'cat-wc');
+  await git(dir, 'clone', '-q', path.join(dir, 'cat.git'), catalogWC);
+  await git(catalogWC, 'checkout', '-q', '-b', 'main');
+  const repositories =
+    `apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {name: cat}\nspec: {git: {url: ${path.join(dir, 'cat.git')}}, sync: {period: 5m}}\n---\n` +
+    `apiVersion: config.pkg.pkgserver.dev/v1alpha1\nkind: Repository\nmetadata: {name: deploy}\nspec: {deployment: true, git: {url: ${path.join(dir, 'deploy.git')}}, sync: {period: 5m}}\n`;
+  return { catalogWC, repositories };
+}
