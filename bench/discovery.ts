@@ -46,6 +46,8 @@ const CFG = '/apis/config.pkg.pkgserver.dev/v1alpha1';
 const CONDITION = 'pkg.pkgserver.dev/dependencies';
 const NAMESPACE = 'bench-discovery';
 const REPOS = ['discovery-a', 'discovery-b'];
+/** a wait that sees no progress for this long fails (a broken server need not take the whole timeout) */
+const STALL_MS = 120_000;
 const WORKERS = 4; // the reference's concurrency: the discovery controller's workers
 const KINDS = ['Database', 'Cache', 'Queue', 'Bucket', 'Gateway', 'Certificate', 'Backup', 'Tenant'];
 
@@ -530,6 +532,14 @@ function watchRevisions(baseURL: string, tls: ReturnType<BenchServer['tls']>, rv
   };
 }
 
+/** The first error lines of a server's log (for a failure message). */
+const serverErrors = (srv: BenchServer) =>
+  srv.problems
+    .filter((l) => /"level":(50|60)/.test(l))
+    .slice(0, 3)
+    .map((l) => l.slice(0, 500))
+    .join('\n') || 'none';
+
 /** Polls `cond` every `everyMs` until it returns a value, or throws after `timeoutMs`. */
 async function until<T>(what: string, timeoutMs: number, everyMs: number, cond: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const deadline = now() + timeoutMs;
@@ -733,13 +743,22 @@ export async function discoveryBench(opts: {
     return watch.allListedAt;
   });
   log(`discovery cold start: all ${TOTAL} revisions listed ${Math.round(listedAt - registered)} ms after registering`);
+  // progress every 10 s; a stall (no PackageRevision event and no reconcile for STALL_MS) fails the run with what the server said
   let lastReport = now();
-  await until('every revision discovered (condition True)', opts.timeoutMs, 50, () => {
+  let lastProgress = { at: now(), events: 0, reconciles: 0 };
+  await until('every revision discovered (condition True)', opts.timeoutMs, 50, async () => {
     watch.check();
     if (now() - lastReport > 10_000) {
       lastReport = now();
       const st = [...watch.state.values()];
-      log(`discovery cold start: ${st.filter((s) => s.condition === 'True').length} True, ${st.filter((s) => s.condition === 'False').length} False, ${st.filter((s) => !s.condition).length} without the condition`);
+      const reasons = new Map<string, number>();
+      for (const x of st) if (x.condition === 'False') reasons.set(x.reason ?? '', (reasons.get(x.reason ?? '') ?? 0) + 1);
+      const k = counters(await metricsText(client));
+      log(
+        `discovery cold start: ${st.filter((x) => x.condition === 'True').length} True, ${st.filter((x) => x.condition === 'False').length} False (${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')}), ${st.filter((x) => !x.condition).length} without the condition; reconciles ${JSON.stringify(k.reconciles)}`,
+      );
+      if (watch.events !== lastProgress.events || reconciled(k) !== lastProgress.reconciles) lastProgress = { at: now(), events: watch.events, reconciles: reconciled(k) };
+      else if (now() - lastProgress.at > STALL_MS) throw new Error(`discovery bench: no progress for ${STALL_MS / 1000} s (${watch.events} events, reconciles ${JSON.stringify(k.reconciles)}); the server's first errors: ${serverErrors(srv)}`);
     }
     return watch.allTrueAt;
   });
@@ -806,9 +825,12 @@ export async function discoveryBench(opts: {
   const servingMs = now() - t0;
   client = new BenchClient(again.url, again.tls());
   cpu0 = again.cpuMs();
+  let progress = { at: now(), reconciles: 0 };
   const rediscoveredAt = await until('discovery re-run for every revision after the restart', opts.timeoutMs, 100, async () => {
     text = await metricsText(client);
     c = counters(text);
+    if (reconciled(c) !== progress.reconciles) progress = { at: now(), reconciles: reconciled(c) };
+    else if (now() - progress.at > STALL_MS) throw new Error(`discovery bench: after the restart, no reconcile for ${STALL_MS / 1000} s (reconciles ${JSON.stringify(c.reconciles)}); the server's first errors: ${serverErrors(again)}`);
     return reconciled(c) >= TOTAL && idle(text, c) ? now() : undefined;
   });
   const restartCpu = again.cpuMs() - cpu0;
