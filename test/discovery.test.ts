@@ -212,6 +212,7 @@ const EXPECTED: Record<string, { status: 'True' | 'False'; reason: string; depen
     dependencies: {
       packages: [],
       core: [core('rbac.authorization.k8s.io', 'v1', 'ClusterRole')],
+      missingResources: ['foo.example.net/bars'],
       warnings: ['role.yaml: a rule of ClusterRole/bars names resource "bars" of group "foo.example.net", which no package provides and the cluster does not serve'],
     },
   },
@@ -280,6 +281,12 @@ test.serial('kubectl 1.27–1.33 list the provided APIs with their columns and f
 test.serial('publishing a missing provider later resolves the revisions waiting for it, and only those', async (t) => {
   const mark = server.logs.length;
   await publishGit({
+    // what the RBAC rule of rbac-unknown names
+    bars: {
+      Kptfile: kptfile('bars'),
+      'crd.yaml':
+        'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: bars.foo.example.net\nspec:\n  group: foo.example.net\n  names: {kind: Bar, plural: bars}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object}}\n',
+    },
     gizmos: {
       Kptfile: kptfile('gizmos'),
       'crd.yaml':
@@ -291,7 +298,13 @@ test.serial('publishing a missing provider later resolves the revisions waiting 
     t.deepEqual(withoutTree(pr.status.dependencies).rest.packages, [pkgDep('gizmos', '*', 'gizmos.example.org/Gizmo')], pkg);
     t.is(withoutTree(pr.status.dependencies).rest.errors, undefined, pkg);
   }
-  await poll('the provider lists its dependents', async () => ((await getPR(catalogName('gizmos'))).status?.dependents?.length === 2 ? true : undefined));
+  // a warning only, but resolved as well once a package serves the resource
+  const rbac = await poll('rbac-unknown resolved', async () => {
+    const pr = await getPR(catalogName('rbac-unknown'));
+    return pr.status.dependencies.packages.length ? pr : undefined;
+  });
+  t.deepEqual(withoutTree(rbac.status.dependencies).rest, { packages: [pkgDep('bars', '*', 'foo.example.net/Bar')], core: [core('rbac.authorization.k8s.io', 'v1', 'ClusterRole')] });
+  await poll('the providers list their dependents', async () => ((await getPR(catalogName('gizmos'))).status?.dependents?.length === 2 && (await getPR(catalogName('bars'))).status?.dependents?.length === 1 ? true : undefined));
   // the discovery controller's reconciles since: the provider and the two waiting revisions, nothing else
   const reconciled = new Set(
     server.logs
@@ -299,7 +312,10 @@ test.serial('publishing a missing provider later resolves the revisions waiting 
       .filter((l) => l.includes('"msg":"reconcile"') && l.includes('"controller":"discovery"'))
       .map((l) => JSON.parse(l).name as string),
   );
-  t.deepEqual([...reconciled].sort(), [catalogName('gizmos'), catalogName('unknown'), catalogName('unknown-too')].sort());
+  t.deepEqual([...reconciled].sort(), [catalogName('bars'), catalogName('gizmos'), catalogName('rbac-unknown'), catalogName('unknown'), catalogName('unknown-too')].sort());
+  // each of those once or twice (its own event, a provider's), never once per status write
+  const times = server.logs.slice(mark).filter((l) => l.includes('"msg":"reconcile"') && l.includes('"controller":"discovery"')).length;
+  t.true(times <= 2 * reconciled.size, `${times} reconciles of ${reconciled.size} revisions`);
 });
 
 /** A deployment revision cloned from a catalog package, with readiness gates. */

@@ -52,6 +52,8 @@ export interface Dependencies {
   core: CoreDependency[];
   /** GroupKinds nothing provides ("group/Kind"; "Kind" for the core group): they block the revision */
   missing?: string[];
+  /** resources RBAC rules name that nothing serves ("group/resource"): warnings, resolved again when a package provides them */
+  missingResources?: string[];
   errors?: string[];
   warnings?: string[];
 }
@@ -150,6 +152,7 @@ const dependenciesSchema = obj('What the package of a published catalog revision
     obj('A core API.', { group: str('API group ("" for the core group).'), version: str('Version ("*": any, from an RBAC rule).'), kind: str('Kind.') }),
   ),
   missing: arr('APIs used that nothing provides ("group/Kind"): the revision waits for a package that provides them.', { type: 'string' }),
+  missingResources: arr('Resources named by RBAC rules that nothing serves ("group/resource"; a warning): resolved again when a package provides them.', { type: 'string' }),
   errors: arr('What makes the dependencies unresolvable.', { type: 'string' }),
   warnings: arr('What could not be checked (an RBAC rule on an unknown resource).', { type: 'string' }),
 });

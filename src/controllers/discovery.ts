@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ALL_KINDS, packageAPIName, PKG_GROUP, PKG_VERSION, type PackageAPI, type PackageAPIProvider, type PackageAPISpec } from '../api/catalog.ts';
 import type { APIIndex } from '../api/coreapis.ts';
-import { hasCondition, setCondition, type Condition, type KObject } from '../api/meta.ts';
+import { findCondition, hasCondition, setCondition, type Condition, type KObject } from '../api/meta.ts';
 import { CATALOG_TARGET, compareRevisions, CONDITION_DEPENDENCIES, satisfiesRevision, type Dependencies, type Dependent, type PackageRef, type PackageRevision } from '../api/pkg.ts';
 import type { PackageEngine } from '../engine/engine.ts';
 import { PackageUnavailableError } from '../engine/errors.ts';
@@ -63,13 +63,14 @@ function parseGK(s: string): [string, string] | undefined {
 // indexes of the revisions informer
 const PACKAGE = 'discovery-package'; // a catalog revision by its package
 const DEPENDS_ON = 'discovery-depends-on'; // a revision by the packages its dependencies name
-const NEEDS = 'discovery-needs'; // a revision by the GroupKinds it needs ("ns/group/Kind" and "ns/group/*")
+const NEEDS = 'discovery-needs'; // a revision by the GroupKinds it needs ("ns/group/Kind" and "ns/group/*") and the resources its RBAC rules miss ("ns/group/resources:<plural>")
 // indexes of the PackageAPI informer
 const API_GK = 'discovery-gk'; // "ns/group/kind"
 const API_GR = 'discovery-gr'; // "ns/group/resource"
 const API_PROVIDER = 'discovery-provider'; // by providing package
 
 const dependenciesOf = (o: KObject) => (o as PackageRevision).status?.dependencies;
+const resourceNeed = (ns: string | undefined, group: string, resource: string) => `${ns ?? ''}/${group}/resources:${resource}`;
 
 function needs(o: KObject): string[] {
   const d = dependenciesOf(o);
@@ -78,6 +79,10 @@ function needs(o: KObject): string[] {
   for (const s of [...(d.missing ?? []), ...d.packages.flatMap((p) => p.for)]) {
     const gk = parseGK(s);
     if (gk) out.add(`${o.metadata.namespace}/${gk[0]}/${gk[1]}`).add(`${o.metadata.namespace}/${gk[0]}/${ALL_KINDS}`);
+  }
+  for (const gr of d.missingResources ?? []) {
+    const i = gr.lastIndexOf('/');
+    out.add(resourceNeed(o.metadata.namespace, gr.slice(0, i), gr.slice(i + 1))).add(`${o.metadata.namespace}/${gr.slice(0, i)}/${ALL_KINDS}`);
   }
   return [...out];
 }
@@ -93,7 +98,17 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
 
   const discovery = new Controller({ name: 'discovery', reconciler: new DiscoveryReconciler(o), workers: 4, baseDelayMs: 500, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
   // a catalog revision itself
-  const own: MapFunc = (type, obj) => (type !== 'DELETED' && isCatalogPublished(obj) ? [keyOf(obj)] : []);
+  // (not its own status writes: only what changes the result — the content, the lifecycle, a
+  // deletion — or a status that lost the condition)
+  const own: MapFunc = (type, obj, old) => {
+    if (type === 'DELETED' || !isCatalogPublished(obj)) return [];
+    if (type === 'MODIFIED' && old) {
+      const [n, o] = [obj as PackageRevision, old as PackageRevision];
+      const same = n.status?.git?.commit === o.status?.git?.commit && n.spec.lifecycle === o.spec.lifecycle && !!n.metadata.deletionTimestamp === !!o.metadata.deletionTimestamp;
+      if (same && findCondition(n.status?.conditions, CONDITION_DEPENDENCIES)) return [];
+    }
+    return [keyOf(obj)];
+  };
   // the revisions of the packages its dependencies name (their status.dependents), when those change
   const named = indexKeys(revisions, PACKAGE, (obj) => (dependenciesOf(obj)?.packages ?? []).map((p) => refKey(obj.metadata.namespace, p)));
   const namedMap: MapFunc = (type, obj, old) => (type === 'MODIFIED' && JSON.stringify(dependenciesOf(obj)?.packages) === JSON.stringify(old && dependenciesOf(old)?.packages) ? [] : named(type, obj, old));
@@ -101,10 +116,13 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
   const dependents = indexKeys(revisions, DEPENDS_ON, (obj) => (obj.spec && (obj as PackageRevision).spec.packageRevID.target === CATALOG_TARGET ? [refKey(obj.metadata.namespace, refOf(obj as PackageRevision))] : []));
   const dependentsMap: MapFunc = (type, obj, old) => (type === 'MODIFIED' && isCatalogPublished(obj) === isCatalogPublished(old) ? [] : dependents(type, obj, old));
   discovery.watches(revisions, (type, obj, old) => [...own(type, obj, old), ...namedMap(type, obj, old), ...dependentsMap(type, obj, old)]);
-  // a provided API appears, changes or goes: the revisions needing it
+  // a provided API appears, changes or goes: the revisions needing its kind or its resource
   discovery.watches(
     packageAPIs,
-    indexKeys(revisions, NEEDS, (obj) => [`${obj.metadata.namespace}/${(obj as PackageAPI).spec.group}/${(obj as PackageAPI).spec.kind}`]),
+    indexKeys(revisions, NEEDS, (obj) => {
+      const { group, kind, resource } = (obj as PackageAPI).spec;
+      return [`${obj.metadata.namespace}/${group}/${kind}`, ...(resource ? [resourceNeed(obj.metadata.namespace, group, resource)] : [])];
+    }),
   );
 
   const cleaner = new Controller({ name: 'packageapis', reconciler: new PackageAPICleaner(o), workers: 1, baseDelayMs: 500, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });

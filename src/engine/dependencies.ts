@@ -35,6 +35,7 @@ export function resolveDependencies(self: PackageRef, docs: PackageDocuments, ca
   const packages = new Map<string, PackageDependency>();
   const coreDeps = new Map<string, CoreDependency>();
   const missing = new Set<string>();
+  const missingResources = new Set<string>();
   const errors: string[] = docs.problems.map((p) => `${p.file}: ${p.message}`);
   const warnings: string[] = [];
 
@@ -107,7 +108,10 @@ export function resolveDependencies(self: PackageRef, docs: PackageDocuments, ca
     }
     const kind = core.kind(r.group, r.resource);
     if (kind) addCore(r.group, '*', kind);
-    else warnings.push(`${r.file}: a rule of ${r.role} names resource "${r.resource}" of group "${r.group}", which no package provides and the cluster does not serve`);
+    else {
+      missingResources.add(`${r.group}/${r.resource}`);
+      warnings.push(`${r.file}: a rule of ${r.role} names resource "${r.resource}" of group "${r.group}", which no package provides and the cluster does not serve`);
+    }
   }
 
   for (const u of docs.upstreams) {
@@ -130,6 +134,7 @@ export function resolveDependencies(self: PackageRef, docs: PackageDocuments, ca
     core: [...coreDeps.values()].sort((a, b) => a.group.localeCompare(b.group) || a.kind.localeCompare(b.kind) || a.version.localeCompare(b.version)),
   };
   if (missing.size) out.missing = [...missing].sort();
+  if (missingResources.size) out.missingResources = [...missingResources].sort();
   if (errors.length) out.errors = errors;
   if (warnings.length) out.warnings = warnings;
   return out;

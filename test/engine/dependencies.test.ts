@@ -210,6 +210,7 @@ test('RBAC rules: a resource of another package, a core resource (version "*"), 
       { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'ClusterRole' },
       { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role' },
     ],
+    missingResources: ['example.org/things'],
     warnings: ['rbac.yaml: a rule of ClusterRole/app names resource "things" of group "example.org", which no package provides and the cluster does not serve'],
   });
 });
@@ -256,6 +257,7 @@ test('a kind only the package itself provided (in another revision) and this rev
     core: [{ group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'Role' }],
     missing: ['example.com/Widget'],
     errors: ['w.yaml (Widget w): no package provides example.com/Widget and the cluster does not serve it'],
+    missingResources: ['example.com/widgets'],
     warnings: ['role.yaml: a rule of Role/r names resource "widgets" of group "example.com", which no package provides and the cluster does not serve'],
   });
 });
