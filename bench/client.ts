@@ -58,3 +58,17 @@ export class BenchClient {
     this.agent.destroy();
   }
 }
+
+/** Calls `onEvent` with each JSON line of a watch response as it arrives (blank lines skipped). */
+export function onWatchEvents<E>(res: import('node:http').IncomingMessage, onEvent: (ev: E) => void): void {
+  let buf = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => {
+    buf += chunk;
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.trim()) onEvent(JSON.parse(line) as E);
+    }
+  });
+}

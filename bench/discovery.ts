@@ -36,7 +36,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GIT_ENV, type GitServer } from '../test/helpers/gitserver.ts';
-import { BenchClient } from './client.ts';
+import { BenchClient, onWatchEvents } from './client.ts';
 import { gitIn } from './gitbuild.ts';
 import { procCpuMs, startPkgServer, type BenchServer } from './server.ts';
 import { now, round } from './stats.ts';
@@ -489,16 +489,7 @@ function watchRevisions(baseURL: string, tls: ReturnType<BenchServer['tls']>, rv
         res.resume();
         return;
       }
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          if (line.trim()) onEvent(JSON.parse(line));
-        }
-      });
+      onWatchEvents(res, onEvent);
       res.on('error', () => undefined);
       res.on('end', () => {
         if (!stopped) open();

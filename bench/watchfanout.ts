@@ -5,7 +5,7 @@
 import https from 'node:https';
 import type { ClientRequest } from 'node:http';
 import { percentile, now, type Summary, summarize } from './stats.ts';
-import type { BenchClient, TLSMaterial } from './client.ts';
+import { onWatchEvents, type BenchClient, type TLSMaterial } from './client.ts';
 
 export interface FanoutResult {
   watchers: number;
@@ -42,16 +42,8 @@ export async function watchFanout(opts: {
           { hostname: base.hostname, port: base.port, path: `${collection}?watch=true&resourceVersion=${rv}`, headers: { Accept: 'application/json' }, agent },
           (res) => {
             if (res.statusCode !== 200) return reject(new Error(`watcher ${i}: HTTP ${res.statusCode}`));
-            let buf = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
-              buf += chunk;
-              for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-                const line = buf.slice(0, nl);
-                buf = buf.slice(nl + 1);
-                const ev = JSON.parse(line) as { type: string; object: { metadata: { name: string; resourceVersion: string } } };
-                if (ev.type === 'MODIFIED' && ev.object.metadata.name === name) seen.set(ev.object.metadata.resourceVersion, now());
-              }
+            onWatchEvents<{ type: string; object: { metadata: { name: string; resourceVersion: string } } }>(res, (ev) => {
+              if (ev.type === 'MODIFIED' && ev.object.metadata.name === name) seen.set(ev.object.metadata.resourceVersion, now());
             });
             res.on('error', () => undefined);
             resolve(); // headers arrived: the watch is established

@@ -6,9 +6,10 @@
 // condition says what it waits for or why it may not, and turns True once published.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { findCondition, hasCondition, setCondition, type Condition } from '../api/meta.ts';
+import { findCondition } from '../api/meta.ts';
 import { GATE_APPROVE, type PackageRevision } from '../api/pkg.ts';
 import type { EventRecorder } from '../events/recorder.ts';
+import { writeCondition } from './conditions.ts';
 import { Controller, isForbidden, type ObjectKey, type Result } from './runtime/controller.ts';
 import type { Client } from './runtime/client.ts';
 import type { Informer } from './runtime/informer.ts';
@@ -71,19 +72,9 @@ class ApprovalReconciler {
   }
 
   /** Sets the gate's condition through the status subresource, when it changed. */
-  private async gate(pr: PackageRevision, status: 'True' | 'False', reason: string, message: string): Promise<void> {
-    const c = { type: GATE_APPROVE, status, reason, message };
-    if (hasCondition(pr.status?.conditions, c)) return;
-    await this.o.client.update(
-      'packagerevisions',
-      pr.metadata.namespace,
-      pr.metadata.name!,
-      (cur) => {
-        cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions as Condition[] | undefined, c, cur.metadata.generation) };
-        return { obj: cur };
-      },
-      'status',
-    );
+  private gate(pr: PackageRevision, status: 'True' | 'False', reason: string, message: string): Promise<void> {
+    return writeCondition(this.o.client, 'packagerevisions', pr, { type: GATE_APPROVE, status, reason, message });
   }
+
 
 }

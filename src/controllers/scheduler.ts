@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CONFIG_GROUP, CONFIG_VERSION, type PackageVariant } from '../api/config.ts';
-import { findCondition, hasCondition, setCondition, type Condition } from '../api/meta.ts';
+import { findCondition } from '../api/meta.ts';
 import {
   CATALOG_TARGET,
   compareRevisions,
@@ -24,6 +24,7 @@ import {
   type PackageRevision,
 } from '../api/pkg.ts';
 import { refString } from '../engine/dependencies.ts';
+import { writeCondition } from './conditions.ts';
 import { Controller, isForbidden, type ObjectKey, type Result } from './runtime/controller.ts';
 import type { Client } from './runtime/client.ts';
 import type { Informer } from './runtime/informer.ts';
@@ -261,24 +262,10 @@ class SchedulerReconciler {
   }
 
   /** Sets the schedule gate's condition through the status subresource, when it changed. */
-  private async gate(pr: PackageRevision, status: 'True' | 'False', reason: string, message: string): Promise<void> {
-    const c = { type: GATE_SCHEDULE, status, reason, message };
-    if (hasCondition(pr.status?.conditions, c)) return;
-    await this.o.client
-      .update(
-        'packagerevisions',
-        pr.metadata.namespace,
-        pr.metadata.name!,
-        (cur) => {
-          cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions as Condition[] | undefined, c, cur.metadata.generation) };
-          return { obj: cur };
-        },
-        'status',
-      )
-      .catch((e) => {
-        if ((e as { code?: number }).code !== 404) throw e;
-      });
+  private gate(pr: PackageRevision, status: 'True' | 'False', reason: string, message: string): Promise<void> {
+    return writeCondition(this.o.client, 'packagerevisions', pr, { type: GATE_SCHEDULE, status, reason, message }, { ignoreNotFound: true });
   }
+
 
 }
 
