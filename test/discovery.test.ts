@@ -503,8 +503,14 @@ test.serial('after a restart the maps come back from the store and the tree-keye
     const seen = new Set(server.logs.filter((l) => l.includes('"msg":"reconcile"') && l.includes('"controller":"discovery"')).map((l) => JSON.parse(l).name));
     return catalog.every((n) => seen.has(n)) ? true : undefined;
   }, 60_000);
-  const metrics = (await admin.get('/metrics')).body as string;
+  // and each has read its documents (a reconcile is logged when it starts)
+  let metrics = '';
   const count = (source: string) => Number(new RegExp(`^pkgserver_package_documents_total\\{source="${source}"\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? 0);
+  await poll('every revision read its documents', async () => {
+    metrics = (await admin.get('/metrics')).body as string;
+    // (every package has a tree of its own: distinct Kptfile names)
+    return count('disk') + count('git') >= catalog.length ? true : undefined;
+  });
   t.is(count('git'), 0, `no package read from git: ${server.logs.filter((l) => l.includes('read from git (tree')).join('\n')}`);
   t.true(count('disk') >= catalog.length, `read from the data directory: ${count('disk')}`);
   t.deepEqual((await admin.get(PAPI)).body.items.map((o: any) => [o.metadata.name, o.spec]), before);
