@@ -9,11 +9,13 @@ import path from 'node:path';
 import {
   GitAuthError,
   GitConflictError,
+  GitPartialUpdateError,
   GitRefNameError,
   GitRepo,
   GitUnreachableError,
   type GitAuth,
 } from '../src/storage/git/repo.ts';
+import { PackageRepo } from '../src/storage/git/packages.ts';
 import { git, startGitServer, type GitServer } from './helpers/gitserver.ts';
 
 const USER = 'git';
@@ -709,4 +711,182 @@ test.serial('timings: clone, fetch, commit + push on the local server', async (t
   t.is((await git(bare, 'rev-list', '--count', 'main')).trim(), '7');
   t.log(`600 files, 200 packages, 200 tags: clone ${cloneMs} ms, no-op fetch ${noopFetchMs} ms, fetch of 1 commit ${fetchMs} ms, listRefs(tags) ${listTagsMs} ms, findPackages ${findMs} ms`);
   t.log(`commit + push main + push tag (ms): ${steps.join(', ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// updateRefs: several refs in one request, all or none
+// (serial: they run before the concurrent tests, so the timing tests above do not share the machine with them)
+
+/** Requests the server answers for repository `name` from now on, as `METHOD /path?query` without the repository part. */
+function recordRequests(name: string): string[] {
+  const log: string[] = [];
+  const previous = server.onRequest;
+  server.onRequest = (req) => {
+    previous?.(req);
+    const prefix = `/${name}.git/`;
+    if (req.path.startsWith(prefix)) log.push(`${req.method} ${req.path.slice(prefix.length)}${req.query ? `?${req.query}` : ''}`);
+  };
+  return log;
+}
+
+const RECEIVE_PACK = ['GET info/refs?service=git-receive-pack', 'POST git-receive-pack'];
+
+/** A `hooks/<hook>` script in a bare repository that refuses updates of refs matching the shell pattern. */
+async function refuseRefs(bare: string, hook: 'update' | 'pre-receive', pattern: string): Promise<void> {
+  const script =
+    hook === 'update'
+      ? `#!/bin/sh\ncase "$1" in ${pattern}) echo "refused by the test" >&2; exit 1;; esac\nexit 0\n`
+      : `#!/bin/sh\nwhile read old new ref; do case "$ref" in ${pattern}) echo "refused by the test" >&2; exit 1;; esac; done\nexit 0\n`;
+  await writeFile(path.join(bare, 'hooks', hook), script, { mode: 0o755 });
+}
+
+/** The state publish leaves: a draft branch on main, a commit of it on main; returns the commits. */
+async function publishSetup(repo: GitRepo): Promise<{ main: string; draft: string; publish: string }> {
+  const main = (await repo.resolve('refs/heads/main'))!;
+  const draft = await repo.commitFiles({ parent: main, dir: 'catalog/infra/net/nginx', files: files({ Kptfile: 'draft\n' }), message: 'draft' });
+  await repo.updateRef(DRAFT, draft, null);
+  const publish = await repo.commitFiles({ parent: main, dir: 'catalog/infra/net/nginx', files: files({ Kptfile: 'draft\n' }), message: 'publish' });
+  return { main, draft, publish };
+}
+
+const publishUpdates = (s: { main: string; draft: string; publish: string }) => [
+  { ref: 'refs/heads/main', newOid: s.publish, expectedOld: s.main },
+  { ref: TAG, newOid: s.publish, expectedOld: null },
+  { ref: DRAFT, newOid: null, expectedOld: s.draft },
+];
+
+test.serial('updateRefs (remote): a branch move, a tag and a branch delete in one receive-pack request', async (t) => {
+  const { name, bare } = await serverRepo(PACKAGE_TREE);
+  const repo = await clone(name);
+  const s = await publishSetup(repo);
+  const log = recordRequests(name);
+  await repo.updateRefs(publishUpdates(s));
+  t.deepEqual(log, RECEIVE_PACK, 'one advertisement, one push');
+  t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', s.publish], [TAG, s.publish]]);
+  t.deepEqual(sorted(await repoRefs(repo)), sorted(await cliRefs(bare)));
+  t.is(await git(bare, 'show', 'main:catalog/infra/net/nginx/Kptfile'), 'draft\n');
+  await assertFsckClean(t, bare);
+
+  // deletes only: no pack
+  log.length = 0;
+  await repo.updateRefs([{ ref: TAG, newOid: null, expectedOld: s.publish }]);
+  t.deepEqual(log, RECEIVE_PACK);
+  t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', s.publish]]);
+});
+
+test.serial('updateRefs (remote): one stale expected value refuses them all', async (t) => {
+  const { name, bare } = await serverRepo(PACKAGE_TREE);
+  const repo = await clone(name);
+  const s = await publishSetup(repo);
+  const before = await cliRefs(bare);
+  // the draft branch moved on the remote
+  const moved = await cliCommit(bare, 'drafts/cluster01/infra/net/nginx/ws1', { 'x.txt': 'x\n' });
+  const err = await t.throwsAsync(repo.updateRefs(publishUpdates(s)), { instanceOf: GitConflictError });
+  t.regex(err!.message, new RegExp(`${DRAFT} is at ${moved}`));
+  t.deepEqual(sorted(await cliRefs(bare)), sorted(new Map([...before, [DRAFT, moved]])), 'nothing applied');
+  t.deepEqual(sorted(await repoRefs(repo)), sorted(before), 'local refs unchanged');
+});
+
+for (const hook of ['update', 'pre-receive'] as const) {
+  test.serial(`updateRefs (remote): a ${hook} hook refusing one of three updates leaves none applied; then a retry succeeds`, async (t) => {
+    const { name, bare } = await serverRepo(PACKAGE_TREE);
+    const repo = await clone(name);
+    const s = await publishSetup(repo);
+    const before = await cliRefs(bare);
+    await refuseRefs(bare, hook, 'refs/tags/*');
+    const err = await t.throwsAsync(repo.updateRefs(publishUpdates(s)), { instanceOf: GitConflictError });
+    t.regex(err!.message, /rejected/);
+    t.deepEqual(sorted(await cliRefs(bare)), sorted(before), 'nothing applied on the remote');
+    t.deepEqual(sorted(await repoRefs(repo)), sorted(before), 'nor locally');
+
+    await rm(path.join(bare, 'hooks', hook));
+    await repo.updateRefs(publishUpdates(s));
+    t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', s.publish], [TAG, s.publish]]);
+    await assertFsckClean(t, bare);
+  });
+}
+
+test.serial('updateRefs (remote): without atomic pushes, one request per update in order; a refusal names what was applied', async (t) => {
+  const { name, bare } = await serverRepo(PACKAGE_TREE);
+  await git(bare, 'config', 'receive.advertiseAtomic', 'false');
+  const repo = await clone(name);
+  const s = await publishSetup(repo);
+  await refuseRefs(bare, 'update', 'refs/tags/*');
+  const log = recordRequests(name);
+  const err = await t.throwsAsync(repo.updateRefs(publishUpdates(s)), { instanceOf: GitPartialUpdateError });
+  t.deepEqual(err!.applied, ['refs/heads/main']);
+  t.deepEqual(log, [...RECEIVE_PACK, 'POST git-receive-pack']);
+  t.deepEqual(sorted(await cliRefs(bare)), [[DRAFT, s.draft], ['refs/heads/main', s.publish]]);
+  t.deepEqual(sorted(await repoRefs(repo)), sorted(await cliRefs(bare)));
+
+  await rm(path.join(bare, 'hooks', 'update'));
+  await repo.updateRefs(publishUpdates(s).slice(1));
+  t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', s.publish], [TAG, s.publish]]);
+  await assertFsckClean(t, bare);
+});
+
+test.serial('updateRefs (remote): a commit made before a restart is pushed with the objects of its diff', async (t) => {
+  const { name, bare } = await serverRepo(PACKAGE_TREE);
+  const gitdir = path.join(tmp, uniq('clone'));
+  const first = await GitRepo.open({ gitdir, remote: { url: server.url(name), auth: AUTH } });
+  const main = (await first.resolve('refs/heads/main'))!;
+  const c1 = await first.commitFiles({ parent: main, dir: 'catalog/new/pkg', files: files({ Kptfile: 'k\n', 'a/b.yaml': 'b\n' }), message: 'c1' });
+  const c2 = await first.commitFiles({ parent: c1, dir: 'catalog/base', files: null, message: 'c2' });
+  const second = await GitRepo.open({ gitdir, remote: { url: server.url(name), auth: AUTH } });
+  const log = recordRequests(name);
+  await second.updateRefs([{ ref: 'refs/heads/main', newOid: c2, expectedOld: main }]);
+  t.deepEqual(log, RECEIVE_PACK);
+  // not isomorphic-git's push (which records the pushed ref under refs/remotes/)
+  await t.throwsAsync(stat(path.join(gitdir, 'refs/remotes/origin/main')), { code: 'ENOENT' });
+  t.is(await revParse(bare, 'main'), c2);
+  t.is(await git(bare, 'show', 'main:catalog/new/pkg/a/b.yaml'), 'b\n');
+  await assertFsckClean(t, bare);
+});
+
+test.serial('updateRefs (local): all checked before any is written', async (t) => {
+  const { bare } = await serverRepo(PACKAGE_TREE);
+  const repo = await GitRepo.open({ gitdir: bare });
+  const s = await publishSetup(repo);
+  const before = await cliRefs(bare);
+  const stale = publishUpdates(s).map((u) => (u.ref === DRAFT ? { ...u, expectedOld: s.main } : u));
+  await t.throwsAsync(repo.updateRefs(stale), { instanceOf: GitConflictError, message: new RegExp(DRAFT) });
+  t.deepEqual(sorted(await cliRefs(bare)), sorted(before));
+  await repo.updateRefs(publishUpdates(s));
+  t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', s.publish], [TAG, s.publish]]);
+});
+
+test.serial('PackageRepo (remote): propose is one request, publish is one request leaving commit and tag; a refused tag leaves nothing, a retry publishes', async (t) => {
+  const { name, bare } = await serverRepo({ 'README.md': 'x\n' });
+  const repo = await clone(name);
+  const pkgs = new PackageRepo({ namespace: 'ns', name, url: server.url(name), ref: 'main', directory: '', deployment: false }, repo);
+  const key = { target: 'catalog', realm: 'infra/net', package: 'nginx' };
+  const author = { name: 'a', email: 'a@example.com' };
+  const draftBranch = pkgs.layout.draftBranch(key, 'ws1');
+  const proposedBranch = pkgs.layout.proposedBranch(key, 'ws1');
+  const draft = await pkgs.createBranch(draftBranch, key, files({ Kptfile: 'k\n' }), 'Create draft', author);
+  const log = recordRequests(name);
+  t.is(await pkgs.renameBranch(draftBranch, proposedBranch), draft);
+  t.deepEqual(log, RECEIVE_PACK);
+  const main = (await pkgs.head())!;
+  const proposed = await cliRefs(bare);
+  t.deepEqual(sorted(proposed), [['refs/heads/main', main], [`refs/heads/${proposedBranch}`, draft]]);
+
+  await refuseRefs(bare, 'update', 'refs/tags/*');
+  log.length = 0;
+  await t.throwsAsync(pkgs.publish(proposedBranch, key, 'v1', 'Publish', author), { instanceOf: GitConflictError });
+  t.deepEqual(sorted(await cliRefs(bare)), sorted(proposed), 'nothing applied');
+  await rm(path.join(bare, 'hooks', 'update'));
+
+  log.length = 0;
+  const { commit, tag } = await pkgs.publish(proposedBranch, key, 'v1', 'Publish', author);
+  t.deepEqual(log, RECEIVE_PACK);
+  t.is(tag, pkgs.layout.tag(key, 'v1'));
+  t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', commit], [`refs/tags/${tag}`, commit]]);
+  t.deepEqual((await git(bare, 'rev-list', 'main')).trim().split('\n'), [commit, main]);
+  t.is(await git(bare, 'show', `main:${pkgs.layout.packagePath(key)}/Kptfile`), 'k\n');
+  // the tag exists now: a second publish of it is a conflict and changes nothing
+  const again = await pkgs.createBranch(proposedBranch, key, files({ Kptfile: 'k2\n' }), 'again', author);
+  await t.throwsAsync(pkgs.publish(proposedBranch, key, 'v1', 'Publish', author), { instanceOf: GitConflictError, message: /exists/ });
+  t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', commit], [`refs/heads/${proposedBranch}`, again], [`refs/tags/${tag}`, commit]]);
+  await assertFsckClean(t, bare);
 });

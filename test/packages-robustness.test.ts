@@ -4,7 +4,8 @@
 //
 // * 20 parallel publishes into one repository all land: 20 tags, 20 publish commits.
 // * Two server processes publishing into one remote never lose a commit (compare-and-swap + retry).
-// * kill -9 in the middle of a publish (PKGSERVER_TEST_PAUSE), restart: published or proposed, never half.
+// * kill -9 in the middle of a publish (PKGSERVER_TEST_PAUSE), restart: published or proposed, never half
+//   (before and after the one atomic push; with a remote without atomic pushes, between its pushes).
 // * A wiped object store is rebuilt from git (trailers): names, lifecycles, revisions, labels.
 // * A dead remote or wrong credentials: Ready=False with the reason; the rest keeps working; recovery.
 //
@@ -351,11 +352,16 @@ test.serial('two server processes publishing into one remote repository never lo
 
 // ================================================================================================
 
-/** A deployment repository with one proposed package, on a server started with the test pause. */
-async function pausedPublish(t: ExecutionContext, step: 'after-commit' | 'after-tag') {
+/**
+ * A deployment repository with one proposed package, on a server started with the test pause.
+ * `after-commit` and `after-tag` are steps of a remote without atomic pushes (one push per ref),
+ * so the remote is configured not to advertise them.
+ */
+async function pausedPublish(t: ExecutionContext, step: 'before-push' | 'after-push' | 'after-commit' | 'after-tag') {
   const gs = await gitServer();
   const repo = `deploy-${step}`;
-  await gs.createBareRepo(repo, { initialFiles: { 'README.md': '# deployments\n' } });
+  const bare = await gs.createBareRepo(repo, { initialFiles: { 'README.md': '# deployments\n' } });
+  if (step === 'after-commit' || step === 'after-tag') await git(bare, 'config', 'receive.advertiseAtomic', 'false');
   const h = await start({ env: { PKGSERVER_TEST_PAUSE: step } });
   const c = client(h);
   const ns = 'recover';
@@ -378,7 +384,52 @@ async function pausedPublish(t: ExecutionContext, step: 'after-commit' | 'after-
   return { gs, repo, h, ns, id, name };
 }
 
-test.serial('kill -9 after the publish commit, before the tag: after the restart the revision is published, git and the API agree', async (t) => {
+test.serial('kill -9 before the atomic publish push: after the restart the revision is still proposed, and publishing it then works', async (t) => {
+  t.timeout(120_000);
+  const { gs, repo, h, ns, name } = await pausedPublish(t, 'before-push');
+
+  // git as the killed server left it: nothing of the publish on the remote
+  const before = await freshClone(gs.url(repo));
+  t.deepEqual(await mainSubjects(before), ['Initial commit']);
+  t.deepEqual([...(await remoteTags(before)).keys()], []);
+  t.deepEqual(await remoteBranches(gs.url(repo)), ['main', 'proposed/edge1/net/nginx/ws1']);
+
+  const h2 = await start({ dataDir: h.dataDir });
+  const c2 = client(h2);
+  await waitReady(c2, ns, repo, 'True');
+  await triggerSync(c2, ns, repo);
+  await waitReady(c2, ns, repo, 'True');
+  const pr = expectStatus(await c2.get(prPath(ns, name)), 200, `get ${name}`).body;
+  t.is(pr.spec.lifecycle, 'proposed');
+  t.is(pr.status.git.branch, 'proposed/edge1/net/nginx/ws1');
+  t.deepEqual(await remoteBranches(gs.url(repo)), ['main', 'proposed/edge1/net/nginx/ws1']);
+
+  const published = await setLifecycle(c2, ns, name, 'published');
+  t.is(published.spec.packageRevID.revision, 'v1');
+  const after = await freshClone(gs.url(repo));
+  const publishCommit = (await git(after, 'rev-parse', 'origin/main')).trim();
+  t.deepEqual(published.status.git, { tag: 'edge1/net/nginx/v1', commit: publishCommit });
+  t.deepEqual(await mainSubjects(after), ['Publish nginx v1 (edge1/deploy-before-push/net/nginx)', 'Initial commit']);
+  t.deepEqual([...(await remoteTags(after)).entries()], [['edge1/net/nginx/v1', publishCommit]]);
+  t.deepEqual(await remoteBranches(gs.url(repo)), ['main']);
+  t.deepEqual((await listPRs(c2, ns, repo)).map((o) => o.metadata.name), [name]);
+});
+
+test.serial('kill -9 after the atomic publish push, before the clone\'s refs moved: after the restart the revision is published', async (t) => {
+  t.timeout(120_000);
+  const { gs, repo, h, ns, name } = await pausedPublish(t, 'after-push');
+
+  // the remote took commit, tag and branch deletion at once
+  const before = await freshClone(gs.url(repo));
+  const publishCommit = (await git(before, 'rev-parse', 'origin/main')).trim();
+  t.deepEqual(await mainSubjects(before), ['Publish nginx v1 (edge1/deploy-after-push/net/nginx)', 'Initial commit']);
+  t.deepEqual([...(await remoteTags(before)).entries()], [['edge1/net/nginx/v1', publishCommit]]);
+  t.deepEqual(await remoteBranches(gs.url(repo)), ['main']);
+
+  await restartAndExpectPublished(t, { gs, repo, h, ns, name }, publishCommit);
+});
+
+test.serial('no atomic pushes: kill -9 after the publish commit, before the tag: after the restart the revision is published, git and the API agree', async (t) => {
   t.timeout(120_000);
   const { gs, repo, h, ns, name } = await pausedPublish(t, 'after-commit');
 
@@ -404,7 +455,7 @@ test.serial('kill -9 after the publish commit, before the tag: after the restart
   t.is(prr.body.spec.resources.Kptfile, await git(after, 'show', `${publishCommit}:edge1/net/nginx/Kptfile`));
 });
 
-test.serial('kill -9 after the tag, before the branch delete: after the restart the revision is published and the branch gone', async (t) => {
+test.serial('no atomic pushes: kill -9 after the tag, before the branch delete: after the restart the revision is published and the branch gone', async (t) => {
   t.timeout(120_000);
   const { gs, repo, h, ns, name } = await pausedPublish(t, 'after-tag');
 

@@ -102,6 +102,26 @@ test('sqlite: compacts automatically every compactEvery writes down to historyLi
   await t.throwsAsync(store.history('', 14), { instanceOf: RevisionCompactedError });
 });
 
+test('sqlite: a createMany batch keeps the compaction schedule and survives reopening', async (t) => {
+  const file = tempFile();
+  const store = SqliteStore.open(file, { historyLimit: 5, compactEvery: 10 });
+  const seen: number[] = [];
+  store.subscribe((ev) => seen.push(ev.revision));
+  // revisions 1..23 in one batch: compacted at 10 (to 5) and at 20 (to 15), as single writes would
+  const kvs = await store.createMany(Array.from({ length: 23 }, (_, i) => ({ key: `b/${String(i + 1).padStart(2, '0')}`, value: buf(String(i + 1)) })));
+  t.deepEqual(kvs.map((kv) => kv.modRevision), Array.from({ length: 23 }, (_, i) => i + 1));
+  t.deepEqual(seen, Array.from({ length: 23 }, (_, i) => i + 1));
+  t.is(await store.compactedRevision(), 15);
+  t.deepEqual((await store.history('', 15)).map((ev) => ev.revision), [16, 17, 18, 19, 20, 21, 22, 23]);
+  await store.close();
+
+  const again = SqliteStore.open(file, { historyLimit: 5, compactEvery: 10 });
+  t.teardown(() => again.close());
+  t.is(await again.currentRevision(), 23);
+  t.is((await again.list('b/')).items.length, 23);
+  t.deepEqual((await again.get('b/07'))?.value, buf('7'));
+});
+
 test('sqlite: listener exceptions go to onListenerError', async (t) => {
   const reported: Array<[unknown, StoreEvent]> = [];
   const store = SqliteStore.open(':memory:', {

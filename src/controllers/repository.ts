@@ -15,6 +15,7 @@ import { PackageUnavailableError } from '../engine/errors.ts';
 import type { ObservedRevision } from '../engine/sync.ts';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { EventRecorder } from '../events/recorder.ts';
+import { Turns } from '../util/turns.ts';
 import { Controller, ownKey, type ObjectKey, type Result } from './runtime/controller.ts';
 import type { Informer } from './runtime/informer.ts';
 
@@ -34,9 +35,26 @@ export interface RepositoryControllerOptions {
 /** Generation, annotations and deletion: what a sync follows (its own status writes are not). */
 const fingerprint = (o: KObject) => `${o.metadata.generation}|${JSON.stringify(o.metadata.annotations ?? {})}|${o.metadata.deletionTimestamp ?? ''}`;
 
+/** Repositories synced at once (the controller's workers): their fetches and git reads overlap. */
+export const SYNC_WORKERS = 8;
+/**
+ * Steps of sync work (a page of commits read, a page of revisions written) in flight across all
+ * repositories; syncs take these turns in FIFO order, one step at a time, so a big repository does
+ * not hold up the small ones.
+ */
+export const SYNC_TURNS = 2;
+/** PackageRevisions created per store transaction (Registry.createMany) by the sync. */
+export const SYNC_PAGE = 500;
+/** A sync with at least this many revisions to write reports its progress (status and log). */
+const PROGRESS_MIN_WRITES = SYNC_PAGE;
+/** Progress reports of one sync are at least this far apart. */
+const PROGRESS_INTERVAL_MS = 1000;
+/** kstatus's condition for work in progress (kpt, Flux and Config Sync read it): True while a long sync runs, removed when it ends. */
+export const RECONCILING = 'Reconciling';
+
 export function repositoryController(o: RepositoryControllerOptions): Controller {
   const reconciler = new RepositoryReconciler(o);
-  const controller = new Controller({ name: 'repository', reconciler, workers: 4, baseDelayMs: 1000, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
+  const controller = new Controller({ name: 'repository', reconciler, workers: SYNC_WORKERS, baseDelayMs: 1000, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
   controller.watches(o.repositoryInformer, (type, obj, old) => (type === 'MODIFIED' && old && fingerprint(old) === fingerprint(obj) ? [] : ownKey(type, obj, old)));
   // revisions whose Repository is gone (deleted while the server was down)
   controller.watches(o.revisionInformer, (type, obj) => {
@@ -47,7 +65,8 @@ export function repositoryController(o: RepositoryControllerOptions): Controller
 }
 
 class RepositoryReconciler {
-  private readonly log: Logger;
+  readonly log: Logger;
+  private readonly turns = new Turns(SYNC_TURNS);
 
   constructor(private readonly o: RepositoryControllerOptions) {
     this.log = o.logger.child({ controller: 'repository' });
@@ -96,7 +115,8 @@ class RepositoryReconciler {
           const changed = !old || old.status !== cond.status || old.reason !== cond.reason;
           const c: Condition = { ...cond, lastTransitionTime: changed ? timestamp() : old!.lastTransitionTime, observedGeneration: cur.metadata.generation };
           if (!changed && old!.message === c.message) c.message = old!.message;
-          status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== cond.type), c];
+          // the sync has ended (either way): no work in progress any more
+          status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== cond.type && x.type !== RECONCILING), c];
           if (counts) {
             status.lastSyncTime = timestamp();
             status.packageCount = counts.packages;
@@ -112,46 +132,118 @@ class RepositoryReconciler {
       .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository status not written'));
   }
 
-  /** Makes the stored revisions of a repository match git. */
+  /**
+   * Makes the stored revisions of a repository match git: new revisions are created in pages of
+   * SYNC_PAGE, one store transaction each (Registry.createMany); changed ones are updated and
+   * vanished ones deleted one by one. Git reads and page writes take turns with the other
+   * repositories' syncs (SYNC_TURNS). A long sync reports progress in the Repository status (the
+   * Reconciling condition: "synced 5000/10000 revisions") and the log.
+   */
   private async sync(repoObj: Repository, ns: string, name: string): Promise<{ packages: number; revisions: number; head?: string }> {
-    const observation = await this.o.engine.observe(repoObj);
-    const stored = new Map(
-      (this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${name}` }).items as PackageRevision[]).map((p) => [p.metadata.name!, p]),
-    );
-    for (const ob of observation.revisions) {
-      await this.apply(ns, ob, stored.get(ob.name), ob.latest);
-      stored.delete(ob.name);
+    const turn = this.turns.job();
+    try {
+      if (!repoObj.status?.lastSyncTime) await this.reportProgress(repoObj, 'Fetching', `fetching ${repoObj.spec.git.url} for the first sync`);
+      const observation = await this.o.engine.observe(repoObj, { pace: () => turn.next() });
+      const stored = new Map(
+        (this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${name}` }).items as PackageRevision[]).map((p) => [p.metadata.name!, p]),
+      );
+      const creates: KObject[] = [];
+      const changes: { ob: ObservedRevision; current: PackageRevision }[] = [];
+      for (const ob of observation.revisions) {
+        const current = stored.get(ob.name);
+        stored.delete(ob.name);
+        if (!current) creates.push(this.newRevision(ns, ob));
+        else if (this.differs(ob, current)) changes.push({ ob, current });
+      }
+      const total = observation.revisions.length;
+      const progress = new Progress(this, repoObj, total, total - creates.length - changes.length, creates.length + changes.length + stored.size >= PROGRESS_MIN_WRITES);
+      await progress.report(true);
+
+      const ctx = { ...this.o.context, mirror: true };
+      let failure: unknown;
+      for (let i = 0; i < creates.length; i += SYNC_PAGE) {
+        await turn.next();
+        const results = await this.o.packageRevisions.createMany(ns, creates.slice(i, i + SYNC_PAGE), ctx);
+        for (const r of results) {
+          if ('obj' in r) progress.synced++;
+          else failure ??= r.error;
+        }
+        await progress.report();
+      }
+      for (const { ob, current } of changes) {
+        await this.apply(ns, ob, current);
+        progress.synced++;
+        await progress.report();
+      }
+      for (const gone of stored.values()) {
+        await this.o.packageRevisions.delete(ns, gone.metadata.name!, { dryRun: false }, ctx).catch(() => undefined);
+      }
+      if (failure) throw failure;
+      progress.finished();
+      return { packages: observation.packages, revisions: total, head: observation.head };
+    } finally {
+      turn.done();
     }
-    for (const gone of stored.values()) {
-      await this.o.packageRevisions.delete(ns, gone.metadata.name!, { dryRun: false }, { ...this.o.context, mirror: true }).catch(() => undefined);
-    }
-    return { packages: observation.packages, revisions: observation.revisions.length, head: observation.head };
   }
 
-  /** Creates or updates the stored PackageRevision to what git says (lifecycle, revision, commit). */
-  private async apply(ns: string, ob: ObservedRevision, current: PackageRevision | undefined, isLatest: boolean): Promise<void> {
-    const ctx = { ...this.o.context, mirror: true };
-    const status = { ...withReady(current?.status, 'Synced', ob.git.tag ? `tag ${ob.git.tag}` : `branch ${ob.git.branch}`), git: ob.git, ...(ob.publishedBy ? { publishedBy: ob.publishedBy } : {}), ...(ob.publishTimestamp ? { publishTimestamp: ob.publishTimestamp } : {}) };
-    if (!current) {
-      const labels = { ...(ob.labels ?? {}) };
-      if (isLatest) labels[LABEL_LATEST] = 'true';
-      const obj: KObject = {
-        apiVersion: 'pkg.pkgserver.dev/v1alpha1',
-        kind: 'PackageRevision',
-        metadata: { name: ob.name, namespace: ns, ...(Object.keys(labels).length ? { labels } : {}), ...(ob.annotations ? { annotations: ob.annotations } : {}) },
-        spec: ob.spec,
-        status,
-      };
-      await this.o.packageRevisions.create(ns, obj, ctx);
-      return;
-    }
-    const lifecycle =
-      ob.spec.lifecycle === 'published' && current.spec.lifecycle === 'deletionProposed' ? 'deletionProposed' : ob.spec.lifecycle; // deletionProposed lives only in the API
+  /** A PackageRevision as git says it is, for a create. */
+  private newRevision(ns: string, ob: ObservedRevision): KObject {
+    const labels = { ...(ob.labels ?? {}) };
+    if (ob.latest) labels[LABEL_LATEST] = 'true';
+    return {
+      apiVersion: 'pkg.pkgserver.dev/v1alpha1',
+      kind: 'PackageRevision',
+      metadata: { name: ob.name, namespace: ns, ...(Object.keys(labels).length ? { labels } : {}), ...(ob.annotations ? { annotations: ob.annotations } : {}) },
+      spec: ob.spec,
+      status: this.observedStatus(ob, undefined),
+    };
+  }
+
+  private observedStatus(ob: ObservedRevision, current: PackageRevision | undefined): NonNullable<PackageRevision['status']> {
+    return { ...withReady(current?.status, 'Synced', ob.git.tag ? `tag ${ob.git.tag}` : `branch ${ob.git.branch}`), git: ob.git, ...(ob.publishedBy ? { publishedBy: ob.publishedBy } : {}), ...(ob.publishTimestamp ? { publishTimestamp: ob.publishTimestamp } : {}) };
+  }
+
+  /** deletionProposed lives only in the API: git says published. */
+  private lifecycleOf(ob: ObservedRevision, current: PackageRevision): PackageRevision['spec']['lifecycle'] {
+    return ob.spec.lifecycle === 'published' && current.spec.lifecycle === 'deletionProposed' ? 'deletionProposed' : ob.spec.lifecycle;
+  }
+
+  /** Whether the stored revision differs from git in what the sync maintains (lifecycle, revision, commit, latest). */
+  private differs(ob: ObservedRevision, current: PackageRevision): boolean {
     const facts = (lc: string, rev: string | undefined, git: ObservedRevision['git'] | undefined, by: string | undefined, latest: boolean) =>
       JSON.stringify([lc, rev ?? null, git?.branch ?? null, git?.tag ?? null, git?.commit ?? null, by ?? null, latest]);
-    const want = facts(lifecycle, ob.spec.packageRevID.revision, ob.git, ob.publishedBy ?? current.status?.publishedBy, isLatest);
+    const want = facts(this.lifecycleOf(ob, current), ob.spec.packageRevID.revision, ob.git, ob.publishedBy ?? current.status?.publishedBy, ob.latest);
     const have = facts(current.spec.lifecycle, current.spec.packageRevID.revision, current.status?.git as ObservedRevision['git'], current.status?.publishedBy, current.metadata.labels?.[LABEL_LATEST] === 'true');
-    if (want === have) return;
+    return want !== have;
+  }
+
+  /** Writes the Reconciling condition (work in progress) of a Repository; failures are logged only. */
+  async reportProgress(repo: Repository, reason: string, message: string): Promise<void> {
+    const ns = repo.metadata.namespace!;
+    const name = repo.metadata.name!;
+    this.log.info({ repository: `${ns}/${name}` }, message);
+    await this.o.repositories
+      .update(
+        ns,
+        name,
+        (cur) => {
+          const status = { ...(cur.status ?? {}) };
+          const old = findCondition(status.conditions, RECONCILING);
+          const c: Condition = { type: RECONCILING, status: 'True', reason, message, lastTransitionTime: old?.status === 'True' ? old.lastTransitionTime : timestamp(), observedGeneration: cur.metadata.generation };
+          status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== RECONCILING), c];
+          return { obj: { ...cur, status } };
+        },
+        this.o.context,
+        'status',
+      )
+      .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository progress not written'));
+  }
+
+  /** Updates the stored PackageRevision to what git says (lifecycle, revision, commit, the latest label). */
+  private async apply(ns: string, ob: ObservedRevision, current: PackageRevision): Promise<void> {
+    const ctx = { ...this.o.context, mirror: true };
+    const status = this.observedStatus(ob, current);
+    const lifecycle = this.lifecycleOf(ob, current);
     await this.o.packageRevisions.update(
       ns,
       ob.name,
@@ -162,7 +254,7 @@ class RepositoryReconciler {
         else delete pr.spec.packageRevID.revision;
         pr.status = { ...(pr.status ?? {}), ...status };
         const labels = { ...(pr.metadata.labels ?? {}) };
-        if (isLatest) labels[LABEL_LATEST] = 'true';
+        if (ob.latest) labels[LABEL_LATEST] = 'true';
         else delete labels[LABEL_LATEST];
         pr.metadata.labels = labels;
         return { obj: pr };
@@ -175,5 +267,33 @@ class RepositoryReconciler {
     const ctx = { ...this.o.context, mirror: true };
     for (const pr of this.o.packageRevisions.list(ns, { fieldSelector: `spec.packageRevID.repository=${repository}` }).items)
       await this.o.packageRevisions.delete(ns, pr.metadata.name!, { dryRun: false }, ctx).catch(() => undefined);
+  }
+}
+
+/** Progress of one sync: "synced 5000/10000 revisions" in the Reconciling condition and the log, at most once a second. */
+class Progress {
+  private last = 0;
+  private reported = false;
+  private readonly started = Date.now();
+
+  constructor(
+    private readonly r: RepositoryReconciler,
+    private readonly repo: Repository,
+    private readonly total: number,
+    /** revisions that match git (already, or written by this sync) */
+    public synced: number,
+    private readonly enabled: boolean,
+  ) {}
+
+  async report(first = false): Promise<void> {
+    if (!this.enabled || (!first && Date.now() - this.last < PROGRESS_INTERVAL_MS)) return;
+    this.last = Date.now();
+    this.reported = true;
+    await this.r.reportProgress(this.repo, 'Syncing', `synced ${this.synced}/${this.total} revisions`);
+  }
+
+  /** The end of a sync that reported progress, in the log (the status says Ready). */
+  finished(): void {
+    if (this.reported) this.r.log.info({ repository: `${this.repo.metadata.namespace}/${this.repo.metadata.name}`, ms: Date.now() - this.started }, `synced ${this.synced}/${this.total} revisions`);
   }
 }

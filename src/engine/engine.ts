@@ -16,7 +16,7 @@ import { ANNOTATION_ALLOW_BREAKING_CRDS, compareRevisions, LABEL_LATEST, type Pa
 import { fieldErr } from '../api/fielderrors.ts';
 import { canonicalPath, isWithin, localPath, localPathError } from '../api/localrepos.ts';
 import { transition } from './lifecycle.ts';
-import { RepositoryObserver, type Observation } from './sync.ts';
+import { RepositoryObserver, type Observation, type ObserveOptions } from './sync.ts';
 import { TASKS, type TaskEnv } from './tasks.ts';
 import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageUnavailableError } from './errors.ts';
 import type { Credentials } from '../storage/git/credentials.ts';
@@ -211,8 +211,8 @@ export class PackageEngine {
   }
 
   /** Fetches a repository and says which revisions it holds (the repository sync; ./sync.ts). */
-  observe(r: Repository): Promise<Observation> {
-    return this.doing(async () => this.observer.observe(await this.open(r), r.metadata.name!));
+  observe(r: Repository, opts: ObserveOptions = {}): Promise<Observation> {
+    return this.doing(async () => this.observer.observe(await this.open(r), r.metadata.name!, opts));
   }
 
   /** Forgets a repository (its Repository was deleted); git data stays. */

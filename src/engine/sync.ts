@@ -37,6 +37,17 @@ export interface Observation {
   head?: string;
 }
 
+export interface ObserveOptions {
+  /**
+   * Called after the fetch and after every OBSERVE_PAGE commits read: the caller may wait there
+   * (for its turn among other repositories' syncs).
+   */
+  pace?: () => Promise<void>;
+}
+
+/** Commits read between two calls of ObserveOptions.pace. */
+export const OBSERVE_PAGE = 500;
+
 export class RepositoryObserver {
   /** commit oid → its trailer and author (commits never change) */
   private readonly commits = new Map<string, CommitFacts>();
@@ -58,19 +69,26 @@ export class RepositoryObserver {
    * Fetches, finishes interrupted publishes (a missing tag; a branch left behind), and says which
    * revisions git holds. `name` is the Repository's name.
    */
-  async observe(repo: PackageRepo, name: string): Promise<Observation> {
+  async observe(repo: PackageRepo, name: string, opts: ObserveOptions = {}): Promise<Observation> {
     await repo.withLock(async () => {
       await repo.fetch();
       repo.invalidate(); // a local repository may have been changed by others
-      await this.completeTags(repo);
     });
+    await opts.pace?.();
+    await repo.withLock(() => this.completeTags(repo));
     const refs = await repo.refs();
     const observed = new Map<string, Observed>();
+    // commits not read before, read in pages with a turn each (opts.pace)
+    let reads = 0;
+    const facts = async (commit: string) => {
+      if (!this.commits.has(commit) && ++reads % OBSERVE_PAGE === 0) await opts.pace?.();
+      return this.facts(repo, commit);
+    };
 
     for (const [tag, commit] of refs.tags) {
       const parsed = repo.layout.parseTag(tag);
       if (!parsed) continue;
-      const c = await this.facts(repo, commit);
+      const c = await facts(commit);
       const t = c.trailer;
       const fromServer = t && t.spec.packageRevID.revision === parsed.revision && repo.layout.packagePath(packageKey(t.spec.packageRevID)) === repo.layout.packagePath(parsed.key);
       const ws = fromServer ? t.spec.packageRevID.workspace : workspaceForRevision(parsed.revision);
@@ -100,7 +118,7 @@ export class RepositoryObserver {
         staleBranches.push(branch); // published already: the publish stopped before deleting its branch
         continue;
       }
-      const t = (await this.facts(repo, commit)).trailer;
+      const t = (await facts(commit)).trailer;
       const spec: PackageRevisionSpec = t && packageRevisionName({ ...t.spec.packageRevID, repository: name }) === n ? { ...t.spec } : { packageRevID: id, lifecycle: parsed.kind, updatePolicy: 'loose', tasks: [{ type: 'init' }] };
       spec.packageRevID = { ...spec.packageRevID, repository: name, revision: undefined };
       delete spec.packageRevID.revision;

@@ -60,6 +60,8 @@ export interface GitServer {
   createBareRepo(name: string, opts?: CreateRepoOptions): Promise<string>;
   setCredentials(user: string, password: string): void;
   setDown(down: boolean): void;
+  /** called for every request the server answers (e.g. to count receive-pack requests); undefined: none */
+  onRequest?: (req: { method: string; path: string; query: string }) => void;
   stop(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
       return;
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
+    handle.onRequest?.({ method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1) });
     const isPush = url.searchParams.get('service') === 'git-receive-pack' || url.pathname.endsWith('/git-receive-pack');
     const credential = parseAuthorization(req.headers.authorization, password);
     const authenticated = credential === 'bearer' || credential === `${user}\n${password}`;
@@ -156,7 +159,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
 
-  return {
+  const handle: GitServer = {
     root,
     url: (name) => `http://127.0.0.1:${port}/${name}.git`,
     async createBareRepo(name, { initialFiles, branch = 'main' } = {}) {
@@ -193,6 +196,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
       if (ownRoot) await rm(root, { recursive: true, force: true });
     },
   };
+  return handle;
 }
 
 /**

@@ -422,4 +422,60 @@ export function storeConformance(
       { type: 'PUT', key: 'f/1', revision: base + 1, value: buf('1'), createRevision: base + 1 },
     ]);
   });
+
+  test(`${name}: createMany gives each key its own revision and event, in order, before it resolves`, async (t) => {
+    const { store, base } = await setup(t);
+    await store.create('m/0', buf('0'));
+    const seen: StoreEvent[] = [];
+    store.subscribe((ev) => seen.push(ev));
+    let seenAtResolve = -1;
+    const kvs = await store.createMany(['m/3', 'm/1', 'm/2'].map((key) => ({ key, value: buf(key) }))).then((r) => {
+      seenAtResolve = seen.length;
+      return r;
+    });
+    t.deepEqual(
+      kvs.map((kv) => [kv.key, kv.value.toString(), kv.modRevision, kv.createRevision]),
+      [
+        ['m/3', 'm/3', base + 2, base + 2],
+        ['m/1', 'm/1', base + 3, base + 3],
+        ['m/2', 'm/2', base + 4, base + 4],
+      ],
+    );
+    t.is(seenAtResolve, 3);
+    t.deepEqual(
+      seen.map((ev) => [ev.type, ev.key, ev.revision, ev.prev]),
+      [
+        ['PUT', 'm/3', base + 2, undefined],
+        ['PUT', 'm/1', base + 3, undefined],
+        ['PUT', 'm/2', base + 4, undefined],
+      ],
+    );
+    t.is(await store.currentRevision(), base + 4);
+    t.deepEqual(await store.get('m/1'), kvs[1]);
+    t.deepEqual(seen, await store.history('m/', base + 1));
+    t.deepEqual(await store.createMany([]), []);
+    t.is(await store.currentRevision(), base + 4);
+    // the revision goes on from the batch
+    t.is((await store.create('m/4', buf('4'))).modRevision, base + 5);
+  });
+
+  test(`${name}: createMany writes nothing when one key exists or is given twice`, async (t) => {
+    const { store, base } = await setup(t);
+    await store.create('x/2', buf('old'));
+    const seen: StoreEvent[] = [];
+    store.subscribe((ev) => seen.push(ev));
+
+    const existing = await t.throwsAsync(store.createMany(['x/1', 'x/2', 'x/3'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
+    t.is((existing as KeyExistsError).key, 'x/2');
+    const twice = await t.throwsAsync(store.createMany(['x/4', 'x/5', 'x/4'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
+    t.is((twice as KeyExistsError).key, 'x/4');
+
+    t.deepEqual(seen, []);
+    t.is(await store.currentRevision(), base + 1);
+    t.deepEqual(await listKeys(store, 'x/'), ['x/2']);
+    t.deepEqual((await store.get('x/2'))?.value, buf('old'));
+    t.deepEqual(await store.history('', base + 1), []);
+    // and the store goes on from where it was
+    t.is((await store.createMany([{ key: 'x/1', value: buf('1') }]))[0].modRevision, base + 2);
+  });
 }

@@ -4,7 +4,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { randomUUID, randomInt } from 'node:crypto';
 import { timestamp, type KObject } from '../../api/meta.ts';
-import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type Store } from '../../storage/store/interface.ts';
+import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type KV, type Store } from '../../storage/store/interface.ts';
 import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
 import {
   alreadyExists,
@@ -74,6 +74,9 @@ export interface Mutation {
 }
 
 const MAX_UPDATE_ATTEMPTS = 16;
+
+/** One object of Registry.createMany: stored, or refused with the error `create` would throw. */
+export type BatchCreateResult = { obj: KObject } | { error: unknown };
 
 export interface RegistryOptions {
   /** runs before an object is stored by a create in a namespace (not for dry runs), e.g. to make sure the namespace exists */
@@ -309,6 +312,34 @@ export class Registry implements RESTStorage {
   }
 
   private async doCreate(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
+    const key = await this.admitCreate(ns, obj, ctx);
+    const meta = obj.metadata;
+    // an existing object is a conflict, found before any side effect: a dry run answers as the
+    // write would, and a beforeCreate hook (git) must not act for a create that cannot succeed
+    const sideEffects = this.createSideEffects(ctx);
+    if ((ctx.dryRun || sideEffects) && (await this.store.get(key))) throw alreadyExists(this.gr, meta.name!);
+    if (ctx.dryRun) return obj;
+    if (this.def.namespaced) await this.opts.beforeNamespacedCreate?.(meta.namespace!, ctx);
+    if (sideEffects) await this.def.strategy.beforeCreate!(obj, ctx);
+    try {
+      const kv = await this.store.create(key, this.encode(obj));
+      return Registry.decode(kv.value, kv.modRevision);
+    } catch (e) {
+      if (e instanceof KeyExistsError) throw alreadyExists(this.gr, meta.name!);
+      throw e;
+    }
+  }
+
+  /** Whether a create runs the strategy's beforeCreate hook (side effects outside the store). */
+  private createSideEffects(ctx: RequestContext): boolean {
+    return !ctx.mirror && this.def.strategy.beforeCreate !== undefined;
+  }
+
+  /**
+   * The part of a create that only looks at the object: system fields, the strategy's
+   * preparation, defaults, validation and the size bound. Returns the object's store key.
+   */
+  private async admitCreate(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<string> {
     const meta = (obj.metadata ??= {});
     if (this.def.namespaced) {
       if (meta.namespace && ns && meta.namespace !== ns)
@@ -332,21 +363,78 @@ export class Registry implements RESTStorage {
     applyDefaults(obj, this.def.schema);
     await this.validate(obj, undefined, ctx);
     this.checkSize(obj);
-    const key = this.key(meta.namespace, meta.name!);
-    // an existing object is a conflict, found before any side effect: a dry run answers as the
-    // write would, and a beforeCreate hook (git) must not act for a create that cannot succeed
-    const sideEffects = !ctx.mirror && this.def.strategy.beforeCreate !== undefined;
-    if ((ctx.dryRun || sideEffects) && (await this.store.get(key))) throw alreadyExists(this.gr, meta.name!);
-    if (ctx.dryRun) return obj;
-    if (this.def.namespaced) await this.opts.beforeNamespacedCreate?.(meta.namespace!, ctx);
-    if (sideEffects) await this.def.strategy.beforeCreate!(obj, ctx);
-    try {
-      const kv = await this.store.create(key, this.encode(obj));
-      return Registry.decode(kv.value, kv.modRevision);
-    } catch (e) {
-      if (e instanceof KeyExistsError) throw alreadyExists(this.gr, meta.name!);
-      throw e;
+    return this.key(meta.namespace, meta.name!);
+  }
+
+  /**
+   * Creates several objects with one store write (Store.createMany: one transaction, one fsync)
+   * instead of one per object. Each object is admitted exactly as by `create` (system fields,
+   * strategy, defaults, validation, size, the write lock of its lockKey, the namespace hook,
+   * afterWrite), gets its own resourceVersion, and watchers see one ADDED event per object, in
+   * the given order. The result is in the order of `objs`: the stored object, or the error that
+   * refused it (an invalid object or an existing name refuses that object only). Creates with
+   * side effects outside the store (a beforeCreate hook) and dry runs go one by one through
+   * `create`, so that no side effect happens for a create that is not stored.
+   */
+  async createMany(ns: string | undefined, objs: KObject[], ctx: RequestContext): Promise<BatchCreateResult[]> {
+    if (ctx.dryRun || this.createSideEffects(ctx)) {
+      const out: BatchCreateResult[] = [];
+      for (const obj of objs) out.push(await this.create(ns, obj, ctx).then((o): BatchCreateResult => ({ obj: o }), (error: unknown): BatchCreateResult => ({ error })));
+      return out;
     }
+    // every lock key the batch needs, taken in one order (KeyedMutex is re-entrant)
+    const lockKeys = [...new Set(objs.map((o) => this.def.strategy.lockKey?.(ns ?? o.metadata?.namespace, o.metadata?.name ?? '')).filter((k): k is string => k !== undefined))].sort();
+    const run = lockKeys.reduceRight<() => Promise<BatchCreateResult[]>>((inner, k) => () => this.locks.run(k, inner), () => this.doCreateMany(ns, objs, ctx));
+    const results = await run();
+    if (!ctx.mirror && this.def.strategy.afterWrite)
+      for (const r of results) if ('obj' in r) await this.def.strategy.afterWrite(r.obj, undefined, ctx);
+    return results;
+  }
+
+  private async doCreateMany(ns: string | undefined, objs: KObject[], ctx: RequestContext): Promise<BatchCreateResult[]> {
+    const results: BatchCreateResult[] = new Array(objs.length);
+    const admitted: { i: number; key: string; obj: KObject }[] = [];
+    const keys = new Set<string>();
+    for (let i = 0; i < objs.length; i++) {
+      try {
+        const key = await this.admitCreate(ns, objs[i], ctx);
+        if (keys.has(key) || (await this.store.get(key))) throw alreadyExists(this.gr, objs[i].metadata.name!);
+        keys.add(key);
+        admitted.push({ i, key, obj: objs[i] });
+      } catch (error) {
+        results[i] = { error };
+      }
+    }
+    if (this.def.namespaced && this.opts.beforeNamespacedCreate) {
+      const refused = new Map<string, unknown>();
+      for (const n of new Set(admitted.map((a) => a.obj.metadata.namespace!)))
+        await this.opts.beforeNamespacedCreate(n, ctx).catch((error: unknown) => refused.set(n, error));
+      for (const a of admitted) if (refused.has(a.obj.metadata.namespace!)) results[a.i] = { error: refused.get(a.obj.metadata.namespace!) };
+    }
+    const writes = admitted.filter((a) => !results[a.i]);
+    let kvs: KV[] | undefined;
+    try {
+      kvs = await this.store.createMany(writes.map((w) => ({ key: w.key, value: this.encode(w.obj) })));
+    } catch (e) {
+      if (!(e instanceof KeyExistsError)) throw e;
+      // created by someone else since it was checked: nothing of the batch was written; each
+      // object on its own, so that only that one is refused
+    }
+    for (let j = 0; j < writes.length; j++) {
+      const w = writes[j];
+      if (kvs) {
+        results[w.i] = { obj: Registry.decode(kvs[j].value, kvs[j].modRevision) };
+        continue;
+      }
+      try {
+        const kv = await this.store.create(w.key, this.encode(w.obj));
+        results[w.i] = { obj: Registry.decode(kv.value, kv.modRevision) };
+      } catch (e) {
+        if (!(e instanceof KeyExistsError)) throw e;
+        results[w.i] = { error: alreadyExists(this.gr, w.obj.metadata.name!) };
+      }
+    }
+    return results;
   }
 
   private async validate(obj: KObject, old: KObject | undefined, ctx: RequestContext, sub?: string): Promise<void> {

@@ -2,7 +2,7 @@
 // a commit on the repository branch plus a lightweight tag, deletion. Every method runs under
 // the repository's lock; writes to the shared branch are compare-and-swap and, when the remote
 // moved, re-fetched, rebuilt on the new head and retried.
-import { GitConflictError, GitRepo, type GitIdentity } from './repo.ts';
+import { GitConflictError, GitPartialUpdateError, GitRepo, type GitIdentity, type RefUpdate, type UpdateRefsOptions } from './repo.ts';
 import { compareRevisions, Layout, parseTrailer, revisionMajor, type PackageKey, type Trailer } from './layout.ts';
 
 /** A package's files: path relative to the package directory → content. */
@@ -26,7 +26,13 @@ export interface Refs {
 /** Attempts of a write to the shared branch that loses its compare-and-swap to other writers. */
 const MAX_PUSH_ATTEMPTS = 12;
 
-/** A test hook: `PKGSERVER_TEST_PAUSE=<step>` stops a publish at that step (the test kills the process). */
+/**
+ * A test hook: `PKGSERVER_TEST_PAUSE=<step>` stops a publish at that step (the test kills the
+ * process). Steps: `before-push` (the publish commit written, nothing sent), `after-push` (the
+ * remote took the commit, the tag and the branch deletion in one atomic request; the clone's refs
+ * not moved yet), and for a remote without atomic pushes `after-commit` (the commit is on the
+ * branch, no tag) and `after-tag` (commit and tag, the proposed branch still there).
+ */
 async function testPause(step: string, log?: (msg: string) => void): Promise<void> {
   if (process.env.PKGSERVER_TEST_PAUSE !== step) return;
   log?.(`test pause at ${step}`);
@@ -119,26 +125,37 @@ export class PackageRepo {
 
   // ---------------------------------------------------------------- writes
 
-  private async setRef(ref: string, value: string | null, expected: string | null): Promise<void> {
+  private async setRefs(updates: RefUpdate[], opts?: UpdateRefsOptions): Promise<void> {
     try {
-      await this.git.updateRef(ref, value, expected);
+      await this.git.updateRefs(updates, opts);
     } finally {
       this.refsCache = undefined;
     }
   }
 
+  private setRef(ref: string, newOid: string | null, expectedOld: string | null): Promise<void> {
+    return this.setRefs([{ ref, newOid, expectedOld }]);
+  }
+
   /**
-   * Runs `attempt` with the current head of the main branch; when the compare-and-swap of the
-   * branch loses (someone else pushed), fetches and tries again on the new head.
+   * Runs `attempt` with the current head of the main branch and moves the branch to its commit,
+   * together with the attempt's other ref updates (`also`), in one request: all or none. When
+   * that loses (someone else pushed), fetches and tries again on the new head; the attempt checks
+   * its own preconditions again (it throws when they no longer hold).
    */
-  private async onMain<T>(attempt: (head: string | null) => Promise<{ commit: string; result: T }>): Promise<T> {
+  private async onMain<T>(
+    attempt: (head: string | null) => Promise<{ commit: string; result: T; also?: RefUpdate[] }>,
+    opts?: UpdateRefsOptions,
+  ): Promise<T> {
     for (let i = 1; ; i++) {
       const head = await this.head();
-      const { commit, result } = await attempt(head);
+      const { commit, result, also = [] } = await attempt(head);
       try {
-        await this.setRef(this.mainRef, commit, head);
+        await this.setRefs([{ ref: this.mainRef, newOid: commit, expectedOld: head }, ...also], opts);
         return result;
       } catch (e) {
+        // a remote without atomic pushes that took the branch already: not something to redo
+        if (e instanceof GitPartialUpdateError && e.applied.includes(this.mainRef)) throw e;
         if (!(e instanceof GitConflictError) || i >= MAX_PUSH_ATTEMPTS) throw e;
         this.log?.(`${this.cfg.name}: ${this.cfg.ref} moved, rebuilding on the new head (attempt ${i + 1})`);
         // a jittered pause, growing with each lost race, so competing writers stop colliding
@@ -166,14 +183,19 @@ export class PackageRepo {
     return commit;
   }
 
-  /** Renames a branch (drafts/… ↔ proposed/…): the new one first, so a crash never loses the commit. */
+  /**
+   * Renames a branch (drafts/… ↔ proposed/…): both refs in one request (a remote without atomic
+   * pushes: the new one first, so a crash never loses the commit).
+   */
   async renameBranch(from: string, to: string): Promise<string> {
     const commit = (await this.refs()).heads.get(from);
     if (!commit) throw new GitConflictError(`branch ${from} does not exist`);
     const existing = (await this.refs()).heads.get(to);
     if (existing && existing !== commit) await this.setRef(`refs/heads/${to}`, null, existing); // a leftover
-    if (existing !== commit) await this.setRef(`refs/heads/${to}`, commit, null);
-    await this.setRef(`refs/heads/${from}`, null, commit);
+    await this.setRefs([
+      ...(existing !== commit ? [{ ref: `refs/heads/${to}`, newOid: commit, expectedOld: null }] : []),
+      { ref: `refs/heads/${from}`, newOid: null, expectedOld: commit },
+    ]);
     return commit;
   }
 
@@ -192,30 +214,56 @@ export class PackageRepo {
 
   /**
    * Publishes the package from `branch` as `revision`: one commit on the main branch that changes
-   * only the package directory, the lightweight tag on it, then the branch is deleted.
+   * only the package directory, the lightweight tag on it and the deletion of the branch, in one
+   * atomic request (when the main branch moved: fetch, rebuild, retry). A tag that exists, or a
+   * branch that moved or vanished, is a GitConflictError and nothing changes.
+   * A remote without atomic pushes gets commit, tag and branch deletion in that order; a crash in
+   * between leaves what the repository sync finishes (a publish commit without its tag, a tag whose
+   * proposed branch is still there).
    */
   async publish(branch: string, key: PackageKey, revision: string, message: string, author: GitIdentity): Promise<{ commit: string; tag: string }> {
+    const branchRef = `refs/heads/${branch}`;
     const draft = (await this.refs()).heads.get(branch);
     if (!draft) throw new GitConflictError(`branch ${branch} does not exist`);
     const files = await this.files(draft, key);
     const dir = this.layout.packagePath(key);
-    const commit = await this.onMain(async (head) => {
-      const c = await this.git.commitFiles({ parent: head, dir, files, message, author });
-      return { commit: c, result: c };
-    });
-    await testPause('after-commit', this.log);
     const tag = this.layout.tag(key, revision);
-    await this.setRef(`refs/tags/${tag}`, commit, null);
-    await testPause('after-tag', this.log);
-    // The revision is published now (commit and tag). Deleting the branch is cleanup: when it
-    // fails (another server's sync deleted it first, the remote just went away), the repository
-    // sync deletes a leftover branch of a published revision.
+    const tagRef = `refs/tags/${tag}`;
+    const afterPush = async (refs: string[]): Promise<void> => {
+      if (refs.includes(this.mainRef) && refs.includes(tagRef)) await testPause('after-push', this.log);
+      else if (refs.includes(this.mainRef)) await testPause('after-commit', this.log);
+      else if (refs.includes(tagRef)) await testPause('after-tag', this.log);
+    };
     try {
-      await this.setRef(`refs/heads/${branch}`, null, draft);
+      const commit = await this.onMain(
+        async (head) => {
+          const refs = await this.refs();
+          if (refs.tags.has(tag)) throw new GitConflictError(`tag ${tag} exists`);
+          if (refs.heads.get(branch) !== draft) throw new GitConflictError(`branch ${branch} ${refs.heads.has(branch) ? 'moved' : 'is gone'}`);
+          const c = await this.git.commitFiles({ parent: head, dir, files, message, author });
+          await testPause('before-push', this.log);
+          return {
+            commit: c,
+            result: c,
+            also: [
+              { ref: tagRef, newOid: c, expectedOld: null },
+              { ref: branchRef, newOid: null, expectedOld: draft },
+            ],
+          };
+        },
+        { afterPush },
+      );
+      return { commit, tag };
     } catch (e) {
-      this.log?.(`${this.cfg.name}: published ${tag}, but branch ${branch} was not deleted (the sync will): ${(e as Error).message}`);
+      // A remote without atomic pushes took the commit and the tag but not the branch deletion
+      // (another server's sync deleted it first, the remote just went away): the revision is
+      // published; the repository sync deletes a leftover branch of a published revision.
+      if (e instanceof GitPartialUpdateError && e.applied.includes(tagRef)) {
+        this.log?.(`${this.cfg.name}: published ${tag}, but branch ${branch} was not deleted (the sync will): ${e.message}`);
+        return { commit: (await this.refs()).tags.get(tag)!, tag };
+      }
+      throw e;
     }
-    return { commit, tag };
   }
 
   /** Creates a missing tag of a publish that was interrupted after its commit. */
@@ -224,14 +272,26 @@ export class PackageRepo {
     await this.setRef(`refs/tags/${tag}`, commit, null);
   }
 
-  /** Deletes a published revision's tag; `removePackage`: also one commit removing its directory. */
+  /**
+   * Deletes a published revision's tag; `removePackage`: also one commit removing its directory
+   * from the main branch, in the same request as the tag deletion.
+   */
   async deleteRevision(tag: string, key: PackageKey, removePackage: boolean, message: string, author: GitIdentity): Promise<void> {
-    const commit = (await this.refs()).tags.get(tag);
-    if (commit) await this.setRef(`refs/tags/${tag}`, null, commit);
-    if (!removePackage) return;
+    const tagRef = `refs/tags/${tag}`;
     const dir = this.layout.packagePath(key);
     const head = await this.head();
-    if (!head || (await this.git.listTree(head, dir)).length === 0) return; // not on the branch
-    await this.onMain(async (h) => ({ commit: await this.git.commitFiles({ parent: h, dir, files: null, message, author }), result: undefined }));
+    if (removePackage && head && (await this.git.listTree(head, dir)).length > 0) {
+      await this.onMain(async (h) => {
+        const commit = (await this.refs()).tags.get(tag);
+        return {
+          commit: await this.git.commitFiles({ parent: h, dir, files: null, message, author }),
+          result: undefined,
+          also: commit ? [{ ref: tagRef, newOid: null, expectedOld: commit }] : [],
+        };
+      });
+      return;
+    }
+    const commit = (await this.refs()).tags.get(tag);
+    if (commit) await this.setRef(tagRef, null, commit);
   }
 }

@@ -4,7 +4,9 @@
 // A repository is either a local bare repository used in place, or a bare clone (in the data
 // directory) of an http(s) remote. For a remote, local `refs/heads/*` and `refs/tags/*` mirror the
 // remote's as of the last fetch, and ref updates are pushed (compare-and-swap) before the local
-// ref moves, so the remote is always the source of truth.
+// ref moves, so the remote is always the source of truth. A push is one receive-pack request of
+// our own (`updateRefs`: several refs, atomic) with a pack of just the objects `commitFiles`
+// wrote, so its cost follows the change, not the repository's size.
 //
 // isomorphic-git does no locking of its own, so every write (and every fetch) runs under one
 // async mutex per repository (`withLock`, re-entrant within one async call chain). Reads of
@@ -12,9 +14,10 @@
 import fs from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import git, { type HttpClient, type TreeEntry } from 'isomorphic-git';
+import git, { Errors, type CommitObject, type HttpClient, type TreeEntry } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitRemoteHTTP } from 'isomorphic-git/managers';
+import { LRUCache } from 'lru-cache';
 import client from 'prom-client';
 import { isValidRefName } from '../../api/names.ts';
 import { holds, runHolding } from '../../util/held.ts';
@@ -36,6 +39,16 @@ const FILE_MODE = '100644';
 const FETCH_ATTEMPTS = 5;
 /** Bound on the memo of oid → peeled commit oid (objects never change, so entries never go stale). */
 const PEEL_MEMO_LIMIT = 100_000;
+/** A fetch that creates at least this many refs writes them into packed-refs at once (else a loose file each). */
+const PACK_NEW_REFS_MIN = 64;
+/** Bound on the commits `peel` read and keeps for one `readCommit` each (the sync reads every tag's commit right after listing the tags). */
+const PEELED_COMMITS_LIMIT = 20_000;
+/** Bound, in bytes (estimated), of the cache of parsed trees (objects never change: entries never go stale). */
+const TREE_CACHE_BYTES = 32 << 20;
+/** Bound on the commits written here and not yet pushed whose objects are remembered (oldest dropped first). */
+const UNPUSHED_LIMIT = 1_000;
+/** How far back `updateRefs` walks from a new commit to one the remote has before it gives up on computing the objects. */
+const OBJECT_WALK_LIMIT = 64;
 
 /**
  * Files read from git objects (the blobs `readFiles` reads), counted for the whole process. Not in
@@ -55,6 +68,18 @@ export class GitAuthError extends GitError {}
 export class GitUnreachableError extends GitError {}
 /** A compare-and-swap ref update lost: the ref is not at the expected value (or the move is not a fast-forward). */
 export class GitConflictError extends GitError {}
+/**
+ * A remote without atomic pushes took some of the updates of one `updateRefs` call (`applied`, in
+ * order, the local refs moved too) and refused the next one; the rest were not sent.
+ */
+export class GitPartialUpdateError extends GitConflictError {
+  constructor(
+    message: string,
+    readonly applied: string[],
+  ) {
+    super(message);
+  }
+}
 /** A ref name that git would refuse, or that clashes with an existing ref (`a/v1` vs `a/v1/x`). */
 export class GitRefNameError extends GitError {}
 
@@ -95,6 +120,22 @@ export interface CommitInfo {
   committer: GitSignature;
   parents: string[];
   tree: string;
+}
+
+/** One compare-and-swap of `updateRefs`: `ref` to `newOid` (null deletes it) provided it is at `expectedOld` (null: absent). */
+export interface RefUpdate {
+  ref: string;
+  newOid: string | null;
+  expectedOld: string | null;
+}
+
+export interface UpdateRefsOptions {
+  /**
+   * Called when the remote has accepted `refs` and before the local refs follow (once for an
+   * atomic request, once per ref when the remote cannot do atomic pushes); not for a local
+   * repository. A test hook for crashes at that point.
+   */
+  afterPush?: (refs: string[]) => Promise<void>;
 }
 
 /** A ref that `fetch` created (`before` null), moved, or deleted (`after` null); values are as stored (unpeeled). */
@@ -151,6 +192,22 @@ function errorCode(err: unknown): string | undefined {
 function pktLine(line: string): Buffer {
   const data = Buffer.from(line);
   return Buffer.concat([Buffer.from((data.length + 4).toString(16).padStart(4, '0')), data]);
+}
+
+/** The payloads (trailing newline removed) of the pkt-lines in `buf`; flush packets are skipped. */
+function parsePktLines(buf: Buffer): string[] {
+  const out: string[] = [];
+  for (let at = 0; at + 4 <= buf.length; ) {
+    const len = parseInt(buf.subarray(at, at + 4).toString(), 16);
+    if (Number.isNaN(len)) break;
+    if (len < 4) {
+      at += 4;
+      continue;
+    }
+    out.push(buf.subarray(at + 4, at + len).toString().replace(/\n$/, ''));
+    at += len;
+  }
+  return out;
 }
 
 /**
@@ -219,6 +276,19 @@ export class GitRepo {
   private lockTail: Promise<void> = Promise.resolve();
   /** oid of a commit or (annotated) tag → the commit it peels to */
   private readonly peeled = new Map<string, string>();
+  /** commits read by `peel` and not yet by `readCommit` (which takes them from here), bounded */
+  private readonly peeledCommits = new Map<string, CommitObject>();
+  /** parsed trees by the oid read (a tree, or a commit: its tree), bounded by an estimate of their size */
+  private readonly trees = new LRUCache<string, { oid: string; tree: TreeEntry[] }>({
+    maxSize: TREE_CACHE_BYTES,
+    sizeCalculation: (t) => 100 + t.tree.reduce((n, e) => n + 120 + e.path.length * 2, 0),
+  });
+  /**
+   * Commits written by `commitFiles` and not pushed yet → every object that call wrote (blobs,
+   * trees, the commit), so a push sends exactly those without walking history. Bounded (oldest
+   * dropped first); a commit not here has its objects computed from the diff with its parent.
+   */
+  private readonly unpushed = new Map<string, string[]>();
 
   private constructor(
     readonly gitdir: string,
@@ -311,7 +381,8 @@ export class GitRepo {
           // Local refs only ever point at objects that are here (with everything they reach).
           const local = new Set(before.values());
           const missing: string[] = [];
-          for (const oid of new Set(refs.values())) if (!local.has(oid) && !(await this.hasObject(oid))) missing.push(oid);
+          // a first fetch (no local refs) has none of them: no lookup each (checked below once fetched)
+          for (const oid of new Set(refs.values())) if (!local.has(oid) && (before.size === 0 || !(await this.hasObject(oid)))) missing.push(oid);
           if (missing.length === 0) return refs;
           // isomorphic-git's fetch writes the refs it fetches itself, before the objects have
           // arrived, and copes badly with moved tags and `a/v1` → `a/v1/x`. So it is only asked
@@ -341,7 +412,10 @@ export class GitRepo {
       // give way to `a/v1/x` and vice versa.
       const current = await this.readLocalRefs();
       for (const ref of current.keys()) if (!advertised.has(ref)) await this.writeLocalRef(ref, null);
-      for (const [ref, oid] of advertised) if (current.get(ref) !== oid) await this.writeLocalRef(ref, oid);
+      // many new refs (a first fetch of a big repository): one write of packed-refs, not a file each
+      const added = [...advertised].filter(([ref]) => !current.has(ref));
+      if (added.length >= PACK_NEW_REFS_MIN) await this.addPackedRefs(added);
+      for (const [ref, oid] of advertised) if (current.get(ref) !== oid && !(added.length >= PACK_NEW_REFS_MIN && !current.has(ref))) await this.writeLocalRef(ref, oid);
 
       const changes: RefChange[] = [];
       for (const ref of new Set([...before.keys(), ...advertised.keys()])) {
@@ -371,7 +445,10 @@ export class GitRepo {
   }
 
   async readCommit(oid: string): Promise<CommitInfo> {
-    const { commit } = await this.read(() => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    // a commit just peeled (listRefs) was read already: the sync reads each tag's commit once
+    const peeled = this.peeledCommits.get(oid);
+    if (peeled) this.peeledCommits.delete(oid);
+    const commit = peeled ?? (await this.read(() => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }))).commit;
     return { oid, message: commit.message, author: commit.author, committer: commit.committer, parents: commit.parent, tree: commit.tree };
   }
 
@@ -383,7 +460,7 @@ export class GitRepo {
   /** The entries of directory `dir` (from the root) of a commit or tree; empty when there is no such directory. */
   async listTree(commitOrTreeOid: string, dir: string): Promise<TreeEntry[]> {
     const tree = await this.subtree(commitOrTreeOid, splitPath(dir, 'directory'));
-    return tree ? this.readTree(tree) : [];
+    return tree ? [...(await this.readTree(tree))] : [];
   }
 
   /** Every file under `dir` of a commit (recursively), by path relative to `dir`, sorted by path. */
@@ -437,11 +514,13 @@ export class GitRepo {
     const dirParts = splitPath(opts.dir, 'directory');
     const files = opts.files && opts.files.size > 0 ? opts.files : null;
     return this.withLock(async () => {
+      const written: string[] = [];
       const base = opts.parent ? (await this.readCommit(opts.parent)).tree : null;
-      const content = files ? await this.writeFileTree(files) : null;
-      const tree = (await this.replaceSubtree(base, dirParts, content)) ?? (await git.writeTree({ fs, gitdir: this.gitdir, tree: [] }));
+      const content = files ? await this.writeFileTree(files, written) : null;
+      let tree = await this.replaceSubtree(base, dirParts, content, written);
+      if (tree === null) written.push((tree = await git.writeTree({ fs, gitdir: this.gitdir, tree: [] })));
       const now = { timestamp: Math.floor(Date.now() / 1000), timezoneOffset: new Date().getTimezoneOffset() };
-      return git.writeCommit({
+      const commit = await git.writeCommit({
         fs,
         gitdir: this.gitdir,
         commit: {
@@ -452,6 +531,10 @@ export class GitRepo {
           committer: { ...this.identity, ...now },
         },
       });
+      written.push(commit);
+      if (this.unpushed.size >= UNPUSHED_LIMIT) this.unpushed.delete(this.unpushed.keys().next().value!);
+      this.unpushed.set(commit, written);
+      return commit;
     });
   }
 
@@ -464,28 +547,216 @@ export class GitRepo {
    * old value, so a remote that moved meanwhile refuses it) and the local ref follows.
    */
   async updateRef(ref: string, newOid: string | null, expectedOld: string | null): Promise<void> {
-    if (!isValidRefName(ref)) throw new GitRefNameError(`invalid ref name ${JSON.stringify(ref)}`);
-    assertOid(newOid, 'new value');
-    assertOid(expectedOld, 'expected value');
+    return this.updateRefs([{ ref, newOid, expectedOld }]);
+  }
+
+  /**
+   * Compare-and-swap of several refs at once, each as `updateRef` (expected values, fast-forward
+   * moves, name clashes): all of them or none. With a remote this is one receive-pack request
+   * (after one advertisement) with git's `atomic` capability, carrying a pack of exactly the
+   * objects the new commits need (those `commitFiles` wrote, or their diff against a parent the
+   * remote has); the local refs follow once the remote took them. Any refused update is a
+   * GitConflictError naming the refs, and nothing moved.
+   *
+   * A remote that does not advertise `atomic` gets one request per update, in the order given
+   * (order them so that every prefix is a state you can recover from); when one is refused after
+   * others were taken, GitPartialUpdateError says which were. A local repository checks every
+   * expected value, then writes the refs, under the lock.
+   */
+  async updateRefs(updates: RefUpdate[], opts: UpdateRefsOptions = {}): Promise<void> {
+    const seen = new Set<string>();
+    for (const { ref, newOid, expectedOld } of updates) {
+      if (!isValidRefName(ref)) throw new GitRefNameError(`invalid ref name ${JSON.stringify(ref)}`);
+      if (seen.has(ref)) throw new GitError(`${ref} is updated twice in one request`);
+      seen.add(ref);
+      assertOid(newOid, 'new value');
+      assertOid(expectedOld, 'expected value');
+    }
+    if (updates.length === 0) return;
     return this.withLock(async () => {
-      if (newOid !== null) {
+      for (const { ref, newOid, expectedOld } of updates) {
+        if (newOid === null) continue;
         await this.assertNoNameClash(ref);
         await this.assertFastForward(ref, expectedOld, newOid);
       }
       if (this.remote) {
-        await this.push(ref, newOid, expectedOld);
-      } else {
-        const current = (await this.readRefs(ref)).get(ref) ?? null;
-        if (!(await this.isAt(current, expectedOld))) throw new GitConflictError(`${ref} is at ${oidOrNone(current)}, expected ${oidOrNone(expectedOld)}`);
+        await this.pushRefs(updates, opts);
+        return;
       }
-      await this.writeLocalRef(ref, newOid);
+      const stale: string[] = [];
+      for (const { ref, expectedOld } of updates) {
+        const current = (await this.readRefs(ref)).get(ref) ?? null;
+        if (!(await this.isAt(current, expectedOld))) stale.push(`${ref} is at ${oidOrNone(current)}, expected ${oidOrNone(expectedOld)}`);
+      }
+      if (stale.length) throw new GitConflictError(stale.join('; '));
+      await this.writeLocalRefs(updates);
     });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // pushing
+
+  /** Deletions first, so that `a/v1` can give way to `a/v1/x` and vice versa. */
+  private async writeLocalRefs(updates: RefUpdate[]): Promise<void> {
+    for (const u of updates) if (u.newOid === null) await this.writeLocalRef(u.ref, null);
+    for (const u of updates) if (u.newOid !== null) await this.writeLocalRef(u.ref, u.newOid);
+  }
+
+  /** The remote part of `updateRefs` (under the lock). */
+  private async pushRefs(updates: RefUpdate[], opts: UpdateRefsOptions): Promise<void> {
+    const url = this.remote!.url;
+    const plan = await this.network(`push ${updates.map((u) => u.ref).join(', ')} to`, async (http) => {
+      const info = await GitRemoteHTTP.discover({ http, service: 'git-receive-pack', url, headers: this.authHeaders(), protocolVersion: 1 });
+      const advertised = info.refs as Map<string, string>;
+      const capabilities = info.capabilities as Set<string>;
+      // the values the request carries as old ones are the remote's own (an annotated tag stays a tag object)
+      const olds = new Map<string, string | null>();
+      const stale: string[] = [];
+      for (const { ref, expectedOld } of updates) {
+        const remote = advertised.get(ref) ?? null;
+        olds.set(ref, remote);
+        if (!(await this.isAt(remote, expectedOld))) stale.push(`${ref} is at ${oidOrNone(remote)} on ${url}, expected ${oidOrNone(expectedOld)}`);
+      }
+      if (stale.length) throw new GitConflictError(stale.join('; '));
+      const onRemote = new Set(advertised.values());
+      const objects = new Set<string>();
+      const sent = new Set<string>();
+      for (const { newOid } of updates) {
+        if (newOid === null) continue;
+        const found = await this.objectsToSend(newOid, onRemote, sent);
+        if (!found) return { fallback: true as const, olds };
+        for (const oid of found) objects.add(oid);
+      }
+      const atomic = capabilities.has('atomic');
+      const pack = updates.some((u) => u.newOid !== null) ? await this.packOf([...objects]) : undefined;
+      const batches = atomic ? [updates] : updates.map((u) => [u]);
+      for (const [i, batch] of batches.entries()) {
+        const commands = batch.map((u) => ({ ref: u.ref, old: olds.get(u.ref) ?? null, new: u.newOid }));
+        // the pack goes with the first request that creates or moves a ref (git wants none with deletes only)
+        const needsPack = batch.some((u) => u.newOid !== null);
+        const firstWithPack = needsPack && !batches.slice(0, i).some((b) => b.some((u) => u.newOid !== null));
+        try {
+          await this.receivePack(http, commands, atomic, needsPack ? (firstWithPack ? pack! : await this.packOf([])) : undefined);
+        } catch (err) {
+          if (i > 0 && err instanceof GitConflictError) {
+            const applied = batches.slice(0, i).flat().map((u) => u.ref);
+            throw new GitPartialUpdateError(`${err.message} (${url} has no atomic pushes: ${applied.join(', ')} already updated)`, applied);
+          }
+          throw err;
+        }
+        await opts.afterPush?.(batch.map((u) => u.ref));
+        await this.writeLocalRefs(batch);
+      }
+      for (const oid of sent) this.unpushed.delete(oid);
+      return { fallback: false as const, olds };
+    });
+    if (!plan.fallback) return;
+    // Objects not known here (a commit made before a restart, far from anything the remote has):
+    // isomorphic-git's push walks history to find them, one ref at a time.
+    for (const [i, u] of updates.entries()) {
+      try {
+        await this.push(u.ref, u.newOid, u.expectedOld);
+      } catch (err) {
+        if (i > 0 && err instanceof GitConflictError) {
+          const applied = updates.slice(0, i).map((x) => x.ref);
+          throw new GitPartialUpdateError(`${err.message} (${applied.join(', ')} already updated)`, applied);
+        }
+        throw err;
+      }
+      await opts.afterPush?.([u.ref]);
+      await this.writeLocalRef(u.ref, u.newOid);
+    }
+  }
+
+  /**
+   * The objects the remote needs for commit `oid`, given commits it has (`onRemote`): walks back
+   * from `oid` to those, taking the objects `commitFiles` recorded for a commit, or else the
+   * commit, and the trees and blobs of its tree that differ from its first parent's. Adds the
+   * commits taken to `commits`. Null when no commit the remote has is found within the walk limit.
+   */
+  private async objectsToSend(oid: string, onRemote: Set<string>, commits: Set<string>): Promise<string[] | null> {
+    const out: string[] = [];
+    const queue = [oid];
+    let walked = 0;
+    while (queue.length) {
+      const c = queue.shift()!;
+      if (onRemote.has(c) || commits.has(c)) continue;
+      if (++walked > OBJECT_WALK_LIMIT) return null;
+      commits.add(c);
+      const info = await this.readCommit(c);
+      if (info.parents.length === 0 && onRemote.size > 0 && !this.unpushed.has(c)) return null; // unrelated history
+      queue.push(...info.parents);
+      const recorded = this.unpushed.get(c);
+      if (recorded) {
+        out.push(...recorded);
+        continue;
+      }
+      out.push(c);
+      const parentTree = info.parents.length ? (await this.readCommit(info.parents[0])).tree : null;
+      await this.treeDiff(info.tree, parentTree, out);
+    }
+    return out;
+  }
+
+  /** Adds `tree` and every tree and blob below it that `base` (null: none) does not have at the same place. */
+  private async treeDiff(tree: string, base: string | null, out: string[]): Promise<void> {
+    if (tree === base) return;
+    out.push(tree);
+    const baseEntries = new Map((base ? await this.readTree(base) : []).map((e) => [e.path, e]));
+    for (const entry of await this.readTree(tree)) {
+      const old = baseEntries.get(entry.path);
+      if (old?.oid === entry.oid) continue;
+      if (entry.type === 'tree') await this.treeDiff(entry.oid, old?.type === 'tree' ? old.oid : null, out);
+      else if (entry.type === 'blob') out.push(entry.oid);
+    }
+  }
+
+  private async packOf(oids: string[]): Promise<Buffer> {
+    const { packfile } = await this.read(() => git.packObjects({ fs, gitdir: this.gitdir, oids: [...new Set(oids)], cache: this.cache }));
+    return Buffer.from(packfile!);
+  }
+
+  /**
+   * One receive-pack request: the commands, then `pack` (none when every command is a delete),
+   * and its `report-status` read. A refused command is a GitConflictError naming every refused ref.
+   */
+  private async receivePack(http: HttpClient, commands: { ref: string; old: string | null; new: string | null }[], atomic: boolean, pack: Buffer | undefined): Promise<void> {
+    const url = this.remote!.url;
+    const caps = ['report-status', ...(atomic ? ['atomic'] : []), 'agent=pkgserver'].join(' ');
+    const body = [
+      ...commands.map((c, i) => pktLine(`${c.old ?? ZERO_OID} ${c.new ?? ZERO_OID} ${c.ref}${i === 0 ? `\0${caps}` : ''}\n`)),
+      Buffer.from('0000'),
+      ...(pack ? [pack] : []),
+    ];
+    const res = await http.request({
+      url: `${url}/git-receive-pack`,
+      method: 'POST',
+      headers: { ...this.authHeaders(), 'content-type': 'application/x-git-receive-pack-request', accept: 'application/x-git-receive-pack-result' },
+      // isomorphic-git's node client sends an array as one buffer, with a Content-Length
+      body: [Buffer.concat(body)] as unknown as AsyncIterableIterator<Uint8Array>,
+    });
+    const chunks: Buffer[] = [];
+    if (res.body) for await (const chunk of res.body) chunks.push(Buffer.from(chunk));
+    if (res.statusCode !== 200) throw new Errors.HttpError(res.statusCode, res.statusMessage, Buffer.concat(chunks).toString());
+    const lines = parsePktLines(Buffer.concat(chunks));
+    const unpack = lines.find((l) => l.startsWith('unpack '));
+    if (!unpack) throw new GitError(`push to ${url}: no report from the remote`);
+    if (unpack !== 'unpack ok') throw new GitError(`push to ${url}: the remote could not unpack the objects (${unpack.slice(7)})`);
+    const refused = lines.filter((l) => l.startsWith('ng ')).map((l) => l.slice(3));
+    if (refused.length) throw new GitConflictError(`push to ${url} rejected: ${refused.join('; ')}`);
+    const accepted = new Set(lines.filter((l) => l.startsWith('ok ')).map((l) => l.slice(3)));
+    const missing = commands.filter((c) => !accepted.has(c.ref)).map((c) => c.ref);
+    if (missing.length) throw new GitError(`push to ${url}: no status for ${missing.join(', ')}`);
   }
 
   // ---------------------------------------------------------------------------------------------
   // internals
 
-  /** Pushes one ref update; the remote must hold `expectedOld` when the push is sent. */
+  /**
+   * Pushes one ref update with isomorphic-git (which walks history for the objects to send): the
+   * fallback of `updateRefs` for commits whose objects it cannot tell. The remote must hold
+   * `expectedOld` when the push is sent.
+   */
   private async push(ref: string, newOid: string | null, expectedOld: string | null): Promise<void> {
     const url = this.remote!.url;
     // After a successful push isomorphic-git records the ref under refs/remotes/origin/, which
@@ -558,6 +829,7 @@ export class GitRepo {
   }
 
   private remoteError(what: string, err: unknown): unknown {
+    if (err instanceof GitError) return err; // already decided (a refused update, a bad report)
     const e = err as { code?: string; message?: string; data?: { statusCode?: number; statusMessage?: string } };
     const where = `${what} ${this.remote!.url}`;
     if (e.code === 'HttpError') {
@@ -740,6 +1012,10 @@ export class GitRepo {
     if (known) return known;
     const { type, object } = await this.read(() => git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
     const commit = type === 'tag' ? await this.peel((object as { object: string }).object) : oid;
+    if (type === 'commit') {
+      if (this.peeledCommits.size >= PEELED_COMMITS_LIMIT) this.peeledCommits.clear();
+      this.peeledCommits.set(oid, object as CommitObject);
+    }
     this.remember(oid, commit);
     return commit;
   }
@@ -749,8 +1025,19 @@ export class GitRepo {
     this.peeled.set(oid, commit);
   }
 
+  /** The entries of a tree (or of a commit's tree), through the tree cache. Shared: never modify the array. */
   private async readTree(oid: string): Promise<TreeEntry[]> {
-    return (await this.read(() => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }))).tree;
+    return (await this.readTreeObject(oid)).tree;
+  }
+
+  private async readTreeObject(oid: string): Promise<{ oid: string; tree: TreeEntry[] }> {
+    const known = this.trees.get(oid);
+    if (known) return known;
+    const { oid: treeOid, tree } = await this.read(() => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
+    const entry = { oid: treeOid, tree };
+    this.trees.set(oid, entry);
+    if (treeOid !== oid) this.trees.set(treeOid, entry);
+    return entry;
   }
 
   /**
@@ -770,18 +1057,24 @@ export class GitRepo {
 
   /** The tree at `parts` below a commit or tree; null when there is no directory there. */
   private async subtree(oid: string, parts: string[]): Promise<string | null> {
+    let tree: string;
     try {
-      const { oid: tree } = await git.readTree({ fs, gitdir: this.gitdir, oid, filepath: parts.length ? parts.join('/') : undefined, cache: this.cache });
-      return tree;
+      tree = (await this.readTreeObject(oid)).oid;
     } catch (err) {
       const code = errorCode(err);
       if (code === 'NotFoundError' || code === 'ObjectTypeError') return null;
       throw err;
     }
+    for (const part of parts) {
+      const entry = (await this.readTree(tree)).find((e) => e.path === part);
+      if (!entry || entry.type !== 'tree') return null;
+      tree = entry.oid;
+    }
+    return tree;
   }
 
   /** Writes blobs and trees for `files` (paths relative to one directory) and returns the top tree. */
-  private async writeFileTree(files: Map<string, Buffer>): Promise<string> {
+  private async writeFileTree(files: Map<string, Buffer>, written: string[]): Promise<string> {
     interface Dir {
       files: Map<string, Buffer>;
       dirs: Map<string, Dir>;
@@ -802,15 +1095,16 @@ export class GitRepo {
     }
     const write = async (dir: Dir): Promise<string> => {
       const entries: TreeEntry[] = await Promise.all([
-        ...[...dir.files].map(async ([name, content]) => ({
-          mode: FILE_MODE,
-          path: name,
-          type: 'blob' as const,
-          oid: await git.writeBlob({ fs, gitdir: this.gitdir, blob: content }),
-        })),
+        ...[...dir.files].map(async ([name, content]) => {
+          const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: content });
+          written.push(oid);
+          return { mode: FILE_MODE, path: name, type: 'blob' as const, oid };
+        }),
         ...[...dir.dirs].map(async ([name, sub]) => ({ mode: TREE_MODE, path: name, type: 'tree' as const, oid: await write(sub) })),
       ]);
-      return git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+      const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+      written.push(oid);
+      return oid;
     };
     return write(root);
   }
@@ -819,16 +1113,44 @@ export class GitRepo {
    * Returns `tree` (null: empty) with the directory at `parts` replaced by `content` (null:
    * removed), rewriting only the trees along that path; null when the result is empty.
    */
-  private async replaceSubtree(tree: string | null, parts: string[], content: string | null): Promise<string | null> {
+  private async replaceSubtree(tree: string | null, parts: string[], content: string | null, written: string[]): Promise<string | null> {
     if (parts.length === 0) return content;
     const [name, ...rest] = parts;
     const entries = tree ? await this.readTree(tree) : [];
     const existing = entries.find((e) => e.path === name);
     if (existing && existing.type !== 'tree') throw new GitError(`${name} is a file, not a directory`);
-    const replaced = await this.replaceSubtree(existing?.oid ?? null, rest, content);
+    const replaced = await this.replaceSubtree(existing?.oid ?? null, rest, content, written);
     const others = entries.filter((e) => e !== existing);
     if (replaced) others.push({ mode: TREE_MODE, path: name, type: 'tree', oid: replaced });
-    return others.length ? git.writeTree({ fs, gitdir: this.gitdir, tree: others }) : null;
+    if (!others.length) return null;
+    const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: others });
+    written.push(oid);
+    return oid;
+  }
+
+  /**
+   * Adds refs that exist neither loose nor packed to packed-refs in one atomic write (lock file
+   * and rename): the fetch of a repository with thousands of tags writes one file, not one each.
+   * Entries stay sorted by name; the header is dropped (its traits would promise peeled values the
+   * new entries do not carry).
+   */
+  private async addPackedRefs(refs: [string, string][]): Promise<void> {
+    const file = path.join(this.gitdir, 'packed-refs');
+    let text = '';
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+    }
+    // each entry: its ref line and the `^peeled` line after it, if any
+    const entries: { ref: string; lines: string[] }[] = [];
+    for (const line of text.split('\n')) {
+      if (line.startsWith('^') && entries.length) entries[entries.length - 1].lines.push(line);
+      else if (OID.test(line.slice(0, 40)) && line[40] === ' ') entries.push({ ref: line.slice(41), lines: [line] });
+    }
+    for (const [ref, oid] of refs) entries.push({ ref, lines: [`${oid} ${ref}`] });
+    entries.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
+    await replaceFile(file, entries.flatMap((e) => e.lines).join('\n') + '\n');
   }
 }
 

@@ -58,10 +58,12 @@ export class Cacher {
     this.revision = revision;
     this.window = [];
     this.oldest = historyStart;
-    for (const ev of history) {
-      if (ev.revision > revision) break;
-      this.window.push(this.toCacheEvent(ev));
-    }
+    // only the newest `capacity` events are kept: only those are decoded (a restart on a big store)
+    let end = history.length;
+    while (end > 0 && history[end - 1].revision > revision) end--;
+    const start = Math.max(0, end - this.capacity);
+    if (start > 0) this.oldest = history[start - 1].revision;
+    for (let i = start; i < end; i++) this.window.push(this.toCacheEvent(history[i]));
     this.trim();
   }
 

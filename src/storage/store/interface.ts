@@ -94,6 +94,13 @@ export interface Store {
   /** Creates the key; throws KeyExistsError if present. Resolves once the write is durable. */
   create(key: string, value: Buffer): Promise<KV>;
   /**
+   * Creates several keys in one atomic, durable write (one transaction, one fsync): each key gets
+   * its own revision, +1 per key in the given order, and its own PUT event; the events are
+   * delivered in that order once the whole batch is durable. If any key exists (or is given
+   * twice), nothing is written, no event is delivered, and KeyExistsError names the key.
+   */
+  createMany(entries: { key: string; value: Buffer }[]): Promise<KV[]>;
+  /**
    * Replaces the key's value if its modRevision still equals `expectedRevision`.
    * Throws KeyNotFoundError or RevisionConflictError. Resolves once durable.
    */

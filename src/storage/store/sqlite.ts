@@ -9,7 +9,9 @@
 //            newest events or every key has been deleted.
 //
 // Every write is one IMMEDIATE transaction that reads the current revision, checks the
-// compare-and-swap precondition, and writes the state row, the event row and the new revision.
+// compare-and-swap precondition, and writes the state row, the event row and the new revision;
+// createMany writes a batch of keys the same way in one transaction (one revision and one event
+// each, one fsync for all).
 // With journal_mode=WAL and synchronous=FULL the commit is fsynced before it returns, so a write
 // whose promise resolved survives a crash. better-sqlite3 is synchronous; the methods still
 // return promises because the etcd backend implements the same interface.
@@ -164,6 +166,7 @@ export class SqliteStore implements Store {
 
   private readonly stmt;
   private readonly writeTx;
+  private readonly batchTx;
   private readonly compactTx;
   private readonly listTx;
   private readonly historyTx;
@@ -208,30 +211,9 @@ export class SqliteStore implements Store {
       dropEvents: db.prepare<[number], void>('DELETE FROM events WHERE revision <= ?'),
     };
 
-    this.writeTx = db.transaction((key: string, decide: WriteDecision): EventRow => {
-      const current = this.stmt.get.get(key);
-      const { type, value } = decide(current);
-      const revision = this.meta('revision') + 1;
-      const row: EventRow = {
-        revision,
-        key,
-        type,
-        value,
-        prev_value: current?.value ?? null,
-        prev_revision: current?.mod_revision ?? null,
-        create_revision: current?.create_revision ?? revision,
-      };
-      if (value === null) {
-        this.stmt.remove.run(key);
-      } else {
-        this.stmt.upsert.run(key, revision, row.create_revision, value);
-      }
-      this.stmt.appendEvent.run(row);
-      this.stmt.setMeta.run(revision, 'revision');
-      // Deciding by revision rather than a counter keeps the schedule across restarts.
-      if (revision % this.compactEvery === 0) this.dropHistory(this.historyLimit);
-      return row;
-    });
+    this.writeTx = db.transaction((key: string, decide: WriteDecision): EventRow => this.writeRow(key, decide));
+
+    this.batchTx = db.transaction((writes: { key: string; decide: WriteDecision }[]): EventRow[] => writes.map((w) => this.writeRow(w.key, w.decide)));
 
     this.compactTx = db.transaction((keep: number) => this.dropHistory(keep));
 
@@ -312,6 +294,21 @@ export class SqliteStore implements Store {
     return { key, value: stored, modRevision: row.revision, createRevision: row.create_revision };
   }
 
+  async createMany(entries: { key: string; value: Buffer }[]): Promise<KV[]> {
+    const stored = entries.map((e) => ({ key: e.key, value: Buffer.from(e.value) }));
+    const rows = this.writeBatch(
+      stored.map(({ key, value }) => ({
+        key,
+        decide: (current: StateRow | undefined) => {
+          // a key given twice finds the row the batch wrote before it
+          if (current) throw new KeyExistsError(key);
+          return { type: 'PUT' as const, value };
+        },
+      })),
+    );
+    return rows.map((row, i) => ({ key: row.key, value: stored[i].value, modRevision: row.revision, createRevision: row.create_revision }));
+  }
+
   async update(key: string, value: Buffer, expectedRevision: number): Promise<KV> {
     const stored = Buffer.from(value);
     const row = this.write(key, (current) => {
@@ -365,6 +362,35 @@ export class SqliteStore implements Store {
     this.db.close();
   }
 
+  /**
+   * One write inside the caller's transaction: reads the key's row, lets `decide` accept or refuse
+   * the write, and writes the state row, the event row and the next revision.
+   */
+  private writeRow(key: string, decide: WriteDecision): EventRow {
+    const current = this.stmt.get.get(key);
+    const { type, value } = decide(current);
+    const revision = this.meta('revision') + 1;
+    const row: EventRow = {
+      revision,
+      key,
+      type,
+      value,
+      prev_value: current?.value ?? null,
+      prev_revision: current?.mod_revision ?? null,
+      create_revision: current?.create_revision ?? revision,
+    };
+    if (value === null) {
+      this.stmt.remove.run(key);
+    } else {
+      this.stmt.upsert.run(key, revision, row.create_revision, value);
+    }
+    this.stmt.appendEvent.run(row);
+    this.stmt.setMeta.run(revision, 'revision');
+    // Deciding by revision rather than a counter keeps the schedule across restarts.
+    if (revision % this.compactEvery === 0) this.dropHistory(this.historyLimit);
+    return row;
+  }
+
   private meta(name: MetaName): number {
     const value = this.stmt.getMeta.get(name);
     if (value === undefined) throw new Error(`store meta row ${name} is missing`);
@@ -387,6 +413,17 @@ export class SqliteStore implements Store {
     const row = this.writeTx.immediate(key, decide);
     this.emit(toEvent(row));
     return row;
+  }
+
+  /**
+   * Commits several writes in one transaction (all or none), then delivers their events in
+   * revision order before returning.
+   */
+  private writeBatch(writes: { key: string; decide: WriteDecision }[]): EventRow[] {
+    if (writes.length === 0) return [];
+    const rows = this.batchTx.immediate(writes);
+    for (const row of rows) this.emit(toEvent(row));
+    return rows;
   }
 
   /**
