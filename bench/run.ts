@@ -17,7 +17,22 @@
 // 6. Discovery (bench/discovery.ts): a catalog of 1,000 revisions with 5 YAML documents each,
 //    discovered by a fresh server after a cold start and again after a restart on its data
 //    directory, beside the git CLI reading and the yaml library parsing the same files.
-// 7. A table on stdout and bench/results/latest.json.
+// 7. BENCH_GIT=both (the default): the main scenario (1–5) again in a child run of this script
+//    with the Repositories on the bare repositories' paths (`--local-repository-root`, the
+//    standalone default) instead of the smart-HTTP server, its git CLI reference on the same paths;
+//    a table beside the HTTP figures. BENCH_GIT=http or local runs one of them alone.
+// 8. Repository shape (bench/shape.ts): create draft and publish p50 in a repository of 10
+//    revisions and in one of 500 revisions and 500 tags (one package, same files), the git CLI
+//    beside them (BENCH_SHAPE=0 skips it, BENCH_SHAPE_ITER, default 15).
+// 9. A table on stdout and bench/results/latest.json.
+//
+// BENCH_SCALE=1 (or `npm run bench -- --scale`) runs instead the scaling mode: the main scenario at
+// BENCH_SCALE_SIZES revisions (default 1000,10000,50000; 10 revisions per package, 500 revisions
+// per repository, at least 4 repositories), each a child run of this script bounded by
+// BENCH_SCALE_TIMEOUT seconds (default 240 + 0.02 s per revision) that reports what it reached
+// when it runs out; without the watch fan-out, the dead remote, discovery and shape, with fewer
+// iterations (BENCH_LIST_ITER 10, BENCH_GET_ITER 100, BENCH_WRITE_ITER 15, BENCH_REF_ITER 3 unless
+// set). A table on stdout and bench/results/scale.json (latest.json is left alone).
 //
 // Environment: BENCH_N (packages, default 100), BENCH_M (revisions per package, default 10),
 // BENCH_REPOS (default: 500 revisions per repository, 4 … 20), BENCH_NAMESPACES (2),
@@ -30,7 +45,9 @@
 // node flags for the server process), BENCH_DISCOVERY_PACKAGES (200) and BENCH_DISCOVERY_REVISIONS
 // (5) for discovery, BENCH_DISCOVERY=0 (skip it), BENCH_ONLY=discovery (run that scenario alone).
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startGitServer, type GitServer } from '../test/helpers/gitserver.ts';
@@ -41,6 +58,7 @@ import { fmtMs, now, round, summarize, timeLoop, type Summary } from './stats.ts
 import { watchFanout } from './watchfanout.ts';
 import { deadRemote, type DeadRemoteResult } from './deadremote.ts';
 import { discoveryBench, type DiscoveryResult } from './discovery.ts';
+import { shapeBench, type ShapeResult } from './shape.ts';
 
 // ---------------------------------------------------------------- configuration
 
@@ -51,11 +69,29 @@ function envInt(name: string, dflt: number, min = 1): number {
   return Number(v);
 }
 
+/** BENCH_SCALE=1 (or `-- --scale`): the scaling mode, the main figures at several sizes (each a child run of this script) */
+const SCALE = process.env.BENCH_SCALE === '1' || process.argv.includes('--scale');
+/** set by the parent for its child runs (the scaling sizes, the local-repository mode): write results to BENCH_OUT, skip the side scenarios */
+const CHILD = process.env.BENCH_CHILD === '1';
+const CHILD_OUT = process.env.BENCH_OUT ?? '';
+/** BENCH_GIT: where the Repositories point: `http` (the smart-HTTP git server), `local` (the bare repositories' paths, --local-repository-root), `both` (http, then local in a second server run) */
+const GIT_MODE = process.env.BENCH_GIT || 'both';
+if (!['http', 'local', 'both'].includes(GIT_MODE)) throw new Error(`BENCH_GIT must be http, local or both, got "${GIT_MODE}"`);
+const LOCAL = GIT_MODE === 'local';
+const RUN_SHAPE = !CHILD && !SCALE && process.env.BENCH_SHAPE !== '0';
+const SHAPE_ITER = envInt('BENCH_SHAPE_ITER', 15);
+/** BENCH_SCALE_SIZES (revisions, comma-separated; default 1000,10000,50000) and the per-size time bound BENCH_SCALE_TIMEOUT (seconds; default 240 + 0.02 s per revision) */
+const SCALE_SIZES = (process.env.BENCH_SCALE_SIZES || '1000,10000,50000').split(',').map((x) => {
+  if (!/^\d+$/.test(x.trim()) || Number(x) < 10 || Number(x) % 10 !== 0) throw new Error(`BENCH_SCALE_SIZES: "${x}" is not a multiple of 10`);
+  return Number(x);
+});
+
 const N = envInt('BENCH_N', 100);
 const M = envInt('BENCH_M', 10);
 const TOTAL = N * M;
-const MAX_TOTAL = 10_000;
-if (TOTAL > MAX_TOTAL) throw new Error(`BENCH_N × BENCH_M = ${TOTAL}; the benchmark goes up to ${MAX_TOTAL} revisions`);
+/** the scaling mode's child runs may go beyond the usual bound */
+const MAX_TOTAL = CHILD && process.env.BENCH_SCALE_CHILD === '1' ? 100_000 : 10_000;
+if (TOTAL > MAX_TOTAL) throw new Error(`BENCH_N × BENCH_M = ${TOTAL}; the benchmark goes up to ${MAX_TOTAL} revisions (BENCH_SCALE=1 goes further)`);
 const R = envInt('BENCH_REPOS', Math.min(20, N, Math.max(4, Math.ceil(TOTAL / 500))));
 if (R > N) throw new Error(`BENCH_REPOS (${R}) may not exceed BENCH_N (${N}): every repository needs a package`);
 const NAMESPACES = Math.min(R, envInt('BENCH_NAMESPACES', 2));
@@ -69,7 +105,8 @@ const DEAD_ITER = envInt('BENCH_DEAD_ITER', 20, 2);
 const GIT_TIMEOUT_S = envInt('BENCH_GIT_TIMEOUT', 5);
 const REF_ITER = envInt('BENCH_REF_ITER', 10);
 const SYNC_PERIOD = process.env.BENCH_SYNC_PERIOD || '1h';
-const TIMEOUT_S = envInt('BENCH_TIMEOUT', 1200);
+const scaleBudgetS = (revisions: number) => envInt('BENCH_SCALE_TIMEOUT', Math.round(240 + 0.02 * revisions));
+const TIMEOUT_S = envInt('BENCH_TIMEOUT', SCALE ? SCALE_SIZES.reduce((a, n) => a + scaleBudgetS(n) + 60, 60) : 1200);
 const KEEP = process.env.BENCH_KEEP === '1';
 /** BENCH_ONLY=discovery: that scenario alone (its own git data and server), not the rest */
 const ONLY = process.env.BENCH_ONLY ?? '';
@@ -217,6 +254,7 @@ async function main(): Promise<void> {
     if (KEEP) log(`kept ${tmp}`);
     else await rm(tmp, { recursive: true, force: true });
   });
+  if (SCALE) return scaleMain(started, tmp);
   log(ONLY ? `only the ${ONLY} scenario; work in ${tmp}` : `N=${N} packages × M=${M} revisions = ${TOTAL} revisions in ${R} repositories, ${NAMESPACES} namespaces; work in ${tmp}`);
 
   const gitServer: GitServer = await startGitServer({ root: path.join(tmp, 'git'), user: GIT_USER, password: GIT_PASSWORD });
@@ -235,7 +273,38 @@ async function main(): Promise<void> {
         log('server CPU profile: bench/results/server-cpuprofile.json');
       }
     });
-  if (!ONLY) await serverBench({ tmp, gitServer, credentialsFile, nodeArgs });
+  const serverGitArgs = ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S), ...(LOCAL ? ['--local-repository-root', gitServer.root] : [])];
+  const bareOf = (name: string) => path.join(gitServer.root, `${name}.git`);
+  const authURL = (name: string) => gitServer.url(name).replace('http://', `http://${GIT_USER}:${GIT_PASSWORD}@`);
+  if (!ONLY) {
+    extra.gitMode = LOCAL ? 'local' : 'http';
+    await serverBench({ tmp, gitServer, serverArgs: serverGitArgs, nodeArgs });
+    // BENCH_GIT=both: the same scenario again with the Repositories on the bare repositories' paths, in a child run
+    if (GIT_MODE === 'both' && !CHILD) {
+      const r = await childRun('local', { BENCH_GIT: 'local', BENCH_DISCOVERY: '0', BENCH_SHAPE: '0', BENCH_N: String(N), BENCH_M: String(M), BENCH_REPOS: String(R) }, TIMEOUT_S, path.join(tmp, 'local.json'));
+      extra.localMode = r;
+    }
+  }
+
+  // ------------------------------------------------------------ 7a. repository shape: short against long history (bench/shape.ts)
+  if (RUN_SHAPE && !ONLY) {
+    extra.shape = await shapeBench({
+      workDir: tmp,
+      git: LOCAL ? 'local' : 'http',
+      createBareRepo: (name) => gitServer.createBareRepo(name),
+      repoURL: (name) => (LOCAL ? bareOf(name) : gitServer.url(name)),
+      cliURL: (name) => (LOCAL ? bareOf(name) : authURL(name)),
+      credentials: LOCAL ? undefined : 'bench',
+      serverArgs: serverGitArgs,
+      nodeArgs,
+      iterations: SHAPE_ITER,
+      warmup: WRITE_WARMUP,
+      timeoutMs: 300_000,
+      gitEnv: GIT_REF_ENV,
+      log,
+      onServer: (s) => cleanups.push(() => s.stop()),
+    });
+  }
 
   // ------------------------------------------------------------ 7b. discovery of a 1,000-revision catalog (bench/discovery.ts)
   if (RUN_DISCOVERY) {
@@ -272,7 +341,7 @@ async function main(): Promise<void> {
     loadAverageBeforeReport: extra.loadAverageAtEnd,
   };
   const config = {
-    ...(ONLY ? { only: ONLY } : { packages: N, revisionsPerPackage: M, revisions: TOTAL, repositories: R, namespaces: NAMESPACES, syncPeriod: SYNC_PERIOD, listIterations: LIST_ITER, getIterations: GET_ITER, writeIterations: WRITE_ITER, burst: BURST }),
+    ...(ONLY ? { only: ONLY } : { git: GIT_MODE, packages: N, revisionsPerPackage: M, revisions: TOTAL, repositories: R, namespaces: NAMESPACES, syncPeriod: SYNC_PERIOD, listIterations: LIST_ITER, getIterations: GET_ITER, writeIterations: WRITE_ITER, burst: BURST }),
     ...(RUN_DISCOVERY ? { discovery: { packages: DISCOVERY_PACKAGES, revisionsPerPackage: DISCOVERY_REVISIONS } } : {}),
     ...(process.env.BENCH_SERVER_NODE_ARGS ? { serverNodeArgs: process.env.BENCH_SERVER_NODE_ARGS } : {}),
   };
@@ -282,10 +351,16 @@ async function main(): Promise<void> {
     machine,
     config,
     ...(ONLY ? {} : serverBenchResults()),
+    localMode: extra.localMode,
+    shape: extra.shape,
     discovery: extra.discovery,
     totalMs: extra.totalMs,
     ...(process.env.BENCH_PROFILE === '1' ? { phaseMarks } : {}),
   };
+  if (CHILD) {
+    await writeFile(CHILD_OUT, `${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
   const resultsDir = path.join(ROOT, 'bench/results');
   await mkdir(resultsDir, { recursive: true });
   await writeFile(path.join(resultsDir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
@@ -295,6 +370,8 @@ async function main(): Promise<void> {
 /** The results of steps 1–7 for latest.json. */
 function serverBenchResults() {
   return {
+    gitMode: extra.gitMode,
+    reached: extra.reached,
     setup: { gitBuildMs: extra.gitBuildMs, serverStartMs: extra.serverStartMs, initialSyncMs: extra.initialSyncMs, perRepositorySyncMs: extra.perRepositorySyncMs, referenceCloneMs: extra.referenceCloneMs },
     operations: results.map((r) => ({
       op: r.op,
@@ -314,11 +391,17 @@ function serverBenchResults() {
     restart: extra.restart,
     memory: extra.memory,
     serverWarnings: extra.serverProblems,
+    serverErrorLines: extra.serverErrorLines,
+    firstServerError: extra.firstServerError,
   };
 }
 
 /** Steps 1–7: the git data, the server, reads, writes, the git CLI reference, the restart. */
-async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp: string; gitServer: GitServer; credentialsFile: string; nodeArgs: string[] }): Promise<void> {
+async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: string; gitServer: GitServer; serverArgs: string[]; nodeArgs: string[] }): Promise<void> {
+  const bareOf = (name: string) => path.join(gitServer.root, `${name}.git`);
+  /** what the Repositories and the git CLI reference name: the bare repository's path, or its smart-HTTP URL */
+  const remote = (name: string) => (LOCAL ? bareOf(name) : gitServer.url(name));
+  const via = LOCAL ? 'local path' : 'HTTP';
   // ------------------------------------------------------------ 1. git data
   const repos = plan();
   let t0 = now();
@@ -332,15 +415,20 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
   });
   await Promise.all(builders);
   extra.gitBuildMs = round(now() - t0, 0);
+  extra.reached = 'git data built';
   log(`built ${TOTAL} commits and tags with git fast-import in ${fmtMs(now() - t0)}`);
 
   // ------------------------------------------------------------ 2. the server, initial sync
   const dataDir = path.join(tmp, 'server');
   await mkdir(dataDir, { recursive: true });
   t0 = now();
-  const srv = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S)], nodeArgs });
+  const srv = await startPkgServer({ dataDir, args: serverArgs, nodeArgs });
+  /** error lines of the server log, but those about the dead remote's Repository (bench/deadremote.ts), which are expected */
+  const isError = (l: string) => l.includes('"level":50') && !l.includes('"name":"dead-remote"');
+  const errorLines = () => srv.problems.filter(isError).length;
   cleanups.push(() => srv.stop());
   extra.serverStartMs = round(now() - t0, 0);
+  extra.reached = 'server serving';
   log(`pkgserver serving at ${srv.url} (pid ${srv.proc.pid}) after ${fmtMs(now() - t0)}`);
   const client = new BenchClient(srv.url, srv.tls());
   cleanups.push(async () => client.close());
@@ -358,13 +446,14 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
         apiVersion: 'config.pkg.pkgserver.dev/v1alpha1',
         kind: 'Repository',
         metadata: { name: r.name, namespace: r.namespace },
-        spec: { type: 'git', deployment: r.deployment, git: { url: gitServer.url(r.name), ref: 'main', directory: '', credentials: 'bench' }, sync: { period: SYNC_PERIOD } },
+        spec: { type: 'git', deployment: r.deployment, git: { url: remote(r.name), ref: 'main', directory: '', ...(LOCAL ? {} : { credentials: 'bench' }) }, sync: { period: SYNC_PERIOD } },
       },
     });
   }
   const expected = new Map(repos.map((r) => [`${r.namespace}/${r.name}`, r.revisionNames.length]));
   const syncDeadline = Date.now() + TIMEOUT_S * 1000;
   let perRepoSyncMs: number[] = [];
+  let nextProgress = Date.now() + 10_000;
   for (;;) {
     const list = (await req('GET', `${CONFIG_GROUP_PATH}/repositories`)).json<{ items: any[] }>().items;
     let done = 0;
@@ -383,6 +472,11 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
       const all = (await req('GET', `${PKG_GROUP_PATH}/packagerevisions`)).json<{ items: unknown[] }>().items.length;
       if (all === TOTAL) break;
     }
+    extra.reached = `initial sync: ${done}/${repos.length} repositories ready after ${fmtMs(now() - t0)}`;
+    if (Date.now() > nextProgress) {
+      nextProgress = Date.now() + 10_000;
+      log(`${extra.reached}; server RSS ${srv.memory().rssMiB.toFixed(0)} MiB`);
+    }
     if (Date.now() > syncDeadline) throw new Error(`initial sync not done after ${TIMEOUT_S} s (${done}/${repos.length} repositories)`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -391,6 +485,8 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
   extra.initialSyncMs = round(syncMs, 0);
   extra.perRepositorySyncMs = summarize(perRepoSyncMs);
   const memAfterSync = srv.memory();
+  extra.reached = 'initial sync done';
+  extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync };
   log(`initial sync: all ${TOTAL} revisions listed ${fmtMs(syncMs)} after registering ${R} repositories; RSS ${memAfterSync.rssMiB.toFixed(0)} MiB`);
 
   // ------------------------------------------------------------ 3. reads
@@ -410,6 +506,7 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
     const st = serverTimes(srv, from, sent, method);
     const r: OpResult = { op, client: summarize(samples), server: st.length === n ? summarize(st) : undefined, budgetMs: BUDGETS[op], serverCpuMs, gitCpuMs, memoryAfter: srv.memory(), ...extraFields };
     results.push(r);
+    extra.reached = `measured ${op}`;
     log(`${op}: p50 ${fmtMs(r.client.p50)} p95 ${fmtMs(r.client.p95)} (server p50 ${fmtMs(r.server?.p50)})`);
     return r;
   };
@@ -535,16 +632,16 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
     log(`publish burst: ${BURST} concurrent publishes over ${deployRepos.length} repositories in ${fmtMs(wall)} = ${((BURST / wall) * 1000).toFixed(1)}/s`);
   }
 
-  // ------------------------------------------------------------ 4b. watch fan-out
-  {
+  // ------------------------------------------------------------ 4b. watch fan-out (not in the child runs)
+  if (!CHILD) {
     const target = burst0;
     const fan = await watchFanout({ baseURL: srv.url, tls: srv.tls(), client, namespace: target.namespace, name: target.name, watchers: WATCHERS, writes: FANOUT_WRITES });
     extra.watchFanout = { ...fan, latency: roundSummary(fan.latency), p99: round(fan.latency.p99, 2) };
     log(`watch fan-out: ${fan.watchers} watchers × ${fan.writes} writes: after the write returned, p50 ${fmtMs(fan.latency.p50)}, p99 ${fmtMs(fan.latency.p99)}, max ${fmtMs(fan.latency.max)}; ${fan.missing} events missing`);
   }
 
-  // ------------------------------------------------------------ 4c. a dead remote beside the others
-  {
+  // ------------------------------------------------------------ 4c. a dead remote beside the others (not in the child runs)
+  if (!CHILD) {
     const d = await deadRemote({ client, namespace: deploy.namespace, repository: deploy.name, iterations: DEAD_ITER, log, timeoutMs: GIT_TIMEOUT_S * 1000 });
     extra.deadRemote = d;
     log(`dead remote: create p50 ${fmtMs(d.without.create.p50)} → ${fmtMs(d.with.create.p50)}, publish p50 ${fmtMs(d.without.publish.p50)} → ${fmtMs(d.with.publish.p50)}; ${d.refused} writes into it refused (${JSON.stringify(d.refusedCodes)})`);
@@ -555,6 +652,7 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
   extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync, afterLoad: memAfterLoad, budgetMiB: 400 };
   log(`server RSS after the load: ${memAfterLoad.rssMiB.toFixed(0)} MiB (peak ${memAfterLoad.hwmMiB.toFixed(0)} MiB)`);
   extra.serverProblems = srv.problems.slice(0, 20);
+  extra.serverErrorLines = errorLines();
 
   // ------------------------------------------------------------ 6. the git CLI reference, same git server
   log('git CLI reference');
@@ -569,27 +667,26 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
     const r = results.find((x) => x.op === op);
     if (r) r.reference = { what, summary: summarize(m.samples), gitCpuMs: m.gitCpuMs };
   };
-  const bareOf = (r: RepoPlan) => path.join(gitServer.root, `${r.name}.git`);
   const lsRemoteAll = await refLoop(REF_ITER, 1, async () => {
-    for (const r of repos) await gitRef(tmp, 'ls-remote', '--tags', gitServer.url(r.name));
+    for (const r of repos) await gitRef(tmp, 'ls-remote', '--tags', remote(r.name));
   });
-  ref('list all, Table', `git ls-remote --tags, each of the ${R} repositories in turn (HTTP)`, lsRemoteAll);
-  ref('list all, JSON', `git ls-remote --tags, each of the ${R} repositories in turn (HTTP)`, lsRemoteAll);
+  ref('list all, Table', `git ls-remote --tags, each of the ${R} repositories in turn (${via})`, lsRemoteAll);
+  ref('list all, JSON', `git ls-remote --tags, each of the ${R} repositories in turn (${via})`, lsRemoteAll);
   const forEachRef = await refLoop(REF_ITER, 1, async () => {
-    for (const r of repos) await gitRef(bareOf(r), 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags');
+    for (const r of repos) await gitRef(bareOf(r.name), 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags');
   });
   results.push({ op: `(git) for-each-ref refs/tags, all ${R} bare repositories`, client: summarize(forEachRef.samples), gitCpuMs: forEachRef.gitCpuMs, note: 'reference only: every tag read from local disk (no HTTP), one git process per repository' });
-  ref('list one page (limit=500)', `git ls-remote --tags of one repository (${deploy.revisionNames.length} tags, HTTP)`, await refLoop(REF_ITER * 3, 2, async () => {
-    await gitRef(tmp, 'ls-remote', '--tags', gitServer.url(deploy.name));
+  ref('list one page (limit=500)', `git ls-remote --tags of one repository (${deploy.revisionNames.length} tags, ${via})`, await refLoop(REF_ITER * 3, 2, async () => {
+    await gitRef(tmp, 'ls-remote', '--tags', remote(deploy.name));
   }));
   const oneTag = `refs/tags/${deploy.packages[0].path}/v1`;
-  ref('get', `git ls-remote URL ${oneTag} (protocol v2 ref-prefix, HTTP)`, await refLoop(REF_ITER * 3, 2, async () => {
-    await gitRef(tmp, 'ls-remote', gitServer.url(deploy.name), oneTag);
+  ref('get', `git ls-remote URL ${oneTag} (protocol v2 ref-prefix, ${via})`, await refLoop(REF_ITER * 3, 2, async () => {
+    await gitRef(tmp, 'ls-remote', remote(deploy.name), oneTag);
   }));
 
   // create draft / publish with a work tree clone of the same deployment repository
   const work = path.join(tmp, 'ref-clone');
-  const authURL = gitServer.url(deploy.name).replace('http://', `http://${GIT_USER}:${GIT_PASSWORD}@`);
+  const authURL = LOCAL ? bareOf(deploy.name) : gitServer.url(deploy.name).replace('http://', `http://${GIT_USER}:${GIT_PASSWORD}@`);
   t0 = now();
   await gitRef(tmp, 'clone', '-q', authURL, work);
   extra.referenceCloneMs = round(now() - t0, 0);
@@ -620,8 +717,8 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
   const switchMain = async () => gitRef(work, 'switch', '-q', 'main');
   const created = await refLoop(WRITE_ITER, WRITE_WARMUP, async (i) => createDraftRef(i));
   await switchMain();
-  ref('create draft (init)', 'git switch -c + write files + add + commit + push the branch (work-tree clone, HTTP)', created);
-  ref('publish', 'git checkout draft -- P + commit + push main + tag + push tag + push --delete branch (3 pushes, HTTP)', await refLoop(WRITE_ITER, WRITE_WARMUP, publishRef(false)));
+  ref('create draft (init)', `git switch -c + write files + add + commit + push the branch (work-tree clone, ${via})`, created);
+  ref('publish', `git checkout draft -- P + commit + push main + tag + push tag + push --delete branch (3 pushes, ${via})`, await refLoop(WRITE_ITER, WRITE_WARMUP, publishRef(false)));
   // the same publish in one atomic push, as a lower bound
   const base2 = WRITE_ITER + WRITE_WARMUP;
   await timeLoop(WRITE_ITER + WRITE_WARMUP, 0, async (i) => createDraftRef(base2 + i));
@@ -634,7 +731,7 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
     await srv.stop();
     client.close();
     const t = now();
-    const again = await startPkgServer({ dataDir, args: ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S)], nodeArgs });
+    const again = await startPkgServer({ dataDir, args: serverArgs, nodeArgs });
     cleanups.push(() => again.stop());
     const servingMs = now() - t;
     const client2 = new BenchClient(again.url, again.tls());
@@ -645,7 +742,199 @@ async function serverBench({ tmp, gitServer, credentialsFile, nodeArgs }: { tmp:
     extra.restart = { servingMs: round(servingMs, 0), firstFullListMs: round(listedMs, 0), revisionsListed: listed, budgetServingMs: 3000 };
     log(`restart with the persisted store: serving after ${fmtMs(servingMs)}, all ${listed} revisions listed after ${fmtMs(listedMs)}`);
     await again.stop();
+    extra.reached = 'restart done';
+    extra.serverErrorLines = errorLines() + again.problems.filter(isError).length;
+    const firstError = [...srv.problems, ...again.problems].find(isError);
+    if (firstError) extra.firstServerError = firstError.slice(0, 500);
   }
+}
+
+// ---------------------------------------------------------------- child runs (BENCH_GIT=both's local run, BENCH_SCALE=1's sizes)
+
+/** What a child run of this script wrote to BENCH_OUT (its latest.json), with how it ended. */
+type ChildResult = Record<string, any> & { label: string; exitCode: number | null; wallMs: number; error?: string };
+
+/**
+ * Runs this script again with `env` (and BENCH_CHILD=1, BENCH_OUT=outFile, BENCH_TIMEOUT=timeoutS);
+ * its progress lines go to stderr prefixed with `label`. Resolves with what it wrote — complete, or
+ * partial with `reached` when it timed out or failed — and never rejects.
+ */
+async function childRun(label: string, env: Record<string, string>, timeoutS: number, outFile: string): Promise<ChildResult> {
+  log(`${label}: child run (${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}), bounded to ${timeoutS} s`);
+  const t0 = now();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/run.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_SCALE: '0', ...env, BENCH_CHILD: '1', BENCH_OUT: outFile, BENCH_TIMEOUT: String(timeoutS) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  cleanups.push(stop);
+  let buf = '';
+  child.stderr!.on('data', (c: Buffer) => {
+    buf += c.toString('utf8');
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      process.stderr.write(`  [${label}] ${buf.slice(0, i)}\n`);
+      buf = buf.slice(i + 1);
+    }
+  });
+  // the child bounds itself; this is the bound of last resort
+  const hard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 90) * 1000);
+  const exitCode = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  clearTimeout(hard);
+  const wallMs = round(now() - t0, 0);
+  try {
+    return { ...JSON.parse(await readFile(outFile, 'utf8')), label, exitCode, wallMs };
+  } catch (e) {
+    return { label, exitCode, wallMs, error: `no results from the child run: ${(e as Error).message}` };
+  }
+}
+
+/** Writes what a child run reached so far (it timed out or failed) to BENCH_OUT. */
+let partialWritten = false;
+function writePartial(why: string): void {
+  if (!CHILD || !CHILD_OUT || partialWritten) return;
+  partialWritten = true;
+  try {
+    writeFileSync(CHILD_OUT, `${JSON.stringify({ partial: true, error: why, machine: { loadAverageAtStart: extra.loadAverageAtStart, commit: extra.commit }, config: { git: GIT_MODE, revisions: TOTAL, repositories: R }, ...serverBenchResults() }, null, 2)}\n`);
+  } catch {
+    // nothing more to report
+  }
+}
+
+interface ScaleRow {
+  revisions: number;
+  repositories: number;
+  complete: boolean;
+  reached?: string;
+  error?: string;
+  wallMs: number;
+  loadAverageAtStart?: number[];
+  firstStartMs?: number;
+  initialSyncMs?: number;
+  restartServingMs?: number;
+  restartFirstListMs?: number;
+  createP50?: number;
+  publishP50?: number;
+  listTableP50?: number;
+  gitCreateP50?: number;
+  gitPublishP50?: number;
+  burstPerSecond?: number;
+  rssAfterSyncMiB?: number;
+  peakRssMiB?: number;
+  rssPerRevisionKiB?: number;
+  serverErrorLines?: number;
+  firstServerError?: string;
+}
+
+/** BENCH_SCALE=1: the main figures at each of BENCH_SCALE_SIZES, each a bounded child run. */
+async function scaleMain(started: number, tmp: string): Promise<void> {
+  const git = LOCAL ? 'local' : 'http';
+  const rows: ScaleRow[] = [];
+  const dflt = (k: string, v: string) => process.env[k] || v;
+  for (const [i, n] of SCALE_SIZES.entries()) {
+    const packages = n / 10;
+    const repositories = Math.min(packages, Math.max(4, Math.ceil(n / 500)));
+    const budget = scaleBudgetS(n);
+    log(`scale ${i + 1}/${SCALE_SIZES.length}: ${n} revisions (${packages} packages × 10) in ${repositories} repositories, git ${git}; at most ${budget} s`);
+    const r = await childRun(`scale ${n}`, {
+      BENCH_SCALE_CHILD: '1',
+      BENCH_GIT: git,
+      BENCH_N: String(packages),
+      BENCH_M: '10',
+      BENCH_REPOS: String(repositories),
+      BENCH_DISCOVERY: '0',
+      BENCH_SHAPE: '0',
+      BENCH_LIST_ITER: dflt('BENCH_LIST_ITER', '10'),
+      BENCH_GET_ITER: dflt('BENCH_GET_ITER', '100'),
+      BENCH_WRITE_ITER: dflt('BENCH_WRITE_ITER', '15'),
+      BENCH_REF_ITER: dflt('BENCH_REF_ITER', '3'),
+    }, budget, path.join(tmp, `scale-${n}.json`));
+    const op = (name: string) => (r.operations as any[] | undefined)?.find((o) => o.op === name);
+    const mem = r.memory as { afterStart?: { rssMiB: number }; afterSync?: { rssMiB: number; hwmMiB: number }; afterLoad?: { rssMiB: number; hwmMiB: number } } | undefined;
+    const row: ScaleRow = {
+      revisions: n,
+      repositories,
+      complete: r.exitCode === 0 && !r.partial,
+      reached: r.reached,
+      error: r.error,
+      wallMs: r.wallMs,
+      loadAverageAtStart: r.machine?.loadAverageAtStart,
+      firstStartMs: r.setup?.serverStartMs,
+      initialSyncMs: r.setup?.initialSyncMs,
+      restartServingMs: r.restart?.servingMs,
+      restartFirstListMs: r.restart?.firstFullListMs,
+      createP50: op('create draft (init)')?.client.p50,
+      publishP50: op('publish')?.client.p50,
+      listTableP50: op('list all, Table')?.client.p50,
+      gitCreateP50: op('create draft (init)')?.reference?.p50,
+      gitPublishP50: op('publish')?.reference?.p50,
+      burstPerSecond: r.publishBurst?.perSecond,
+      rssAfterSyncMiB: mem?.afterSync && round(mem.afterSync.rssMiB, 0),
+      peakRssMiB: round((mem?.afterLoad ?? mem?.afterSync)?.hwmMiB ?? NaN, 0),
+      rssPerRevisionKiB: mem?.afterSync && mem.afterStart ? round(((mem.afterSync.rssMiB - mem.afterStart.rssMiB) * 1024) / n, 1) : undefined,
+      serverErrorLines: r.serverErrorLines,
+      firstServerError: r.firstServerError,
+    };
+    rows.push(row);
+    log(`scale ${n}: ${row.complete ? 'done' : `INCOMPLETE (${row.error ?? 'exit ' + r.exitCode}; reached: ${row.reached})`} in ${fmtMs(row.wallMs)}; sync ${fmtMs(row.initialSyncMs)}, create p50 ${fmtMs(row.createP50)}, publish p50 ${fmtMs(row.publishP50)}, list Table p50 ${fmtMs(row.listTableP50)}, peak RSS ${row.peakRssMiB} MiB`);
+  }
+  const totalMs = now() - started;
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    node: process.version,
+    git: await execOut('git', ['--version']),
+    commit: extra.commit,
+    loadAverageAtStart: extra.loadAverageAtStart,
+    loadAverageAtEnd: os.loadavg().map((x) => round(x)),
+  };
+  process.stdout.write(`${scaleReport(rows, machine, git).join('\n')}\n`);
+  const resultsDir = path.join(ROOT, 'bench/results');
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(path.join(resultsDir, 'scale.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, git, sizes: rows, totalMs: round(totalMs, 0) }, null, 2)}\n`);
+  log(`results written to bench/results/scale.json (bench/results/latest.json untouched); total ${fmtMs(totalMs)}`);
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
+}
+
+function scaleReport(rows: ScaleRow[], machine: Record<string, any>, git: string): string[] {
+  const t = [['revisions (repositories)', 'first start', 'initial sync', 'restart → serving', 'create p50 (git CLI)', 'publish p50 (git CLI)', 'publishes/s (20 conc.)', 'list Table p50', 'RSS after sync', 'peak RSS', 'RSS/revision', 'load avg at start', 'server errors', 'run']];
+  for (const r of rows)
+    t.push([
+      `${r.revisions.toLocaleString('en')} (${r.repositories})`,
+      fmtMs(r.firstStartMs),
+      fmtMs(r.initialSyncMs),
+      fmtMs(r.restartServingMs),
+      r.createP50 === undefined ? '—' : `${fmtMs(r.createP50)} (${fmtMs(r.gitCreateP50)})`,
+      r.publishP50 === undefined ? '—' : `${fmtMs(r.publishP50)} (${fmtMs(r.gitPublishP50)})`,
+      r.burstPerSecond === undefined ? '—' : String(r.burstPerSecond),
+      fmtMs(r.listTableP50),
+      r.rssAfterSyncMiB === undefined ? '—' : `${r.rssAfterSyncMiB} MiB`,
+      Number.isFinite(r.peakRssMiB) ? `${r.peakRssMiB} MiB` : '—',
+      r.rssPerRevisionKiB === undefined ? '—' : `${r.rssPerRevisionKiB} KiB`,
+      r.loadAverageAtStart?.join(' ') ?? '—',
+      String(r.serverErrorLines ?? '—'),
+      r.complete ? fmtMs(r.wallMs) : `INCOMPLETE after ${fmtMs(r.wallMs)}: reached "${r.reached ?? 'nothing'}"`,
+    ]);
+  return [
+    '',
+    `pkgserver scaling (BENCH_SCALE=1), git ${git === 'local' ? 'local bare repositories' : 'smart HTTP (git http-backend)'}; every size a fresh git server and server, 10 revisions per package`,
+    `machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.git}; pkgserver ${machine.commit}; load average at start ${machine.loadAverageAtStart.join(' ')}, at end ${machine.loadAverageAtEnd.join(' ')}`,
+    '',
+    ...table(t),
+    '',
+    'first start: spawn on an empty data directory (certificates generated) → serving; initial sync: first Repository registered → every revision listed;',
+    'restart → serving: on the persisted store; RSS/revision: (VmRSS after the sync − VmRSS when serving) ÷ revisions; peak RSS: VmHWM after the load.',
+    ...rows.filter((r) => r.firstServerError).map((r) => `server errors at ${r.revisions}: ${r.serverErrorLines}; first: ${r.firstServerError!.slice(0, 400)}`),
+  ];
 }
 
 function roundSummary(s: Summary): Summary {
@@ -655,10 +944,12 @@ function roundSummary(s: Summary): Summary {
 function printReport(machine: Record<string, unknown>, config: Record<string, unknown>): void {
   const out: string[] = [''];
   if (ONLY) out.push(`pkgserver benchmark — only the ${ONLY} scenario (BENCH_ONLY=${ONLY})`);
-  else out.push(`pkgserver benchmark — ${config.revisions} revisions (${config.packages} packages × ${config.revisionsPerPackage}) in ${config.repositories} repositories, ${config.namespaces} namespaces`);
+  else out.push(`pkgserver benchmark — ${config.revisions} revisions (${config.packages} packages × ${config.revisionsPerPackage}) in ${config.repositories} repositories, ${config.namespaces} namespaces; git: ${LOCAL ? 'local bare repositories (BENCH_GIT=local)' : `smart HTTP, git http-backend (BENCH_GIT=${GIT_MODE})`}`);
   out.push(`machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, node ${machine.node}, ${machine.git}; load average at start ${(machine.loadAverageAtStart as number[]).join(' ')}, before the report ${(machine.loadAverageBeforeReport as number[]).join(' ')}; pkgserver ${machine.commit}`);
   if (config.serverNodeArgs) out.push(`server node flags: ${config.serverNodeArgs}`);
   if (!ONLY) out.push(...serverBenchReport());
+  if (extra.localMode) out.push('', ...localModeReport(extra.localMode as ChildResult));
+  if (extra.shape) out.push('', ...shapeReport(extra.shape as ShapeResult));
   if (extra.discovery) out.push('', ...discoveryReport(extra.discovery as DiscoveryResult));
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -683,27 +974,67 @@ function serverBenchReport(): string[] {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ');
   const out: string[] = [];
-  out.push(`setup: git data built in ${fmtMs(extra.gitBuildMs as number)}; server serving after ${fmtMs(extra.serverStartMs as number)}; initial sync (register → all listed) ${fmtMs(extra.initialSyncMs as number)}`);
+  out.push(`setup: git data built in ${fmtMs(extra.gitBuildMs as number)}; first start (spawn on an empty data directory, certificates generated → serving) ${fmtMs(extra.serverStartMs as number)}; initial sync (register → all listed) ${fmtMs(extra.initialSyncMs as number)}`);
   out.push('');
   out.push(line(rows[0]));
   out.push(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows.slice(1)) out.push(line(row));
   out.push('');
   const b = extra.publishBurst as { publishes: number; repositories: number; wallMs: number; perSecond: number; latency: Summary; serverCpuMsPerPublish: number; gitCpuMsPerPublish: number };
-  out.push(`publish burst: ${b.publishes} concurrent publishes over ${b.repositories} deployment repositories in ${fmtMs(b.wallMs)} → ${b.perSecond}/s (budget ≥ 20/s); latency p50 ${fmtMs(b.latency.p50)}, p95 ${fmtMs(b.latency.p95)}; CPU per publish: server ${fmtMs(b.serverCpuMsPerPublish)}, git http-backend ${fmtMs(b.gitCpuMsPerPublish)}`);
-  const wf = extra.watchFanout as { watchers: number; writes: number; latency: Summary; p99: number; missing: number };
-  out.push(`watch fan-out: ${wf.watchers} watchers × ${wf.writes} writes, event after the write returned: p50 ${fmtMs(wf.latency.p50)}, p99 ${fmtMs(wf.p99)} (budget ≤ 50 ms), max ${fmtMs(wf.latency.max)}; missing events: ${wf.missing}`);
-  out.push(...deadRemoteReport(extra.deadRemote as DeadRemoteResult));
+  out.push(`publish burst: ${b.publishes} concurrent publishes over ${b.repositories} deployment repositories in ${fmtMs(b.wallMs)} → ${b.perSecond}/s (budget ≥ 20/s); latency p50 ${fmtMs(b.latency.p50)}, p95 ${fmtMs(b.latency.p95)}; CPU per publish: server ${fmtMs(b.serverCpuMsPerPublish)}, ${LOCAL ? 'git processes 0 (local repositories: the server runs no git process)' : `git server (http-backend and the git it runs) ${fmtMs(b.gitCpuMsPerPublish)}`}`);
+  const wf = extra.watchFanout as { watchers: number; writes: number; latency: Summary; p99: number; missing: number } | undefined;
+  if (wf) out.push(`watch fan-out: ${wf.watchers} watchers × ${wf.writes} writes, event after the write returned: p50 ${fmtMs(wf.latency.p50)}, p99 ${fmtMs(wf.p99)} (budget ≤ 50 ms), max ${fmtMs(wf.latency.max)}; missing events: ${wf.missing}`);
+  if (extra.deadRemote) out.push(...deadRemoteReport(extra.deadRemote as DeadRemoteResult));
   const rs = extra.restart as { servingMs: number; firstFullListMs: number; revisionsListed: number };
   out.push(`restart with the persisted store: serving after ${fmtMs(rs.servingMs)} (budget ≤ 3 s), first full list (${rs.revisionsListed} revisions) after ${fmtMs(rs.firstFullListMs)}`);
   out.push(`server memory after the load: VmRSS ${mem.rssMiB.toFixed(0)} MiB, peak VmHWM ${mem.hwmMiB.toFixed(0)} MiB (budget ≤ 400 MiB at 10,000 revisions)`);
+  out.push(`server log: ${extra.serverErrorLines ?? 0} error lines (level 50; the dead remote's own not counted)${extra.firstServerError ? `; first: ${String(extra.firstServerError).slice(0, 300)}` : ''}`);
   out.push('');
   out.push('p50/p95/n: client-observed (request → last byte, keep-alive HTTPS); server p50/p95: the server\'s own request log;');
   out.push('server CPU/op: user+system CPU of the server process over the measured loop ÷ n; git CPU/op: CPU of every git process of the reference (CLI and http-backend) ÷ n.');
-  out.push('git CLI reference, same git server:');
+  out.push(`git CLI reference, same ${LOCAL ? 'bare repositories (local paths)' : 'git server'}:`);
   for (const r of results) if (r.reference) out.push(`  ${r.op}: ${r.reference.what}`);
   out.push(`budgets: SPEC 9, at 10,000 revisions in 20 repositories on 2 cores.`);
   return out;
+}
+
+/** BENCH_GIT=both: the local-repository run beside this run's HTTP figures. */
+function localModeReport(l: ChildResult): string[] {
+  if (l.error && !l.operations) return [`local bare repositories (BENCH_GIT=local): no results (${l.error})`];
+  const ops = ['list all, Table', 'list all, JSON', 'list one page (limit=500)', 'get', 'create draft (init)', 'propose', 'publish'];
+  const local = (op: string) => (l.operations as any[]).find((o) => o.op === op);
+  const t = [['operation (p50)', 'HTTP: server', 'HTTP: git CLI', 'local: server', 'local: git CLI', 'local server CPU/op']];
+  for (const op of ops) {
+    const h = results.find((r) => r.op === op);
+    const lo = local(op);
+    t.push([op, fmtMs(h?.client.p50), fmtMs(h?.reference?.summary.p50), fmtMs(lo?.client.p50), fmtMs(lo?.reference?.p50), fmtMs(lo?.serverCpuMs)]);
+  }
+  const hb = extra.publishBurst as { perSecond: number; serverCpuMsPerPublish: number; gitCpuMsPerPublish: number };
+  const lb = l.publishBurst as typeof hb | undefined;
+  const hr = extra.restart as { servingMs: number };
+  const hm = (extra.memory as { afterLoad: { hwmMiB: number } }).afterLoad;
+  return [
+    `local bare repositories (BENCH_GIT=local, a second run: Repositories on the bare repositories' paths, --local-repository-root; load average at its start ${l.machine?.loadAverageAtStart?.join(' ') ?? '?'}${l.partial ? `; INCOMPLETE: ${l.error}, reached ${l.reached}` : ''}), beside this run's smart-HTTP figures:`,
+    '',
+    ...table(t),
+    '',
+    `first start → serving: HTTP ${fmtMs(extra.serverStartMs as number)}, local ${fmtMs(l.setup?.serverStartMs)}; initial sync: HTTP ${fmtMs(extra.initialSyncMs as number)}, local ${fmtMs(l.setup?.initialSyncMs)}; restart → serving: HTTP ${fmtMs(hr.servingMs)}, local ${fmtMs(l.restart?.servingMs)}`,
+    `publish burst (${BURST} concurrent): HTTP ${hb.perSecond}/s (server ${fmtMs(hb.serverCpuMsPerPublish)}, git server ${fmtMs(hb.gitCpuMsPerPublish)} CPU per publish), local ${lb?.perSecond ?? '—'}/s (server ${fmtMs(lb?.serverCpuMsPerPublish)} CPU per publish); peak RSS: HTTP ${hm.hwmMiB.toFixed(0)} MiB, local ${l.memory?.afterLoad?.hwmMiB?.toFixed(0) ?? '—'} MiB; server log errors (local run): ${l.serverErrorLines ?? '?'}`,
+  ];
+}
+
+function shapeReport(sh: ShapeResult): string[] {
+  const t = [['repository shape (1 package, same files)', 'commits / tags', 'create p50', 'git CLI create p50', 'create server CPU/op', 'publish p50', 'git CLI publish p50', 'publish server CPU/op']];
+  for (const r of sh.rows)
+    t.push([r.repository, `${r.revisions} / ${r.tags}`, fmtMs(r.create.client.p50), fmtMs(r.reference.create.p50), fmtMs(r.create.serverCpuMs), fmtMs(r.publish.client.p50), fmtMs(r.reference.publish.p50), fmtMs(r.publish.serverCpuMs)]);
+  const [a, b] = sh.rows;
+  return [
+    `repository shape (BENCH_SHAPE=0 skips it): short against long history, ${sh.iterations} writes each after ${WRITE_WARMUP} warm-up, git ${sh.git === 'local' ? 'local paths' : 'smart HTTP'}, a fresh server; the git CLI does the same work in a work-tree clone:`,
+    '',
+    ...table(t),
+    '',
+    `long ÷ short: server create ×${(b.create.client.p50 / a.create.client.p50).toFixed(2)}, publish ×${(b.publish.client.p50 / a.publish.client.p50).toFixed(2)}; git CLI create ×${(b.reference.create.p50 / a.reference.create.p50).toFixed(2)}, publish ×${(b.reference.publish.p50 / a.reference.publish.p50).toFixed(2)}${sh.serverErrors.length ? `; server errors: ${sh.serverErrors.length}` : ''}`,
+  ];
 }
 
 function discoveryReport(d: DiscoveryResult): string[] {
@@ -768,7 +1099,8 @@ function deadRemoteReport(d: DeadRemoteResult): string[] {
 // ---------------------------------------------------------------- entry
 
 const timer = setTimeout(() => {
-  log(`timed out after ${TIMEOUT_S} s`);
+  log(`timed out after ${TIMEOUT_S} s (reached: ${String(extra.reached ?? 'nothing')})`);
+  writePartial(`timed out after ${TIMEOUT_S} s`);
   void cleanup().then(() => process.exit(1));
 }, TIMEOUT_S * 1000);
 try {
@@ -778,6 +1110,7 @@ try {
   process.exit(0);
 } catch (e) {
   if (!cleaning) log(`failed: ${(e as Error).stack ?? e}`); // else: interrupted, and the cleanup made it fail
+  writePartial((e as Error).message ?? String(e));
   await cleanup();
   clearTimeout(timer);
   process.exit(1);
