@@ -5,7 +5,7 @@
 // finished. Sets Ready (False with an actionable reason), lastSyncTime and counts.
 import type { Logger } from 'pino';
 import type { Repository } from '../api/config.ts';
-import { findCondition, timestamp, type Condition, type KObject } from '../api/meta.ts';
+import { findCondition, setCondition, timestamp, type Condition, type KObject } from '../api/meta.ts';
 import { LABEL_LATEST, type PackageRevision } from '../api/pkg.ts';
 import { parseDuration } from '../api/names.ts';
 import type { Registry } from '../apiserver/registry/generic.ts';
@@ -228,9 +228,7 @@ class RepositoryReconciler {
         name,
         (cur) => {
           const status = { ...(cur.status ?? {}) };
-          const old = findCondition(status.conditions, RECONCILING);
-          const c: Condition = { type: RECONCILING, status: 'True', reason, message, lastTransitionTime: old?.status === 'True' ? old.lastTransitionTime : timestamp(), observedGeneration: cur.metadata.generation };
-          status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== RECONCILING), c];
+          status.conditions = setCondition(status.conditions, { type: RECONCILING, status: 'True', reason, message }, cur.metadata.generation);
           return { obj: { ...cur, status } };
         },
         this.o.context,
