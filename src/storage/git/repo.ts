@@ -289,6 +289,11 @@ export class GitRepo {
    * dropped first); a commit not here has its objects computed from the diff with its parent.
    */
   private readonly unpushed = new Map<string, string[]>();
+  /**
+   * Whether the remote's last receive-pack advertisement offered `atomic`: then a write is sent
+   * without asking for the advertisement first (see `blindPush`).
+   */
+  private remoteAtomic = false;
 
   private constructor(
     readonly gitdir: string,
@@ -605,10 +610,12 @@ export class GitRepo {
   /** The remote part of `updateRefs` (under the lock). */
   private async pushRefs(updates: RefUpdate[], opts: UpdateRefsOptions): Promise<void> {
     const url = this.remote!.url;
+    if (this.remoteAtomic && (await this.blindPush(updates, opts))) return;
     const plan = await this.network(`push ${updates.map((u) => u.ref).join(', ')} to`, async (http) => {
       const info = await GitRemoteHTTP.discover({ http, service: 'git-receive-pack', url, headers: this.authHeaders(), protocolVersion: 1 });
       const advertised = info.refs as Map<string, string>;
       const capabilities = info.capabilities as Set<string>;
+      this.remoteAtomic = capabilities.has('atomic');
       // the values the request carries as old ones are the remote's own (an annotated tag stays a tag object)
       const olds = new Map<string, string | null>();
       const stale: string[] = [];
@@ -666,6 +673,40 @@ export class GitRepo {
       await opts.afterPush?.([u.ref]);
       await this.writeLocalRef(u.ref, u.newOid);
     }
+  }
+
+  /**
+   * A write without the advertisement (one request instead of two, one git process fewer on the
+   * git server): the expected old values go as the old ones, and the objects sent are those the
+   * remote lacks if it is where the local mirror says. receive-pack checks every old value under
+   * its own lock and applies all or nothing (`atomic`), so a remote that moved refuses it. Any
+   * refusal (a ref moved, an annotated tag where a commit was expected, a hook, objects missing)
+   * returns false and the caller asks for the advertisement and decides from what the remote holds
+   * (a hook's refusal is then met twice). True when the remote took every update.
+   */
+  private async blindPush(updates: RefUpdate[], opts: UpdateRefsOptions): Promise<boolean> {
+    // what the remote holds, as far as the mirror knows: its branches and the values expected
+    const onRemote = new Set([...(await this.readRefs('refs/heads/')).values(), ...updates.flatMap((u) => (u.expectedOld ? [u.expectedOld] : []))]);
+    const sent = new Set<string>();
+    const objects = new Set<string>();
+    for (const { newOid } of updates) {
+      if (newOid === null) continue;
+      const found = await this.objectsToSend(newOid, onRemote, sent);
+      if (!found) return false;
+      for (const oid of found) objects.add(oid);
+    }
+    const pack = updates.some((u) => u.newOid !== null) ? await this.packOf([...objects]) : undefined;
+    const commands = updates.map((u) => ({ ref: u.ref, old: u.expectedOld, new: u.newOid }));
+    try {
+      await this.network(`push ${updates.map((u) => u.ref).join(', ')} to`, (http) => this.receivePack(http, commands, true, pack));
+    } catch (err) {
+      if (err instanceof GitConflictError || (err instanceof GitError && !(err instanceof GitAuthError) && !(err instanceof GitUnreachableError))) return false;
+      throw err;
+    }
+    await opts.afterPush?.(updates.map((u) => u.ref));
+    await this.writeLocalRefs(updates);
+    for (const oid of sent) this.unpushed.delete(oid);
+    return true;
   }
 
   /**
