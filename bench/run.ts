@@ -489,6 +489,22 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
   extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync };
   log(`initial sync: all ${TOTAL} revisions listed ${fmtMs(syncMs)} after registering ${R} repositories; RSS ${memAfterSync.rssMiB.toFixed(0)} MiB`);
 
+  // The controllers' work that follows a sync (discovery of every catalog revision, half of them
+  // here) settles before anything is timed: every work queue empty at three polls in a row.
+  const settle0 = now();
+  for (let quiet = 0; quiet < 3; ) {
+    const text = (await req('GET', '/metrics', { accept: 'text/plain' })).body.toString('utf8');
+    const depth = [...text.matchAll(/^workqueue_depth\{[^}]*\} (\d+(?:\.\d+)?)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    quiet = depth === 0 ? quiet + 1 : 0;
+    if (now() - settle0 > 300_000) {
+      log('the controllers are still busy 300 s after the sync; measuring anyway');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  extra.controllersSettledMs = round(now() - settle0, 0);
+  log(`controllers settled ${fmtMs(now() - settle0)} after the sync (discovery of the catalog revisions); RSS ${srv.memory().rssMiB.toFixed(0)} MiB`);
+
   // ------------------------------------------------------------ 3. reads
   /** Measures `n` sequential requests of one kind (after `warmup`), client and server time. */
   const measure = async (op: string, method: string, n: number, warmup: number, fn: (i: number) => Promise<unknown>, extraFields: Partial<OpResult> = {}) => {
