@@ -28,14 +28,11 @@ import {
   CoreApi,
   CoreV1Api,
   CustomObjectsApi,
-  Observable,
-  Watch,
-  type ConfigurationOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { apiIndex, KUBERNETES_APIS, type APIIndex, type ServedAPI } from '../api/coreapis.ts';
-import { describeError } from './reflector.ts';
+import { codeOf, describeError, ListWatch, sleep, withSignal } from './reflector.ts';
 
 export interface LiveAPIsOptions {
   kubeConfig: KubeConfig;
@@ -88,26 +85,10 @@ export interface DiscoveryRead {
 
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 30_000;
-/** client-go's minWatchTimeout: each watch asks the server to end it after 5 to 10 minutes */
-const MIN_WATCH_TIMEOUT_S = 300;
 /** group versions read at once */
 const PARALLEL_READS = 8;
 
 const groupVersion = (group: string, version: string) => (group ? `${group}/${version}` : version);
-/** the HTTP status of an API error (ApiException's `code`, a watch error's `statusCode`); not a system error's code ('ECONNREFUSED') */
-function codeOf(e: unknown): number | undefined {
-  const x = e as { code?: unknown; statusCode?: unknown } | undefined;
-  return typeof x?.code === 'number' ? x.code : typeof x?.statusCode === 'number' ? x.statusCode : undefined;
-}
-
-/** Per-request client-node options: the request ends when `signal` aborts. */
-function withSignal(signal: AbortSignal): ConfigurationOptions {
-  return {
-    middleware: [{ pre: (ctx) => (ctx.setSignal(signal), new Observable(Promise.resolve(ctx))), post: (r) => new Observable(Promise.resolve(r)) }],
-    middlewareMergeStrategy: 'append',
-  };
-}
-
 /**
  * Reads the discovery documents. Rejects when `/api`, `/api/v1` or `/apis` cannot be read; a
  * group version that cannot be read keeps its entry of `previous`, if any, and is named in
@@ -192,127 +173,6 @@ function missingFrom(a: readonly ServedAPI[], b: readonly ServedAPI[]): string[]
   return a.map(key).filter((k) => !has.has(k));
 }
 
-/** Follows one cluster-scoped resource's list and watch; calls `changed` for each event and after each new list. */
-class ResourceFollower {
-  rv = '';
-  readonly resource: string;
-  private watching?: AbortController;
-  private readonly watch: Watch;
-
-  constructor(
-    private readonly o: {
-      kc: KubeConfig;
-      /** the resource's plural, for logs */
-      resource: string;
-      path: string;
-      /** one list; resolves with its resourceVersion */
-      list: (signal: AbortSignal) => Promise<string>;
-      changed: () => void;
-      stopper: AbortSignal;
-      requestTimeoutMs: number;
-      log: Logger;
-    },
-  ) {
-    this.watch = new Watch(o.kc);
-    this.resource = o.resource;
-  }
-
-  async list(): Promise<void> {
-    this.rv = await this.o.list(AbortSignal.any([AbortSignal.timeout(this.o.requestTimeoutMs), this.o.stopper]));
-  }
-
-  /** Lists (if it has no resourceVersion) and watches until stopped. */
-  async run(): Promise<void> {
-    const { stopper, log, resource } = this.o;
-    let backoff = 0;
-    const nextBackoff = () => (backoff = Math.min(Math.max(MIN_BACKOFF_MS, backoff * 2), MAX_BACKOFF_MS));
-    while (!stopper.aborted) {
-      try {
-        if (!this.rv) {
-          await this.list();
-          // whatever changed since the last event seen is unknown: read discovery again
-          this.o.changed();
-        }
-        if (stopper.aborted) return;
-        const { expired, healthy } = await this.watchOnce();
-        if (expired) {
-          log.info({ resource }, 'watch expired, listing again');
-          this.rv = '';
-        }
-        // a server that keeps ending watches at once is not hammered
-        if (healthy) backoff = 0;
-        else nextBackoff();
-      } catch (e) {
-        if (stopper.aborted) return;
-        nextBackoff();
-        log.warn({ resource, retryInMs: backoff }, `watching ${resource} failed: ${describeError(e)}`);
-      }
-      if (backoff) await sleep(backoff, stopper);
-    }
-  }
-
-  stop(): void {
-    this.watching?.abort();
-  }
-
-  /**
-   * One watch; resolves when the stream ends (expired: after a 410) with whether it was healthy
-   * (it delivered an event or lasted a second), rejects on an error.
-   */
-  private watchOnce(): Promise<{ expired: boolean; healthy: boolean }> {
-    const { stopper, resource } = this.o;
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      let expired = false;
-      let events = 0;
-      let failed: Error | undefined;
-      const timeoutSeconds = MIN_WATCH_TIMEOUT_S + Math.floor(Math.random() * MIN_WATCH_TIMEOUT_S);
-      // in case the server never ends the stream (client-node 1.4's watch has no timeout)
-      const guard = setTimeout(() => this.watching?.abort(), (timeoutSeconds + 30) * 1000);
-      const onEvent = (type: string, obj: any) => {
-        if (type === 'ERROR') {
-          if (obj?.code === 410) expired = true;
-          else failed = Object.assign(new Error(`watch of ${resource} failed: ${obj?.message ?? 'unknown error'}`), { statusCode: obj?.code });
-          return;
-        }
-        events++;
-        if (obj?.metadata?.resourceVersion) this.rv = obj.metadata.resourceVersion;
-        if (type !== 'BOOKMARK') this.o.changed();
-      };
-      const done = (err: unknown) => {
-        clearTimeout(guard);
-        this.watching = undefined;
-        const healthy = events > 0 || Date.now() - started >= MIN_BACKOFF_MS;
-        if (stopper.aborted) resolve({ expired: false, healthy });
-        else if (err && codeOf(err) === 410) resolve({ expired: true, healthy });
-        else if (err) reject(err);
-        else if (failed) reject(failed);
-        else resolve({ expired, healthy });
-      };
-      this.watch
-        .watch(this.o.path, { resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds }, onEvent, done)
-        .then((c) => {
-          if (stopper.aborted) c.abort();
-          else if (!c.signal.aborted) this.watching = c;
-        })
-        .catch(done);
-    });
-  }
-}
-
-/** waits `ms`, or less if `signal` aborts */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const wake = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', wake);
-      resolve();
-    };
-    const timer = setTimeout(wake, ms);
-    signal.addEventListener('abort', wake);
-  });
-}
-
 /**
  * The APIs the cluster serves, from live discovery (see the top of this file). An APIIndex whose
  * answers change as the cluster's APIs do; `onChange` listeners hear of each change.
@@ -324,7 +184,7 @@ export class LiveAPIs implements APIIndex {
   private readonly log: Logger;
   private readonly listeners = new Set<APIsChangeListener>();
   private readonly stopper = new AbortController();
-  private readonly followers: ResourceFollower[];
+  private readonly followers: { resource: string; lw: ListWatch }[];
   private readonly counts: LiveAPIsStats = { reads: 0, failures: 0, changes: 0 };
   private previous = new Map<string, DiscoveredResource[]>();
   private started = false;
@@ -344,20 +204,28 @@ export class LiveAPIs implements APIIndex {
     this.current = withOwn(KUBERNETES_APIS, this.own);
     this.index = apiIndex(this.current);
     const kc = opts.kubeConfig;
-    const common = { kc, changed: () => this.schedule(), stopper: this.stopper.signal, requestTimeoutMs: this.timeout, log: this.log };
+    const follow = (resource: string, path: string, list: (signal: AbortSignal) => Promise<string>) => ({
+      resource,
+      lw: new ListWatch({
+        kc,
+        path,
+        list,
+        listTimeoutMs: this.timeout,
+        // whatever changed since the last event seen is unknown: read discovery again
+        listed: () => this.schedule(),
+        onEvent: (type) => {
+          if (type !== 'BOOKMARK') this.schedule();
+        },
+        stopper: this.stopper.signal,
+        log: this.log,
+        logFields: { resource },
+        what: resource,
+        failing: `watching ${resource}`,
+      }),
+    });
     this.followers = [
-      new ResourceFollower({
-        ...common,
-        resource: 'customresourcedefinitions',
-        path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-        list: async (signal) => (await kc.makeApiClient(ApiextensionsV1Api).listCustomResourceDefinition({ limit: 1 }, withSignal(signal))).metadata?.resourceVersion ?? '',
-      }),
-      new ResourceFollower({
-        ...common,
-        resource: 'apiservices',
-        path: '/apis/apiregistration.k8s.io/v1/apiservices',
-        list: async (signal) => (await kc.makeApiClient(ApiregistrationV1Api).listAPIService({ limit: 1 }, withSignal(signal))).metadata?.resourceVersion ?? '',
-      }),
+      follow('customresourcedefinitions', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', async (signal) => (await kc.makeApiClient(ApiextensionsV1Api).listCustomResourceDefinition({ limit: 1 }, withSignal(signal))).metadata?.resourceVersion ?? ''),
+      follow('apiservices', '/apis/apiregistration.k8s.io/v1/apiservices', async (signal) => (await kc.makeApiClient(ApiregistrationV1Api).listAPIService({ limit: 1 }, withSignal(signal))).metadata?.resourceVersion ?? ''),
     ];
   }
 
@@ -399,7 +267,7 @@ export class LiveAPIs implements APIIndex {
     this.started = true;
     const stop = this.stopper.signal;
     // a failed list is left to the follower's loop (which lists, then has discovery read again)
-    await Promise.all(this.followers.map((f) => f.list().catch((e) => this.log.warn({ resource: f.resource }, `unable to list ${f.resource}: ${describeError(e)}; retrying in the background`))));
+    await Promise.all(this.followers.map((f) => f.lw.list(this.timeout).catch((e) => this.log.warn({ resource: f.resource }, `unable to list ${f.resource}: ${describeError(e)}; retrying in the background`))));
     const deadline = Date.now() + (this.opts.firstReadTimeoutMs ?? 30_000);
     for (let attempt = 1, backoff = MIN_BACKOFF_MS; !stop.aborted; attempt++, backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
       try {
@@ -420,14 +288,14 @@ export class LiveAPIs implements APIIndex {
         await sleep(backoff, stop);
       }
     }
-    if (!stop.aborted) for (const f of this.followers) void f.run();
+    if (!stop.aborted) for (const f of this.followers) void f.lw.run();
     return this.isLive;
   }
 
   /** Ends the watches and timers; resolves when a read in progress has ended. */
   async stop(): Promise<void> {
     this.stopper.abort();
-    for (const f of this.followers) f.stop();
+    for (const f of this.followers) f.lw.stop();
     clearTimeout(this.debounceTimer);
     clearTimeout(this.settleTimer);
     clearTimeout(this.retryTimer);

@@ -56,7 +56,154 @@ export function describeError(e: unknown): string {
   return code ? `HTTP ${code}` : ((e as Error | undefined)?.message ?? String(e));
 }
 
-const codeOf = (e: unknown): number | undefined => (e instanceof ApiException ? e.code : (e as { statusCode?: number })?.statusCode);
+/** the HTTP status of an API error (ApiException's `code`, a watch error's `statusCode`); not a system error's code ('ECONNREFUSED') */
+export function codeOf(e: unknown): number | undefined {
+  const x = e as { code?: unknown; statusCode?: unknown } | undefined;
+  return typeof x?.code === 'number' ? x.code : typeof x?.statusCode === 'number' ? x.statusCode : undefined;
+}
+
+/** Per-request client-node options: the request ends when `signal` aborts. */
+export function withSignal(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [{ pre: (ctx) => (ctx.setSignal(signal), new Observable(Promise.resolve(ctx))), post: (r) => new Observable(Promise.resolve(r)) }],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+/** waits `ms`, or less if `signal` aborts */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    signal.addEventListener('abort', wake);
+  });
+}
+
+export interface ListWatchOptions {
+  kc: KubeConfig;
+  /** the collection's path (`/api/v1/namespaces/<ns>/configmaps`) */
+  path: string;
+  /** more watch parameters (a field selector) */
+  params?: Record<string, string>;
+  /** one list; resolves with its resourceVersion */
+  list: (signal: AbortSignal) => Promise<string>;
+  /** how long a list in the loop may take */
+  listTimeoutMs: number;
+  /** after each list made by the loop (the caller's own first list excepted) */
+  listed?: () => void;
+  /** each watch event but errors (bookmarks too); the resourceVersion is followed already */
+  onEvent: (type: string, obj: any) => void;
+  stopper: AbortSignal;
+  log: Logger;
+  /** fields of the loop's log lines */
+  logFields: Record<string, string>;
+  /** names the collection in errors (`watch of <what> failed`) */
+  what: string;
+  /** starts the warning of a failed list or watch (`<failing> failed: HTTP 500`) */
+  failing: string;
+}
+
+/**
+ * client-go's reflector loop over one collection: list (when there is no resourceVersion), then
+ * watch from the resourceVersion; a watch that ends is resumed from the last resourceVersion
+ * seen, an expired one (410) is replaced by a new list, errors are retried with a backoff (1 s
+ * doubling to 30 s; a watch that ends at once counts as an error). Runs until `stopper` aborts.
+ */
+export class ListWatch {
+  rv = '';
+  private watching?: AbortController;
+  private readonly watch: Watch;
+
+  constructor(private readonly o: ListWatchOptions) {
+    this.watch = new Watch(o.kc);
+  }
+
+  async list(timeoutMs: number): Promise<void> {
+    this.rv = await this.o.list(AbortSignal.any([AbortSignal.timeout(timeoutMs), this.o.stopper]));
+  }
+
+  async run(): Promise<void> {
+    const { stopper, log, logFields } = this.o;
+    let backoff = 0;
+    const nextBackoff = () => (backoff = Math.min(Math.max(MIN_BACKOFF_MS, backoff * 2), MAX_BACKOFF_MS));
+    while (!stopper.aborted) {
+      try {
+        if (!this.rv) {
+          await this.list(this.o.listTimeoutMs);
+          this.o.listed?.();
+        }
+        if (stopper.aborted) return;
+        const { expired, healthy } = await this.watchOnce();
+        if (expired) {
+          log.info(logFields, 'watch expired, listing again');
+          this.rv = '';
+        }
+        // a server that keeps ending watches at once is not hammered
+        if (healthy) backoff = 0;
+        else nextBackoff();
+      } catch (e) {
+        if (stopper.aborted) return;
+        nextBackoff();
+        log.warn({ ...logFields, retryInMs: backoff }, `${this.o.failing} failed: ${describeError(e)}`);
+      }
+      if (backoff) await sleep(backoff, stopper);
+    }
+  }
+
+  /** Ends the current watch (abort the stopper to end the loop). */
+  stop(): void {
+    this.watching?.abort();
+  }
+
+  /**
+   * One watch; resolves when the stream ends (expired: after a 410) with whether it was healthy
+   * (it delivered an event or lasted a second: client-go treats a shorter, empty watch as an
+   * error), rejects on an error.
+   */
+  private watchOnce(): Promise<{ expired: boolean; healthy: boolean }> {
+    const { stopper } = this.o;
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      let expired = false;
+      let events = 0;
+      let failed: Error | undefined;
+      const timeoutSeconds = MIN_WATCH_TIMEOUT_S + Math.floor(Math.random() * MIN_WATCH_TIMEOUT_S);
+      // a guard in case the server never ends the stream (client-node 1.4's watch has no timeout)
+      const guard = setTimeout(() => this.watching?.abort(), (timeoutSeconds + 30) * 1000);
+      const onEvent = (type: string, obj: any) => {
+        if (type === 'ERROR') {
+          if (obj?.code === 410) expired = true;
+          else failed = new KubeReadError(`watch of ${this.o.what} failed: ${obj?.message ?? 'unknown error'}`, obj?.code);
+          return;
+        }
+        events++;
+        if (obj?.metadata?.resourceVersion) this.rv = obj.metadata.resourceVersion;
+        this.o.onEvent(type, obj);
+      };
+      const done = (err: unknown) => {
+        clearTimeout(guard);
+        this.watching = undefined;
+        const healthy = events > 0 || Date.now() - started >= MIN_BACKOFF_MS;
+        if (stopper.aborted) resolve({ expired: false, healthy });
+        else if (err && codeOf(err) === 410) resolve({ expired: true, healthy });
+        else if (err) reject(err);
+        else if (failed) reject(failed);
+        else resolve({ expired, healthy });
+      };
+      this.watch
+        .watch(this.o.path, { ...this.o.params, resourceVersion: this.rv, allowWatchBookmarks: true, timeoutSeconds }, onEvent, done)
+        .then((c) => {
+          if (stopper.aborted) c.abort();
+          else if (!c.signal.aborted) this.watching = c;
+        })
+        .catch(done);
+    });
+  }
+}
 
 /**
  * Lists the object (retrying until `firstListTimeoutMs`; 401 and 403 fail at once), calls
@@ -76,111 +223,35 @@ export async function followObject<T extends KubernetesObject>(
   const fieldSelector = `metadata.name=${name}`;
   const what = `${resource} ${namespace}/${name}`;
   const stopper = new AbortController();
-  let rv = '';
-  let watching: AbortController | undefined;
-
-  /** waits `ms`, or less if stopped */
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        stopper.signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      stopper.signal.addEventListener('abort', wake);
-    });
-
-  async function list(timeoutMs: number): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stopper.signal]);
-    const options: ConfigurationOptions = {
-      middleware: [{ pre: (ctx) => (ctx.setSignal(signal), new Observable(Promise.resolve(ctx))), post: (r) => new Observable(Promise.resolve(r)) }],
-      middlewareMergeStrategy: 'append',
-    };
-    const l =
-      resource === 'configmaps'
-        ? await core.listNamespacedConfigMap({ namespace, fieldSelector }, options)
-        : await core.listNamespacedSecret({ namespace, fieldSelector }, options);
-    rv = l.metadata?.resourceVersion ?? '';
-    onChange(l.items.find((o) => o.metadata?.name === name) as T | undefined);
-  }
-
-  /**
-   * One watch; resolves when the stream ends (expired: after a 410) with whether it was healthy
-   * (it delivered an event or lasted a second: client-go treats a shorter, empty watch as an
-   * error), rejects on an error.
-   */
-  function watchOnce(): Promise<{ expired: boolean; healthy: boolean }> {
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      let expired = false;
-      let events = 0;
-      let failed: Error | undefined;
-      const timeoutSeconds = MIN_WATCH_TIMEOUT_S + Math.floor(Math.random() * MIN_WATCH_TIMEOUT_S);
-      // a guard in case the server never ends the stream (client-node 1.4's watch has no timeout)
-      const guard = setTimeout(() => watching?.abort(), (timeoutSeconds + 30) * 1000);
-      const onEvent = (type: string, obj: any) => {
-        if (type === 'ERROR') {
-          if (obj?.code === 410) expired = true;
-          else failed = new KubeReadError(`watch of ${what} failed: ${obj?.message ?? 'unknown error'}`, obj?.code);
-          return;
-        }
-        events++;
-        if (obj?.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-        if (type === 'BOOKMARK' || obj?.metadata?.name !== name) return;
-        onChange(type === 'DELETED' ? undefined : (obj as T));
-      };
-      const done = (err: unknown) => {
-        clearTimeout(guard);
-        watching = undefined;
-        const healthy = events > 0 || Date.now() - started >= MIN_BACKOFF_MS;
-        if (stopper.signal.aborted) resolve({ expired: false, healthy });
-        else if (err && codeOf(err) === 410) resolve({ expired: true, healthy });
-        else if (err) reject(err);
-        else if (failed) reject(failed);
-        else resolve({ expired, healthy });
-      };
-      const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`;
-      const params = { fieldSelector, resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds };
-      new Watch(kc)
-        .watch(path, params, onEvent, done)
-        .then((c) => {
-          if (stopper.signal.aborted) c.abort();
-          else if (!c.signal.aborted) watching = c;
-        })
-        .catch(done);
-    });
-  }
-
-  async function run(): Promise<void> {
-    let backoff = 0;
-    const nextBackoff = () => (backoff = Math.min(Math.max(MIN_BACKOFF_MS, backoff * 2), MAX_BACKOFF_MS));
-    while (!stopper.signal.aborted) {
-      try {
-        if (!rv) await list(MAX_BACKOFF_MS);
-        if (stopper.signal.aborted) return;
-        const { expired, healthy } = await watchOnce();
-        if (expired) {
-          log.info({ resource, namespace, name }, 'watch expired, listing again');
-          rv = '';
-        }
-        // a server that keeps ending watches at once is not hammered
-        if (healthy) backoff = 0;
-        else nextBackoff();
-      } catch (e) {
-        if (stopper.signal.aborted) return;
-        nextBackoff();
-        log.warn({ resource, namespace, name, retryInMs: backoff }, `following ${what} failed: ${describeError(e)}`);
-      }
-      if (backoff) await sleep(backoff);
-    }
-  }
+  const lw = new ListWatch({
+    kc,
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`,
+    params: { fieldSelector },
+    async list(signal) {
+      const l =
+        resource === 'configmaps'
+          ? await core.listNamespacedConfigMap({ namespace, fieldSelector }, withSignal(signal))
+          : await core.listNamespacedSecret({ namespace, fieldSelector }, withSignal(signal));
+      onChange(l.items.find((o) => o.metadata?.name === name) as T | undefined);
+      return l.metadata?.resourceVersion ?? '';
+    },
+    listTimeoutMs: MAX_BACKOFF_MS,
+    onEvent: (type, obj) => {
+      if (type === 'BOOKMARK' || obj?.metadata?.name !== name) return;
+      onChange(type === 'DELETED' ? undefined : (obj as T));
+    },
+    stopper: stopper.signal,
+    log,
+    logFields: { resource, namespace, name },
+    what,
+    failing: `following ${what}`,
+  });
 
   // the first list, retried while another attempt fits before the deadline
   const deadline = Date.now() + (opts.firstListTimeoutMs ?? 30_000);
   for (let attempt = 1, backoff = MIN_BACKOFF_MS; ; attempt++, backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
     try {
-      await list(Math.max(1, deadline - Date.now()));
+      await lw.list(Math.max(1, deadline - Date.now()));
       break;
     } catch (e) {
       const code = codeOf(e);
@@ -191,14 +262,14 @@ export async function followObject<T extends KubernetesObject>(
         throw new KubeReadError(fatal ? message : `${message} (gave up after ${attempt} attempt${attempt > 1 ? 's' : ''})`, code);
       }
       log.warn({ resource, namespace, name, retryInMs: backoff }, message);
-      await sleep(backoff);
+      await sleep(backoff, stopper.signal);
     }
   }
-  void run();
+  void lw.run();
   return {
     stop() {
       stopper.abort();
-      watching?.abort();
+      lw.stop();
     },
   };
 }
