@@ -101,35 +101,43 @@ class RepositoryReconciler {
   }
 
   private async setStatus(repo: Repository, cond: Omit<Condition, 'lastTransitionTime'>, counts?: { packages: number; revisions: number; head?: string }): Promise<void> {
-    const ns = repo.metadata.namespace!;
-    const name = repo.metadata.name!;
     const before = findCondition(repo.status?.conditions, cond.type);
     if (before?.reason !== cond.reason && (cond.status === 'False' || before)) this.o.recorder.event(repo, cond.status === 'True' ? 'Normal' : 'Warning', cond.reason!, cond.message ?? '');
-    await this.o.repositories
+    await this.writeStatus(repo, 'repository status', (status, cur) => {
+      const old = findCondition(status.conditions, cond.type);
+      const changed = !old || old.status !== cond.status || old.reason !== cond.reason;
+      const c: Condition = { ...cond, lastTransitionTime: changed ? timestamp() : old!.lastTransitionTime, observedGeneration: cur.metadata.generation };
+      if (!changed && old!.message === c.message) c.message = old!.message;
+      // the sync has ended (either way): no work in progress any more
+      status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== cond.type && x.type !== RECONCILING), c];
+      if (counts) {
+        status.lastSyncTime = timestamp();
+        status.packageCount = counts.packages;
+        status.revisionCount = counts.revisions;
+        if (counts.head) status.headCommit = counts.head;
+        else delete status.headCommit;
+      }
+    });
+  }
+
+  /** Changes a Repository's status through the status subresource; a failure is logged (debug) only. */
+  private writeStatus(repo: Repository, what: string, change: (status: NonNullable<Repository['status']>, cur: KObject) => void): Promise<void> {
+    return this.o.repositories
       .update(
-        ns,
-        name,
+        repo.metadata.namespace!,
+        repo.metadata.name!,
         (cur) => {
-          const status = { ...(cur.status ?? {}) };
-          const old = findCondition(status.conditions, cond.type);
-          const changed = !old || old.status !== cond.status || old.reason !== cond.reason;
-          const c: Condition = { ...cond, lastTransitionTime: changed ? timestamp() : old!.lastTransitionTime, observedGeneration: cur.metadata.generation };
-          if (!changed && old!.message === c.message) c.message = old!.message;
-          // the sync has ended (either way): no work in progress any more
-          status.conditions = [...(status.conditions ?? []).filter((x: Condition) => x.type !== cond.type && x.type !== RECONCILING), c];
-          if (counts) {
-            status.lastSyncTime = timestamp();
-            status.packageCount = counts.packages;
-            status.revisionCount = counts.revisions;
-            if (counts.head) status.headCommit = counts.head;
-            else delete status.headCommit;
-          }
+          const status = { ...(cur.status ?? {}) } as NonNullable<Repository['status']>;
+          change(status, cur);
           return { obj: { ...cur, status } };
         },
         this.o.context,
         'status',
       )
-      .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository status not written'));
+      .then(
+        () => undefined,
+        (e) => this.log.debug({ err: (e as Error).message }, `${what} not written`),
+      );
   }
 
   /**
@@ -222,19 +230,9 @@ class RepositoryReconciler {
     const ns = repo.metadata.namespace!;
     const name = repo.metadata.name!;
     this.log.info({ repository: `${ns}/${name}` }, message);
-    await this.o.repositories
-      .update(
-        ns,
-        name,
-        (cur) => {
-          const status = { ...(cur.status ?? {}) };
-          status.conditions = setCondition(status.conditions, { type: RECONCILING, status: 'True', reason, message }, cur.metadata.generation);
-          return { obj: { ...cur, status } };
-        },
-        this.o.context,
-        'status',
-      )
-      .catch((e) => this.log.debug({ err: (e as Error).message }, 'repository progress not written'));
+    await this.writeStatus(repo, 'repository progress', (status, cur) => {
+      status.conditions = setCondition(status.conditions, { type: RECONCILING, status: 'True', reason, message }, cur.metadata.generation);
+    });
   }
 
   /** Updates the stored PackageRevision to what git says (lifecycle, revision, commit, the latest label). */
