@@ -136,7 +136,7 @@ export function buildApp(opts: AppOptions): App {
     m.add(packageVariantController({ client: client(controllerUser('packagevariant')), variants, revisions, repositories: repos, recorder, logger: log, metrics }));
     m.add(approvalController({ client: client(controllerUser('approval')), revisions, recorder, logger: log, metrics }));
     m.add(upgradesController({ client: client(controllerUser('upgrades')), revisions, logger: log, metrics }));
-    const discovery = discoveryControllers({ client: client(controllerUser('discovery')), revisions, packageAPIs: m.informer(packageAPIs), engine, core: coreAPIs, logger: log, metrics });
+    const discovery = discoveryControllers({ client: client(controllerUser('discovery')), revisions, packageAPIs: m.informer(packageAPIs), repositories: repos, engine, core: coreAPIs, logger: log, metrics });
     for (const c of discovery) m.add(c);
     // the cluster's APIs changed: every published catalog revision's dependencies are resolved again
     liveAPIs?.onChange(() => rediscoverAll(discovery.find((c) => c.name === 'discovery')!, revisions));

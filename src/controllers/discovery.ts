@@ -28,11 +28,19 @@ import type { PackageDocuments } from '../engine/documents.ts';
 import { Controller, indexKeys, type MapFunc, type ObjectKey, type Result } from './runtime/controller.ts';
 import type { Client } from './runtime/client.ts';
 import type { Informer } from './runtime/informer.ts';
+import { RECONCILING } from './repository.ts';
 
 export interface DiscoveryControllerOptions {
   client: Client;
   revisions: Informer;
   packageAPIs: Informer;
+  /**
+   * The Repositories: while any of them is in a long sync (Reconciling=True: a first sync, or one
+   * that brings many revisions), revisions wait, so that the syncs (every revision listed) do not
+   * share the CPU with the reading of every revision's files; the end of the last such sync
+   * enqueues them.
+   */
+  repositories?: Informer;
   engine: PackageEngine;
   /** the APIs the cluster serves (built-in list standalone, live discovery in a cluster) */
   core: APIIndex;
@@ -96,7 +104,8 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
   packageAPIs.addIndex(API_GR, (obj) => ((obj as PackageAPI).spec.resource ? [`${obj.metadata.namespace}/${(obj as PackageAPI).spec.group}/${(obj as PackageAPI).spec.resource}`] : []));
   packageAPIs.addIndex(API_PROVIDER, (obj) => (obj as PackageAPI).spec.providers.map((p) => refKey(obj.metadata.namespace, p)));
 
-  const discovery = new Controller({ name: 'discovery', reconciler: new DiscoveryReconciler(o), workers: 4, baseDelayMs: 500, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
+  const reconciler = new DiscoveryReconciler(o);
+  const discovery = new Controller({ name: 'discovery', reconciler, workers: 4, baseDelayMs: 500, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
   // a catalog revision itself
   // (not its own status writes: only what changes the result — the content, the lifecycle, a
   // deletion — or a status that lost the condition)
@@ -125,6 +134,14 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
     }),
   );
 
+  // the last long sync ended (or its Repository went): the revisions that waited
+  const repositories = o.repositories;
+  if (repositories)
+    discovery.watches(repositories, (type, obj, old) => {
+      const ended = type === 'DELETED' ? syncing(obj) : type === 'MODIFIED' && !!old && syncing(old) && !syncing(obj);
+      return ended && !repositories.list().some(syncing) ? reconciler.drainWaiting() : [];
+    });
+
   const cleaner = new Controller({ name: 'packageapis', reconciler: new PackageAPICleaner(o), workers: 1, baseDelayMs: 500, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
   cleaner.watches(packageAPIs);
   // a catalog revision leaving the published ones (deleted): the PackageAPIs of its package
@@ -135,17 +152,34 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
   return [discovery, cleaner];
 }
 
+/** Whether a Repository is in a long sync (its Reconciling condition is True). */
+const syncing = (repo: KObject | undefined) => findCondition((repo?.status as { conditions?: Condition[] } | undefined)?.conditions, RECONCILING)?.status === 'True';
+
 /** Enqueues every published catalog revision (the cluster's APIs changed). */
 export function rediscoverAll(discovery: Controller, revisions: Informer): void {
   for (const pr of revisions.list()) if (isCatalogPublished(pr)) discovery.enqueue(keyOf(pr));
 }
 
 class DiscoveryReconciler {
+  /** revisions that came while a repository was in a long sync ("ns/name" → key) */
+  private readonly waiting = new Map<string, ObjectKey>();
+
   constructor(private readonly o: DiscoveryControllerOptions) {}
+
+  /** The revisions that waited for the long syncs to end (and forgets them). */
+  drainWaiting(): ObjectKey[] {
+    const keys = [...this.waiting.values()];
+    this.waiting.clear();
+    return keys;
+  }
 
   async reconcile(key: ObjectKey): Promise<Result | void> {
     const pr = this.o.revisions.get(key.namespace, key.name);
     if (!isCatalogPublished(pr) || pr.metadata.deletionTimestamp || !pr.status?.git?.commit) return;
+    if (this.o.repositories?.list().some(syncing)) {
+      this.waiting.set(`${key.namespace}/${key.name}`, key); // enqueued again when the last long sync ends
+      return;
+    }
     let found: { tree: string; documents: PackageDocuments };
     try {
       found = await this.o.engine.documents(pr);

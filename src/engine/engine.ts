@@ -217,7 +217,9 @@ export class PackageEngine {
 
   /** Forgets a repository (its Repository was deleted); git data stays. */
   forget(namespace: string, name: string): void {
-    this.repos.delete(`${namespace}/${name}`);
+    const id = `${namespace}/${name}`;
+    this.repos.get(id)?.repo.then((r) => r.git.close(), () => undefined);
+    this.repos.delete(id);
   }
 
   // ---------------------------------------------------------------- hooks of the PackageRevision registry

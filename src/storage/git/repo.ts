@@ -15,6 +15,8 @@ import fs from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { Errors, type CommitObject, type HttpClient, type TreeEntry } from 'isomorphic-git';
+import { gitFs } from './gitfs.ts';
+import { GitObjectFormatError, ObjectDatabase, parseCommit, parseTag, parseTree, type ObjectType, type RawObject } from './objects.ts';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitRemoteHTTP } from 'isomorphic-git/managers';
 import { LRUCache } from 'lru-cache';
@@ -273,6 +275,8 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
 export class GitRepo {
   /** isomorphic-git's object cache (parsed packfiles and indexes), shared by every call on this repository */
   private cache = {};
+  /** reads of objects (loose and packed) with native zlib: every object read but isomorphic-git's own (fetch, packObjects) */
+  private readonly objects: ObjectDatabase;
   private lockTail: Promise<void> = Promise.resolve();
   /** oid of a commit or (annotated) tag → the commit it peels to */
   private readonly peeled = new Map<string, string>();
@@ -300,7 +304,14 @@ export class GitRepo {
     private readonly remote: Remote | undefined,
     private readonly timeoutMs: number,
     private readonly identity: GitIdentity,
-  ) {}
+  ) {
+    this.objects = new ObjectDatabase(gitdir);
+  }
+
+  /** Closes the pack files opened for reads (they are opened again when needed). */
+  close(): void {
+    this.objects.close();
+  }
 
   /**
    * Opens `gitdir`: the local bare repository itself (no `remote`), or the bare clone of `remote`,
@@ -318,8 +329,8 @@ export class GitRepo {
 
     const remote = parseRemote(opts.remote.url, opts.remote.auth);
     if (await isGitDir(gitdir)) {
-      if ((await git.getConfig({ fs, gitdir, path: 'remote.origin.url' })) !== remote.url) {
-        await git.setConfig({ fs, gitdir, path: 'remote.origin.url', value: remote.url });
+      if ((await git.getConfig({ fs: gitFs, gitdir, path: 'remote.origin.url' })) !== remote.url) {
+        await git.setConfig({ fs: gitFs, gitdir, path: 'remote.origin.url', value: remote.url });
       }
       return new GitRepo(gitdir, remote, timeoutMs, identity);
     }
@@ -329,9 +340,9 @@ export class GitRepo {
     await mkdir(path.dirname(gitdir), { recursive: true });
     const scratch = `${gitdir}.clone-${process.pid}-${Date.now()}`;
     try {
-      await git.init({ fs, gitdir: scratch, bare: true, defaultBranch: 'main' });
-      await git.setConfig({ fs, gitdir: scratch, path: 'remote.origin.url', value: remote.url });
-      await git.setConfig({ fs, gitdir: scratch, path: 'remote.origin.fetch', value: FETCH_REFSPEC });
+      await git.init({ fs: gitFs, gitdir: scratch, bare: true, defaultBranch: 'main' });
+      await git.setConfig({ fs: gitFs, gitdir: scratch, path: 'remote.origin.url', value: remote.url });
+      await git.setConfig({ fs: gitFs, gitdir: scratch, path: 'remote.origin.fetch', value: FETCH_REFSPEC });
       await new GitRepo(scratch, remote, timeoutMs, identity).fetch();
       await rename(scratch, gitdir);
     } catch (err) {
@@ -401,7 +412,7 @@ export class GitRepo {
               return { url: req.url, method: 'GET', statusCode: 200, statusMessage: 'OK', headers, body: single(advertisement) };
             },
           };
-          await git.fetch({ fs, http: replaying, gitdir: this.gitdir, cache: this.cache, url: remote.url, remoteRef: 'refs/heads/0', tags: false, headers: this.authHeaders() });
+          await git.fetch({ fs: gitFs, http: replaying, gitdir: this.gitdir, cache: this.cache, url: remote.url, remoteRef: 'refs/heads/0', tags: false, headers: this.authHeaders() });
           // A ref that moved between the advertisement and the request makes the remote refuse
           // its old tip as a want ("not our ref"), and isomorphic-git then returns an empty pack
           // without an error. Refs are mirrored only once every object is here: ask again.
@@ -453,7 +464,7 @@ export class GitRepo {
     // a commit just peeled (listRefs) was read already: the sync reads each tag's commit once
     const peeled = this.peeledCommits.get(oid);
     if (peeled) this.peeledCommits.delete(oid);
-    const commit = peeled ?? (await this.read(() => git.readCommit({ fs, gitdir: this.gitdir, oid, cache: this.cache }))).commit;
+    const commit = peeled ?? parseCommit(this.object(oid, 'commit').data);
     return { oid, message: commit.message, author: commit.author, committer: commit.committer, parents: commit.parent, tree: commit.tree };
   }
 
@@ -477,7 +488,7 @@ export class GitRepo {
           const rel = prefix + entry.path;
           if (entry.type === 'tree') await visit(entry.oid, `${rel}/`);
           else if (entry.type === 'blob') {
-            const { blob } = await this.read(() => git.readBlob({ fs, gitdir: this.gitdir, oid: entry.oid, cache: this.cache }));
+            const blob = this.object(entry.oid, 'blob').data;
             gitFileReads.inc();
             files.push([rel, Buffer.from(blob)]);
           }
@@ -523,10 +534,10 @@ export class GitRepo {
       const base = opts.parent ? (await this.readCommit(opts.parent)).tree : null;
       const content = files ? await this.writeFileTree(files, written) : null;
       let tree = await this.replaceSubtree(base, dirParts, content, written);
-      if (tree === null) written.push((tree = await git.writeTree({ fs, gitdir: this.gitdir, tree: [] })));
+      if (tree === null) written.push((tree = await git.writeTree({ fs: gitFs, gitdir: this.gitdir, tree: [] })));
       const now = { timestamp: Math.floor(Date.now() / 1000), timezoneOffset: new Date().getTimezoneOffset() };
       const commit = await git.writeCommit({
-        fs,
+        fs: gitFs,
         gitdir: this.gitdir,
         commit: {
           message: opts.message.endsWith('\n') ? opts.message : `${opts.message}\n`,
@@ -753,7 +764,7 @@ export class GitRepo {
   }
 
   private async packOf(oids: string[]): Promise<Buffer> {
-    const { packfile } = await this.read(() => git.packObjects({ fs, gitdir: this.gitdir, oids: [...new Set(oids)], cache: this.cache }));
+    const { packfile } = await this.read(() => git.packObjects({ fs: gitFs, gitdir: this.gitdir, oids: [...new Set(oids)], cache: this.cache }));
     return Buffer.from(packfile!);
   }
 
@@ -808,7 +819,7 @@ export class GitRepo {
     try {
       await this.network(`push ${ref} to`, (http) =>
         git.push({
-          fs,
+          fs: gitFs,
           http,
           gitdir: this.gitdir,
           cache: this.cache,
@@ -929,14 +940,14 @@ export class GitRepo {
 
   private async assertFastForward(ref: string, from: string | null, to: string): Promise<void> {
     try {
-      await git.readCommit({ fs, gitdir: this.gitdir, oid: to, cache: this.cache });
+      this.object(to, 'commit');
     } catch (err) {
       const code = errorCode(err);
       if (code === 'NotFoundError' || code === 'ObjectTypeError') throw new GitError(`${to} is not a commit in ${this.gitdir}`);
       throw err;
     }
     if (from === null || from === to) return;
-    if (!(await git.isDescendent({ fs, gitdir: this.gitdir, oid: to, ancestor: from, depth: -1, cache: this.cache }))) {
+    if (!this.isDescendent(to, from)) {
       throw new GitConflictError(`${ref}: ${to} is not a fast-forward of ${from}`);
     }
   }
@@ -1030,7 +1041,7 @@ export class GitRepo {
       if (!name.startsWith(prefix) || name.endsWith('.lock')) return;
       const content = (await readFile(path.join(this.gitdir, name), 'utf8').catch(() => '')).trim();
       if (OID.test(content)) refs.set(name, content);
-      else if (content.startsWith('ref: ')) refs.set(name, await git.resolveRef({ fs, gitdir: this.gitdir, ref: name }));
+      else if (content.startsWith('ref: ')) refs.set(name, await git.resolveRef({ fs: gitFs, gitdir: this.gitdir, ref: name }));
     };
     // `refs/tags/` is a directory; a full ref name is a file (or a directory of longer names).
     await readLoose(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
@@ -1038,24 +1049,39 @@ export class GitRepo {
   }
 
   private async hasObject(oid: string): Promise<boolean> {
-    try {
-      await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'deflated', cache: this.cache });
-      return true;
-    } catch (err) {
-      if (errorCode(err) === 'NotFoundError') return false;
-      throw err;
+    return this.objects.has(oid);
+  }
+
+  /** An object of this repository (GitObjectNotFoundError when absent; an 'ObjectTypeError' when not of type `want`). */
+  private object(oid: string, want?: ObjectType): RawObject {
+    const obj = this.objects.read(oid);
+    if (want && obj.type !== want) throw new GitObjectFormatError(`${oid} is a ${obj.type}, not a ${want}`, 'ObjectTypeError');
+    return obj;
+  }
+
+  /** Whether `ancestor` is reachable from commit `oid` through parents (not `oid` itself). */
+  private isDescendent(oid: string, ancestor: string): boolean {
+    const seen = new Set<string>();
+    const queue = [...parseCommit(this.object(oid, 'commit').data).parent];
+    while (queue.length) {
+      const next = queue.pop()!;
+      if (next === ancestor) return true;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      queue.push(...parseCommit(this.object(next, 'commit').data).parent);
     }
+    return false;
   }
 
   /** The commit an oid peels to (annotated tags followed). */
   private async peel(oid: string): Promise<string> {
     const known = this.peeled.get(oid);
     if (known) return known;
-    const { type, object } = await this.read(() => git.readObject({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
-    const commit = type === 'tag' ? await this.peel((object as { object: string }).object) : oid;
+    const { type, data } = this.object(oid);
+    const commit = type === 'tag' ? await this.peel(parseTag(data).object) : oid;
     if (type === 'commit') {
       if (this.peeledCommits.size >= PEELED_COMMITS_LIMIT) this.peeledCommits.clear();
-      this.peeledCommits.set(oid, object as CommitObject);
+      this.peeledCommits.set(oid, parseCommit(data));
     }
     this.remember(oid, commit);
     return commit;
@@ -1074,8 +1100,15 @@ export class GitRepo {
   private async readTreeObject(oid: string): Promise<{ oid: string; tree: TreeEntry[] }> {
     const known = this.trees.get(oid);
     if (known) return known;
-    const { oid: treeOid, tree } = await this.read(() => git.readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache }));
-    const entry = { oid: treeOid, tree };
+    // a commit or an annotated tag stands for its tree
+    let treeOid = oid;
+    let obj = this.object(oid);
+    for (let hops = 0; obj.type !== 'tree'; hops++) {
+      if (obj.type === 'blob' || hops > 10) throw new GitObjectFormatError(`${oid} is a ${obj.type}, not a tree`, 'ObjectTypeError');
+      treeOid = obj.type === 'commit' ? parseCommit(obj.data).tree : parseTag(obj.data).object;
+      obj = this.object(treeOid);
+    }
+    const entry = { oid: treeOid, tree: parseTree(obj.data) as TreeEntry[] };
     this.trees.set(oid, entry);
     if (treeOid !== oid) this.trees.set(treeOid, entry);
     return entry;
@@ -1137,13 +1170,13 @@ export class GitRepo {
     const write = async (dir: Dir): Promise<string> => {
       const entries: TreeEntry[] = await Promise.all([
         ...[...dir.files].map(async ([name, content]) => {
-          const oid = await git.writeBlob({ fs, gitdir: this.gitdir, blob: content });
+          const oid = await git.writeBlob({ fs: gitFs, gitdir: this.gitdir, blob: content });
           written.push(oid);
           return { mode: FILE_MODE, path: name, type: 'blob' as const, oid };
         }),
         ...[...dir.dirs].map(async ([name, sub]) => ({ mode: TREE_MODE, path: name, type: 'tree' as const, oid: await write(sub) })),
       ]);
-      const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+      const oid = await git.writeTree({ fs: gitFs, gitdir: this.gitdir, tree: entries });
       written.push(oid);
       return oid;
     };
@@ -1164,7 +1197,7 @@ export class GitRepo {
     const others = entries.filter((e) => e !== existing);
     if (replaced) others.push({ mode: TREE_MODE, path: name, type: 'tree', oid: replaced });
     if (!others.length) return null;
-    const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: others });
+    const oid = await git.writeTree({ fs: gitFs, gitdir: this.gitdir, tree: others });
     written.push(oid);
     return oid;
   }
