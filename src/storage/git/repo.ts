@@ -16,6 +16,7 @@ import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'no
 import path from 'node:path';
 import git, { Errors, type CommitObject, type HttpClient, type TreeEntry } from 'isomorphic-git';
 import { gitFs } from './gitfs.ts';
+import { indexPack } from './indexpack.ts';
 import { GitObjectFormatError, ObjectDatabase, parseCommit, parseTag, parseTree, type ObjectType, type RawObject } from './objects.ts';
 import nodeHttp from 'isomorphic-git/http/node';
 import { GitRemoteHTTP } from 'isomorphic-git/managers';
@@ -37,6 +38,8 @@ const DEFAULT_IDENTITY: GitIdentity = { name: 'pkgserver', email: 'pkgserver@loc
 const FETCH_REFSPEC = '+refs/pkgserver/none:refs/pkgserver/none';
 const TREE_MODE = '040000';
 const FILE_MODE = '100644';
+/** Tags sent as haves in an upload-pack request, besides every branch tip. */
+const UPLOAD_PACK_HAVES = 256;
 /** Fetches re-asked when refs moved on the remote during the fetch. */
 const FETCH_ATTEMPTS = 5;
 /** Bound on the memo of oid → peeled commit oid (objects never change, so entries never go stale). */
@@ -213,21 +216,37 @@ function parsePktLines(buf: Buffer): string[] {
 }
 
 /**
- * A smart-HTTP upload-pack advertisement of `oids` as branches `refs/heads/0`, `refs/heads/1`, …
- * (HEAD a symref to the first), with the remote's other capabilities.
+ * The pack of an upload-pack reply: after the ACK/NAK lines, either side-band packets (1: pack
+ * data, 2: progress, 3: a fatal error from the remote) up to a flush, or the raw pack.
  */
-function wantAdvertisement(oids: string[], capabilities: Set<string>): Buffer {
-  const caps = [...[...capabilities].filter((c) => !c.startsWith('symref=')), 'symref=HEAD:refs/heads/0'].join(' ');
-  return Buffer.concat([
-    pktLine('# service=git-upload-pack\n'),
-    Buffer.from('0000'),
-    ...oids.map((oid, i) => pktLine(`${oid} refs/heads/${i}${i === 0 ? `\0${caps}` : ''}\n`)),
-    Buffer.from('0000'),
-  ]);
-}
-
-async function* single(buf: Buffer): AsyncIterableIterator<Uint8Array> {
-  yield buf;
+function demuxPack(reply: Buffer, sideBand: boolean, url: string): Buffer {
+  let at = 0;
+  const parts: Buffer[] = [];
+  for (;;) {
+    if (at + 4 > reply.length) throw new GitError(`fetch from ${url}: the reply ended before its pack`);
+    const head = reply.toString('latin1', at, at + 4);
+    const len = parseInt(head, 16);
+    if (!/^[0-9a-f]{4}$/.test(head)) {
+      if (!sideBand) return reply.subarray(at); // the raw pack
+      throw new GitError(`fetch from ${url}: malformed reply`);
+    }
+    if (len === 0) {
+      if (!sideBand) throw new GitError(`fetch from ${url}: the reply ended before its pack`);
+      break; // end of the side-band stream
+    }
+    if (len < 4 || at + len > reply.length) throw new GitError(`fetch from ${url}: malformed reply`);
+    const payload = reply.subarray(at + 4, at + len);
+    at += len;
+    const text = payload.toString('latin1', 0, 4);
+    if (parts.length === 0 && (text === 'ACK ' || text === 'NAK\n' || text === 'NAK')) continue;
+    if (text.startsWith('ERR ')) throw new GitError(`fetch from ${url}: the remote says ${payload.toString('utf8', 4).trim()}`);
+    if (!sideBand) throw new GitError(`fetch from ${url}: unexpected line ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`);
+    const channel = payload[0];
+    if (channel === 1) parts.push(payload.subarray(1));
+    else if (channel === 3) throw new GitError(`fetch from ${url}: the remote says ${payload.toString('utf8', 1).trim()}`);
+    // 2: progress, ignored
+  }
+  return Buffer.concat(parts);
 }
 
 /** Ends `iterator` (with `aborted`'s rejection) as soon as `aborted` settles, and releases it. */
@@ -400,19 +419,9 @@ export class GitRepo {
           // a first fetch (no local refs) has none of them: no lookup each (checked below once fetched)
           for (const oid of new Set(refs.values())) if (!local.has(oid) && (before.size === 0 || !(await this.hasObject(oid)))) missing.push(oid);
           if (missing.length === 0) return refs;
-          // isomorphic-git's fetch writes the refs it fetches itself, before the objects have
-          // arrived, and copes badly with moved tags and `a/v1` → `a/v1/x`. So it is only asked
-          // for objects: it sees an advertisement of just the missing oids under names that the
-          // configured refspec (FETCH_REFSPEC) does not map anywhere, and tags off.
-          const advertisement = wantAdvertisement(missing, info.capabilities as Set<string>);
-          const replaying: HttpClient = {
-            async request(req) {
-              if (req.method !== 'GET') return http.request(req);
-              const headers = { 'content-type': 'application/x-git-upload-pack-advertisement' };
-              return { url: req.url, method: 'GET', statusCode: 200, statusMessage: 'OK', headers, body: single(advertisement) };
-            },
-          };
-          await git.fetch({ fs: gitFs, http: replaying, gitdir: this.gitdir, cache: this.cache, url: remote.url, remoteRef: 'refs/heads/0', tags: false, headers: this.authHeaders() });
+          // Only objects are fetched here (refs are mirrored below, once every object is here):
+          // one upload-pack request for the missing oids, the local tips as haves.
+          await this.uploadPack(http, missing, before, info.capabilities as Set<string>);
           // A ref that moved between the advertisement and the request makes the remote refuse
           // its old tip as a want ("not our ref"), and isomorphic-git then returns an empty pack
           // without an error. Refs are mirrored only once every object is here: ask again.
@@ -441,6 +450,47 @@ export class GitRepo {
       }
       return changes.sort((a, b) => (a.ref < b.ref ? -1 : a.ref > b.ref ? 1 : 0));
     });
+  }
+
+  /**
+   * One upload-pack request (smart HTTP, protocol v1, stateless): `wants`, the local refs' commits
+   * as haves, `done`; the pack that comes back is checked and indexed here (./indexpack.ts) and
+   * stored as `objects/pack/pack-<checksum>.pack` with its `.idx` (written last, by a rename).
+   */
+  private async uploadPack(http: HttpClient, wants: string[], local: Map<string, string>, offered: Set<string>): Promise<void> {
+    const url = this.remote!.url;
+    const band = offered.has('side-band-64k') ? 'side-band-64k' : offered.has('side-band') ? 'side-band' : undefined;
+    const caps = [band, offered.has('ofs-delta') ? 'ofs-delta' : undefined, offered.has('no-progress') ? 'no-progress' : undefined, 'agent=pkgserver'].filter(Boolean).join(' ');
+    // the branches' tips (every draft, proposal and main) and some tags: enough for the remote to
+    // leave out what is here; a have it does not know is ignored
+    const haves = new Set<string>();
+    for (const [ref, oid] of local) if (ref.startsWith('refs/heads/')) haves.add(oid);
+    for (const [ref, oid] of local) if (ref.startsWith('refs/tags/') && haves.size < UPLOAD_PACK_HAVES) haves.add(oid);
+    const body = Buffer.concat([
+      ...wants.map((oid, i) => pktLine(`want ${oid}${i === 0 ? ` ${caps}` : ''}\n`)),
+      Buffer.from('0000'),
+      ...[...haves].map((oid) => pktLine(`have ${oid}\n`)),
+      pktLine('done\n'),
+    ]);
+    const res = await http.request({
+      url: `${url}/git-upload-pack`,
+      method: 'POST',
+      headers: { ...this.authHeaders(), 'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result' },
+      // isomorphic-git's node client sends an array as one buffer, with a Content-Length
+      body: [body] as unknown as AsyncIterableIterator<Uint8Array>,
+    });
+    const chunks: Buffer[] = [];
+    if (res.body) for await (const chunk of res.body) chunks.push(Buffer.from(chunk));
+    const reply = Buffer.concat(chunks);
+    if (res.statusCode !== 200) throw new Errors.HttpError(res.statusCode, res.statusMessage, reply.subarray(0, 1024).toString());
+    const pack = demuxPack(reply, band !== undefined, url);
+    const { checksum, idx } = indexPack(pack);
+    const dir = path.join(this.gitdir, 'objects', 'pack');
+    await mkdir(dir, { recursive: true });
+    const base = path.join(dir, `pack-${checksum}`);
+    await writeFile(`${base}.pack`, pack);
+    await writeFile(`${base}.idx.tmp`, idx);
+    await rename(`${base}.idx.tmp`, `${base}.idx`);
   }
 
   // ---------------------------------------------------------------------------------------------
