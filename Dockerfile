@@ -1,15 +1,18 @@
 # The pkgserver image (docs/install.md): docker build -t pkgserver:0.1.0 .
-# Two stages on Node 20: the builder installs the production dependencies and compiles
-# better-sqlite3's native addon; the runtime image gets them without a compiler. The sources stay
-# TypeScript and run through tsx's loader (a runtime dependency), so there is no build step. No git
-# binary: the server speaks git through isomorphic-git. Runs as uid/gid 10001.
+# Two stages on Node 20: the builder installs the dependencies, compiles better-sqlite3's native
+# addon and bundles the server into dist/ (`npm ci` runs scripts/build.js), then drops the
+# development dependencies; the runtime image gets node_modules and dist/ without a compiler.
+# bin/pkgserver.js runs dist/ (src/ is copied too, as the build's newer-than check reads it). No
+# git binary: the server speaks git through isomorphic-git. Runs as uid/gid 10001.
 FROM node:20-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+COPY scripts ./scripts
+COPY src ./src
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
@@ -20,7 +23,8 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/src ./src
+COPY --from=build /app/dist ./dist
 USER 10001:10001
 EXPOSE 8443
 ENTRYPOINT ["node", "bin/pkgserver.js"]

@@ -12,7 +12,7 @@ import { APIServer, type ServerOptions } from './apiserver/server.ts';
 import os from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { coreResources } from './core.ts';
-import { clusterEventRecorder } from './events/cluster.ts';
+import type { clusterEventRecorder } from './events/cluster.ts';
 import { repositoryController } from './controllers/repository.ts';
 import { packageVariantController } from './controllers/packagevariant.ts';
 import { approvalController } from './controllers/approval.ts';
@@ -21,7 +21,7 @@ import { discoveryControllers, rediscoverAll } from './controllers/discovery.ts'
 import { schedulerController } from './controllers/scheduler.ts';
 import { packageAPIResource } from './apiserver/registry/packageapis.ts';
 import { apiIndex, KUBERNETES_APIS, type APIIndex, type ServedAPI } from './api/coreapis.ts';
-import { LiveAPIs } from './kube/apidiscovery.ts';
+import type { LiveAPIs } from './kube/apidiscovery.ts';
 import { garbageCollector } from './controllers/gc.ts';
 import { Client } from './controllers/runtime/client.ts';
 import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
@@ -43,6 +43,8 @@ export interface AppOptions extends ServerOptions {
   eventTTLMs?: number;
   /** in a cluster: Events are recorded there (standalone the server serves them itself) */
   kubeConfig?: KubeConfig;
+  /** the modules that talk to the cluster (required with kubeConfig: `await clusterModules()`) */
+  cluster?: ClusterModules;
 }
 
 /** The identity of the server's own writes (the repository sync, the garbage collector, Events). */
@@ -65,7 +67,19 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** What the server needs in a cluster; loaded on demand, so a standalone start does not import @kubernetes/client-node. */
+export interface ClusterModules {
+  clusterEventRecorder: typeof clusterEventRecorder;
+  LiveAPIs: typeof LiveAPIs;
+}
+
+export async function clusterModules(): Promise<ClusterModules> {
+  const [{ clusterEventRecorder }, { LiveAPIs }] = await Promise.all([import('./events/cluster.ts'), import('./kube/apidiscovery.ts')]);
+  return { clusterEventRecorder, LiveAPIs };
+}
+
 export function buildApp(opts: AppOptions): App {
+  if (opts.kubeConfig && !opts.cluster) throw new Error('buildApp: a kubeConfig needs the cluster modules (clusterModules())');
   let controllersStarted = false;
   const server = new APIServer({
     ...opts,
@@ -84,7 +98,7 @@ export function buildApp(opts: AppOptions): App {
   server.metricsRegistry.registerMetric(documentReads);
   // standalone the server serves Events and Namespaces itself; in a cluster Events go there
   const core = opts.kubeConfig ? undefined : coreResources(server, { user: SERVER_USER, log, eventTTLMs: opts.eventTTLMs });
-  const recorder = core?.recorder ?? clusterEventRecorder(opts.kubeConfig!, { component: 'pkgserver', host: os.hostname(), log });
+  const recorder = core?.recorder ?? opts.cluster!.clusterEventRecorder(opts.kubeConfig!, { component: 'pkgserver', host: os.hostname(), log });
   let repositories: Registry;
   let packageRevisions: Registry;
   let packageVariants: Registry;
@@ -120,7 +134,7 @@ export function buildApp(opts: AppOptions): App {
   const ownAPIs = (): ServedAPI[] =>
     server.registries().map((r) => ({ group: r.def.group, kind: r.def.kind, resource: r.def.plural, versions: [r.def.version], namespaced: r.def.namespaced }));
   const liveAPIs =
-    opts.kubeConfig && opts.controllers !== false ? new LiveAPIs({ kubeConfig: opts.kubeConfig, own: ownAPIs(), logger: log.child({ module: 'apidiscovery' }) }) : undefined;
+    opts.kubeConfig && opts.controllers !== false ? new opts.cluster!.LiveAPIs({ kubeConfig: opts.kubeConfig, own: ownAPIs(), logger: log.child({ module: 'apidiscovery' }) }) : undefined;
   const coreAPIs: APIIndex = liveAPIs ?? apiIndex([...KUBERNETES_APIS, ...ownAPIs()]);
 
   const manager = opts.controllers === false ? undefined : controllers();

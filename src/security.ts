@@ -18,18 +18,14 @@ import { ClientCertAuthenticator } from './apiserver/authn/x509.ts';
 import { DEFAULT_REQUEST_HEADER, RequestHeaderAuthenticator, type RequestHeaderConfig } from './apiserver/authn/requestheader.ts';
 import { TokenFileAuthenticator } from './apiserver/authn/tokenfile.ts';
 import { OIDCAuthenticator, type OIDCOptions } from './apiserver/authn/oidc.ts';
-import { TokenReviewAuthenticator } from './apiserver/authn/webhook.ts';
 import type { Authorizer, RuleResolver } from './apiserver/authz/types.ts';
 import { AuthorizerChain } from './apiserver/authz/union.ts';
 import { RBACAuthorizer } from './apiserver/authz/rbac.ts';
 import { watchPolicyFile, writeDefaultPolicy } from './apiserver/authz/policyfile.ts';
-import { SubjectAccessReviewAuthorizer } from './apiserver/authz/webhook.ts';
 import { AuditLog } from './apiserver/audit.ts';
 import { SELF_REVIEW_RESOURCES, type VirtualResource } from './apiserver/selfreview.ts';
 import type { ServingTLS } from './apiserver/server.ts';
-import { loadKubeConfig } from './kube/config.ts';
-import { watchAuthenticationConfig, type ClusterAuthConfig } from './kube/authconfig.ts';
-import { secretCredentials } from './kube/secrets.ts';
+import type { ClusterAuthConfig } from './kube/authconfig.ts';
 import { credentialsFile, type Credentials } from './storage/git/credentials.ts';
 import { followFile, followFiles } from './util/filewatch.ts';
 import { derived } from './util/dynamic.ts';
@@ -102,13 +98,21 @@ export async function buildSecurity(cfg: SecurityConfig): Promise<Security> {
     return text;
   };
 
-  // the cluster, if there is one
-  const kc = cfg.standalone ? undefined : loadKubeConfig({ kubeconfig: cfg.kubeconfig });
-  const authnKC = cfg.authenticationKubeconfig ? loadKubeConfig({ kubeconfig: cfg.authenticationKubeconfig }) : kc;
-  const authzKC = cfg.authorizationKubeconfig ? loadKubeConfig({ kubeconfig: cfg.authorizationKubeconfig }) : kc;
+  // the cluster, if there is one (its modules, and @kubernetes/client-node, are loaded only then:
+  // a third of a standalone start went to importing them)
+  let kc: KubeConfig | undefined;
+  let authnKC: KubeConfig | undefined;
+  let authzKC: KubeConfig | undefined;
+  if (!cfg.standalone || cfg.authenticationKubeconfig || cfg.authorizationKubeconfig) {
+    const { loadKubeConfig } = await import('./kube/config.ts');
+    kc = cfg.standalone ? undefined : loadKubeConfig({ kubeconfig: cfg.kubeconfig });
+    authnKC = cfg.authenticationKubeconfig ? loadKubeConfig({ kubeconfig: cfg.authenticationKubeconfig }) : kc;
+    authzKC = cfg.authorizationKubeconfig ? loadKubeConfig({ kubeconfig: cfg.authorizationKubeconfig }) : kc;
+  }
   const cluster = !!(authnKC || authzKC);
   let clusterAuth: Dynamic<ClusterAuthConfig> = constant({});
   if (authnKC) {
+    const { watchAuthenticationConfig } = await import('./kube/authconfig.ts');
     const w = await watchAuthenticationConfig(authnKC, log);
     stops.push(w.stop);
     clusterAuth = w;
@@ -149,7 +153,7 @@ export async function buildSecurity(cfg: SecurityConfig): Promise<Security> {
   const tokens: Authenticator[] = [];
   if (cfg.tokenAuthFile) tokens.push(new TokenFileAuthenticator(cfg.tokenAuthFile));
   if (cfg.oidc) tokens.push(new OIDCAuthenticator(cfg.oidc));
-  if (authnKC) tokens.push(new TokenReviewAuthenticator(authnKC, { cacheTTLMs: cfg.tokenWebhookCacheTTLMs, log }));
+  if (authnKC) tokens.push(new (await import('./apiserver/authn/webhook.ts')).TokenReviewAuthenticator(authnKC, { cacheTTLMs: cfg.tokenWebhookCacheTTLMs, log }));
   const authenticator = new AuthenticatorChain({ requestHeader: new RequestHeaderAuthenticator(requestHeader), clientCert: new ClientCertAuthenticator(clientCA), tokens });
 
   // authorization
@@ -157,6 +161,7 @@ export async function buildSecurity(cfg: SecurityConfig): Promise<Security> {
   let rules: RuleResolver | undefined;
   let policyFile: string | undefined;
   if (authzKC) {
+    const { SubjectAccessReviewAuthorizer } = await import('./apiserver/authz/webhook.ts');
     authorizer = new AuthorizerChain([new SubjectAccessReviewAuthorizer(authzKC, { allowCacheTTLMs: cfg.authorizedCacheTTLMs, denyCacheTTLMs: cfg.unauthorizedCacheTTLMs, log })], { alwaysAllowPaths: cfg.alwaysAllowPaths });
   } else {
     policyFile = cfg.policyFile ?? path.join(cfg.dataDir, 'policy.yaml');
@@ -178,7 +183,7 @@ export async function buildSecurity(cfg: SecurityConfig): Promise<Security> {
   // git credentials: Secrets in a cluster, else the credentials file
   let credentials: Credentials;
   if (kc && !cfg.credentialsFile) {
-    const secrets = secretCredentials(kc, log);
+    const secrets = (await import('./kube/secrets.ts')).secretCredentials(kc, log);
     stops.push(secrets.stop);
     credentials = secrets;
   } else credentials = credentialsFile(cfg.credentialsFile && path.resolve(cfg.credentialsFile));

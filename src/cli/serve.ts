@@ -4,7 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { flags } from './main.ts';
 import { ensurePKI, kubeconfigYAML } from './pki.ts';
-import { buildApp } from '../app.ts';
+import { buildApp, clusterModules } from '../app.ts';
 import { buildSecurity } from '../security.ts';
 import { SqliteStore } from '../storage/store/sqlite.ts';
 
@@ -217,6 +217,7 @@ export async function serve(argv: string[]): Promise<void> {
     localRepositoryRoots: (f['local-repository-root'] ?? []).map((r) => path.resolve(r)),
     maxObjectBytes: num(f['max-object-size'], 1_572_864, 'max-object-size'),
     kubeConfig: security.kubeConfig,
+    cluster: security.kubeConfig ? await clusterModules() : undefined,
     watchCacheCapacity: num(f['watch-cache-size'], 10_000, 'watch-cache-size'),
     handler: { bookmarkIntervalMs: num(f['bookmark-interval'], 60, 'bookmark-interval') * 1000 },
   });
