@@ -438,6 +438,12 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
     return client.ok(method, p, opts);
   };
   const memAfterStart = srv.memory();
+  /** the server's V8 heap (used / total) and external memory (Buffers), from its /metrics */
+  const heap = async () => {
+    const text = (await req('GET', '/metrics', { accept: 'text/plain' })).body.toString('utf8');
+    const g = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+    return `heap ${g('nodejs_heap_size_used_bytes').toFixed(0)}/${g('nodejs_heap_size_total_bytes').toFixed(0)} MiB, external ${g('nodejs_external_memory_bytes').toFixed(0)} MiB`;
+  };
 
   t0 = now();
   for (const r of repos) {
@@ -487,7 +493,7 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
   const memAfterSync = srv.memory();
   extra.reached = 'initial sync done';
   extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync };
-  log(`initial sync: all ${TOTAL} revisions listed ${fmtMs(syncMs)} after registering ${R} repositories; RSS ${memAfterSync.rssMiB.toFixed(0)} MiB`);
+  log(`initial sync: all ${TOTAL} revisions listed ${fmtMs(syncMs)} after registering ${R} repositories; RSS ${memAfterSync.rssMiB.toFixed(0)} MiB (${await heap()})`);
 
   // The controllers' work that follows a sync (discovery of every catalog revision, half of them
   // here) settles before anything is timed: every work queue empty at three polls in a row.
@@ -503,7 +509,7 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
     await new Promise((r) => setTimeout(r, 500));
   }
   extra.controllersSettledMs = round(now() - settle0, 0);
-  log(`controllers settled ${fmtMs(now() - settle0)} after the sync (discovery of the catalog revisions); RSS ${srv.memory().rssMiB.toFixed(0)} MiB`);
+  log(`controllers settled ${fmtMs(now() - settle0)} after the sync (discovery of the catalog revisions); RSS ${srv.memory().rssMiB.toFixed(0)} MiB (${await heap()})`);
 
   // ------------------------------------------------------------ 3. reads
   /** Measures `n` sequential requests of one kind (after `warmup`), client and server time. */
@@ -666,7 +672,7 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
   // ------------------------------------------------------------ 5. memory after the load
   const memAfterLoad = srv.memory();
   extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync, afterLoad: memAfterLoad, budgetMiB: 400 };
-  log(`server RSS after the load: ${memAfterLoad.rssMiB.toFixed(0)} MiB (peak ${memAfterLoad.hwmMiB.toFixed(0)} MiB)`);
+  log(`server RSS after the load: ${memAfterLoad.rssMiB.toFixed(0)} MiB (peak ${memAfterLoad.hwmMiB.toFixed(0)} MiB; ${await heap()})`);
   extra.serverProblems = srv.problems.slice(0, 20);
   extra.serverErrorLines = errorLines();
 

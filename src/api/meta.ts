@@ -162,3 +162,12 @@ export function setCondition(conds: Condition[] | undefined, c: ConditionValue, 
     { ...c, lastTransitionTime: prev?.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : timestamp(), ...(generation !== undefined ? { observedGeneration: generation } : {}) },
   ];
 }
+
+/** Freezes an object and everything in it (an object shared by readers that must not change it). */
+export function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

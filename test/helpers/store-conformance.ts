@@ -275,6 +275,9 @@ export function storeConformance(
     t.deepEqual(await store.history('', base), [put1, put2, other, putB, del]);
     t.deepEqual(await store.history('h/', base + 2), [putB, del]);
     t.deepEqual(await store.history('h/', base, 2), [put1, put2]);
+    t.deepEqual(await store.history('h/', base, 2, { newest: true }), [putB, del]);
+    t.deepEqual(await store.history('', base, 3, { newest: true }), [other, putB, del]);
+    t.deepEqual(await store.history('h/', base + 2, 10, { newest: true }), [putB, del]);
     t.deepEqual(await store.history('h/', base + 1, 1), [put2]);
     t.deepEqual(await store.history('h/', base + 5), []);
     t.deepEqual(await store.history('h', base + 3), [putB, del]);

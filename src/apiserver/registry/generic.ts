@@ -3,7 +3,7 @@
 // finalizers, on top of the revisioned store for writes and the watch cache for reads.
 import { isDeepStrictEqual } from 'node:util';
 import { randomUUID, randomInt } from 'node:crypto';
-import { timestamp, type KObject } from '../../api/meta.ts';
+import { deepFreeze, timestamp, type KObject } from '../../api/meta.ts';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type KV, type Store } from '../../storage/store/interface.ts';
 import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
 import {
@@ -129,11 +129,15 @@ export class Registry implements RESTStorage {
     return this.def.namespaced ? `${this.base}${ns}/${name}` : `${this.base}${name}`;
   }
 
-  /** Decodes a stored value, stamping the revision as resourceVersion. */
+  /**
+   * Decodes a stored value, stamping the revision as resourceVersion. The object is deep-frozen:
+   * the watch cache shares it with every reader (requests, watchers, the controllers' informers,
+   * which keep it without a copy); a writer works on a structuredClone.
+   */
   static decode(value: Buffer, revision: number): KObject {
     const o = JSON.parse(value.toString('utf8')) as KObject;
     o.metadata.resourceVersion = String(revision);
-    return o;
+    return deepFreeze(o);
   }
 
   /**

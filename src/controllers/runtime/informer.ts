@@ -4,7 +4,7 @@
 // each event stores a deep-frozen copy, and a change replaces it by a new object, so an object
 // once handed out never changes (and a controller cannot change the watch cache through it).
 import type { Logger } from 'pino';
-import type { KObject } from '../../api/meta.ts';
+import { deepFreeze, type KObject } from '../../api/meta.ts';
 import type { RESTStorage } from '../../apiserver/registry/generic.ts';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -112,7 +112,8 @@ export class Informer {
   private apply(type: EventType, obj: KObject): void {
     const key = objectKey(obj.metadata.namespace, obj.metadata.name!);
     const old = this.items.get(key);
-    const next = deepFreeze(structuredClone(obj));
+    // the watch cache's objects are deep-frozen already (Registry.decode): shared, not copied
+    const next = Object.isFrozen(obj) ? obj : deepFreeze(structuredClone(obj));
     if (old) for (const index of this.indexes.values()) this.unindexObject(index, key, old);
     if (type === 'DELETED') {
       this.items.delete(key);
@@ -162,10 +163,3 @@ export class Informer {
 /** The store key of an object: "namespace/name" ("/name" when cluster-scoped). */
 export const objectKey = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
-}

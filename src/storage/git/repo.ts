@@ -217,9 +217,10 @@ function parsePktLines(buf: Buffer): string[] {
 
 /**
  * The pack of an upload-pack reply: after the ACK/NAK lines, either side-band packets (1: pack
- * data, 2: progress, 3: a fatal error from the remote) up to a flush, or the raw pack.
+ * data, 2: progress, 3: a fatal error from the remote) up to a flush, or the raw pack. Null when
+ * the remote refused a want that is no longer one of its refs' tips ("not our ref").
  */
-function demuxPack(reply: Buffer, sideBand: boolean, url: string): Buffer {
+function demuxPack(reply: Buffer, sideBand: boolean, url: string): Buffer | null {
   let at = 0;
   const parts: Buffer[] = [];
   for (;;) {
@@ -239,11 +240,20 @@ function demuxPack(reply: Buffer, sideBand: boolean, url: string): Buffer {
     at += len;
     const text = payload.toString('latin1', 0, 4);
     if (parts.length === 0 && (text === 'ACK ' || text === 'NAK\n' || text === 'NAK')) continue;
-    if (text.startsWith('ERR ')) throw new GitError(`fetch from ${url}: the remote says ${payload.toString('utf8', 4).trim()}`);
+    if (text.startsWith('ERR ')) {
+      const message = payload.toString('utf8', 4).trim();
+      // a ref moved after the advertisement: its old tip is no longer a valid want
+      if (message.includes('not our ref')) return null;
+      throw new GitError(`fetch from ${url}: the remote says ${message}`);
+    }
     if (!sideBand) throw new GitError(`fetch from ${url}: unexpected line ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`);
     const channel = payload[0];
     if (channel === 1) parts.push(payload.subarray(1));
-    else if (channel === 3) throw new GitError(`fetch from ${url}: the remote says ${payload.toString('utf8', 1).trim()}`);
+    else if (channel === 3) {
+      const message = payload.toString('utf8', 1).trim();
+      if (message.includes('not our ref')) return null;
+      throw new GitError(`fetch from ${url}: the remote says ${message}`);
+    }
     // 2: progress, ignored
   }
   return Buffer.concat(parts);
@@ -423,8 +433,8 @@ export class GitRepo {
           // one upload-pack request for the missing oids, the local tips as haves.
           await this.uploadPack(http, missing, before, info.capabilities as Set<string>);
           // A ref that moved between the advertisement and the request makes the remote refuse
-          // its old tip as a want ("not our ref"), and isomorphic-git then returns an empty pack
-          // without an error. Refs are mirrored only once every object is here: ask again.
+          // its old tip as a want ("not our ref": uploadPack then fetches nothing). Refs are
+          // mirrored only once every object is here: ask again.
           const stillMissing: string[] = [];
           for (const oid of missing) if (!(await this.hasObject(oid))) stillMissing.push(oid);
           if (stillMissing.length === 0) return refs;
@@ -484,6 +494,7 @@ export class GitRepo {
     const reply = Buffer.concat(chunks);
     if (res.statusCode !== 200) throw new Errors.HttpError(res.statusCode, res.statusMessage, reply.subarray(0, 1024).toString());
     const pack = demuxPack(reply, band !== undefined, url);
+    if (!pack) return; // refs moved meanwhile: the caller finds objects missing and asks again
     const { checksum, idx } = indexPack(pack);
     const dir = path.join(this.gitdir, 'objects', 'pack');
     await mkdir(dir, { recursive: true });

@@ -47,7 +47,7 @@ export class Cacher {
   constructor(
     public readonly prefix: string,
     private readonly decode: Decoder,
-    private readonly capacity = 10_000,
+    readonly capacity = 10_000,
   ) {}
 
   /** Loads the current state and the recent history from the store. */
@@ -58,12 +58,14 @@ export class Cacher {
     this.revision = revision;
     this.window = [];
     this.oldest = historyStart;
-    // only the newest `capacity` events are kept: only those are decoded (a restart on a big store)
+    // only the newest `capacity` events are kept, and decoded only when a watcher asks for them
     let end = history.length;
     while (end > 0 && history[end - 1].revision > revision) end--;
     const start = Math.max(0, end - this.capacity);
     if (start > 0) this.oldest = history[start - 1].revision;
-    for (let i = start; i < end; i++) this.window.push(this.toCacheEvent(history[i]));
+    // the store gave only the newest `capacity` events: older ones may exist before the first
+    else if (history.length >= this.capacity && end > 0) this.oldest = Math.max(historyStart, history[0].revision - 1);
+    for (let i = start; i < end; i++) this.window.push(this.lazyEvent(history[i]));
     this.trim();
   }
 
@@ -141,8 +143,29 @@ export class Cacher {
     return () => this.watchers.delete(w);
   }
 
+  /** A loaded history event whose objects are decoded when first read (most never are). */
+  private lazyEvent(ev: StoreEvent): CacheEvent {
+    const decode = this.decode;
+    let object: KObject | undefined;
+    let prev: KObject | null | undefined;
+    return {
+      type: ev.type === 'DELETE' ? 'DELETED' : ev.prev ? 'MODIFIED' : 'ADDED',
+      key: ev.key,
+      revision: ev.revision,
+      get object() {
+        return (object ??= decode(ev.type === 'DELETE' ? ev.prev! : ev.value!, ev.revision));
+      },
+      get prev() {
+        if (prev === undefined) prev = ev.prev ? decode(ev.prev, ev.prevRevision ?? ev.revision) : null;
+        return prev ?? undefined;
+      },
+    };
+  }
+
   private toCacheEvent(ev: StoreEvent): CacheEvent {
-    const prev = ev.prev ? this.decode(ev.prev, ev.prevRevision ?? ev.revision) : undefined;
+    // the previous state is the cached object when it is that revision (it is, once live): no second decode
+    const cached = ev.prev ? this.items.get(ev.key) : undefined;
+    const prev = !ev.prev ? undefined : cached && cached.metadata.resourceVersion === String(ev.prevRevision) ? cached : this.decode(ev.prev, ev.prevRevision ?? ev.revision);
     if (ev.type === 'DELETE') {
       return { type: 'DELETED', key: ev.key, object: this.decode(ev.prev!, ev.revision), prev, revision: ev.revision };
     }
@@ -212,7 +235,8 @@ export class CacherSet {
     const compacted = await this.store.compactedRevision();
     for (const c of this.cachers) {
       const listed = await this.store.list(c.prefix);
-      const history = await this.store.history(c.prefix, compacted);
+      // only the newest events a cacher keeps (a restart on a big store reads no more)
+      const history = await this.store.history(c.prefix, compacted, c.capacity, { newest: true });
       c.load(listed.items, listed.revision, history, compacted);
     }
     for (const ev of buffered) for (const c of this.cachers) c.apply(ev);

@@ -112,10 +112,11 @@ export interface Store {
   delete(key: string, expectedRevision?: number): Promise<{ prev: KV; revision: number }>;
 
   /**
-   * Events for keys under `prefix` with revision > fromRevision, oldest first, at most `limit`.
+   * Events for keys under `prefix` with revision > fromRevision, oldest first, at most `limit`
+   * (the oldest ones; with `newest`, the newest ones, still oldest first).
    * Throws RevisionCompactedError if fromRevision < compactedRevision().
    */
-  history(prefix: string, fromRevision: number, limit?: number): Promise<StoreEvent[]>;
+  history(prefix: string, fromRevision: number, limit?: number, opts?: { newest?: boolean }): Promise<StoreEvent[]>;
 
   /**
    * Every event committed from now on, for every key, in revision order, delivered

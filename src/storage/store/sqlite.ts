@@ -208,6 +208,12 @@ export class SqliteStore implements Store {
       historyUnbounded: db.prepare<[number, string, number], EventRow>(
         `${historyColumns} WHERE revision > ? AND key >= ? ORDER BY revision LIMIT ?`,
       ),
+      historyNewest: db.prepare<[number, string, string, number], EventRow>(
+        `${historyColumns} WHERE revision > ? AND key >= ? AND key < ? ORDER BY revision DESC LIMIT ?`,
+      ),
+      historyNewestUnbounded: db.prepare<[number, string, number], EventRow>(
+        `${historyColumns} WHERE revision > ? AND key >= ? ORDER BY revision DESC LIMIT ?`,
+      ),
       dropEvents: db.prepare<[number], void>('DELETE FROM events WHERE revision <= ?'),
     };
 
@@ -233,9 +239,16 @@ export class SqliteStore implements Store {
     );
 
     this.historyTx = db.transaction(
-      (lower: string, upper: string | null, fromRevision: number, limit: number): StoreEvent[] => {
+      (lower: string, upper: string | null, fromRevision: number, limit: number, newest: boolean): StoreEvent[] => {
         const compacted = this.meta('compacted');
         if (fromRevision < compacted) throw new RevisionCompactedError(fromRevision, compacted);
+        if (newest) {
+          const rows =
+            upper === null
+              ? this.stmt.historyNewestUnbounded.all(fromRevision, lower, limit)
+              : this.stmt.historyNewest.all(fromRevision, lower, upper, limit);
+          return rows.reverse().map(toEvent);
+        }
         const rows =
           upper === null
             ? this.stmt.historyUnbounded.all(fromRevision, lower, limit)
@@ -339,9 +352,9 @@ export class SqliteStore implements Store {
     return { prev, revision: row.revision };
   }
 
-  async history(prefix: string, fromRevision: number, limit?: number): Promise<StoreEvent[]> {
+  async history(prefix: string, fromRevision: number, limit?: number, opts: { newest?: boolean } = {}): Promise<StoreEvent[]> {
     const { lower, upper } = prefixRange(prefix);
-    return this.historyTx(lower, upper, fromRevision, sqlLimit(limit));
+    return this.historyTx(lower, upper, fromRevision, sqlLimit(limit), !!opts.newest);
   }
 
   subscribe(listener: (ev: StoreEvent) => void): Unsubscribe {

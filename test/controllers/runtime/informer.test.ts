@@ -100,7 +100,7 @@ test('informer: secondary indexes follow add, update (moving between values), an
   inf.stop();
 });
 
-test('informer: objects handed out are frozen copies that never change', async (t) => {
+test('informer: objects handed out are frozen and never change (the watch cache\'s own frozen objects, not copies)', async (t) => {
   const e = await env(t);
   await e.put(e.widgets, 'a', 'w1', { color: 'red', refs: ['g1'] });
   const inf = new Informer(e.widgets);
@@ -110,8 +110,9 @@ test('informer: objects handed out are frozen copies that never change', async (
   t.throws(() => {
     first.spec.color = 'blue';
   }, { instanceOf: TypeError });
-  // not the watch cache's object: the cache is untouched by anything done to the informer's
-  t.not(first, e.widgets.get('a', 'w1'));
+  // the watch cache's object itself (no copy per informer): frozen there, so nothing can change it
+  t.is(first, e.widgets.get('a', 'w1'));
+  t.true(Object.isFrozen(e.widgets.get('a', 'w1')!.spec));
   await e.setSpec(e.widgets, 'a', 'w1', { color: 'green' });
   t.is(first.spec.color, 'red');
   t.deepEqual(first.spec.refs, ['g1']);
