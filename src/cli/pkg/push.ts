@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { PKG, ApiError, UserError } from './client.ts';
 import type { Command } from './command.ts';
-import { readFiles, readRecord, writeRecord } from './files.ts';
+import { readFiles, readRecord, writeFiles, writeRecord } from './files.ts';
 
 export const push: Command = {
   name: 'push',
@@ -62,7 +62,9 @@ new draft (kubectl pkg copy) and push there.`,
         metadata: { name, namespace: ns, resourceVersion: rv },
         spec: { packageRevID: current.spec.packageRevID, resources: files },
       });
+      // the server's result (it regenerates managed files such as kustomization.yaml): DIR mirrors the draft again
       const after = (updated.spec?.resources ?? files) as Record<string, string>;
+      await writeFiles(dir, after, Object.keys(files));
       await writeRecord(dir, { name, namespace: ns, resourceVersion: updated.metadata.resourceVersion, files: Object.keys(after).sort() });
       for (const f of added) ctx.out(`  added    ${f}`);
       for (const f of changed) ctx.out(`  changed  ${f}`);
