@@ -272,7 +272,7 @@ export async function quickstart(argv: string[]): Promise<void> {
   const server = /server: (\S+)/.exec(readFileSync(kubeconfig, 'utf8'))?.[1];
   console.log(`serving on ${server}`);
 
-  const api = ApiClient.fromKubeconfig({ kubeconfig });
+  const api = await ApiClient.fromKubeconfig({ kubeconfig });
   const repo = (name: string, url: string, deployment: boolean) => ({
     apiVersion: 'config.pkg.pkgserver.dev/v1alpha1',
     kind: 'Repository',

@@ -2,7 +2,7 @@
 // KUBECONFIG, else ~/.kube/config; --context; the namespace of the context), and plain HTTPS
 // requests with its credentials. It talks only to the API server, never to git.
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { CATALOG_TARGET, LABEL_LATEST, compareRevisions, packageRevisionName, type PackageRevID, type PackageRevision, type PackageRevisionResources } from '../../api/pkg.ts';
 
 export const PKG = 'pkg.pkgserver.dev/v1alpha1';
@@ -52,8 +52,11 @@ export class ApiClient {
     readonly namespace: string,
   ) {}
 
-  static fromKubeconfig(o: ClientOptions = {}): ApiClient {
-    const kc = new KubeConfig();
+  static async fromKubeconfig(o: ClientOptions = {}): Promise<ApiClient> {
+    // only the kubeconfig module of client-node: the whole library takes twice as long to load,
+    // and every kubectl pkg command pays for it
+    const { KubeConfig: KC } = (await import('@kubernetes/client-node/dist/config.js')) as { KubeConfig: typeof KubeConfig };
+    const kc = new KC();
     try {
       if (o.kubeconfig) kc.loadFromFile(o.kubeconfig);
       else kc.loadFromDefault();
@@ -63,7 +66,7 @@ export class ApiClient {
       }
     } catch (e) {
       if (e instanceof UserError) throw e;
-      throw new UserError(`cannot load the kubeconfig: ${(e as Error).message}`);
+      throw new UserError(`cannot load the kubeconfig ${o.kubeconfig ?? process.env.KUBECONFIG ?? "~/.kube/config"}: ${(e as Error).message}`);
     }
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new UserError('no cluster in the kubeconfig: set --kubeconfig, KUBECONFIG or --context');

@@ -69,7 +69,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   let client: ApiClient | undefined;
   const ctx: Context = {
-    client: () => (client ??= ApiClient.fromKubeconfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, namespace: v.namespace as string | undefined })),
+    client: () => {
+      if (!client) throw new Error('no client');
+      return client;
+    },
     namespace: () => ctx.client().namespace,
     allNamespaces: Boolean(v['all-namespaces']),
     output: v.output as string | undefined,
@@ -79,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
     note: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
   };
   try {
+    client = await ApiClient.fromKubeconfig({ kubeconfig: v.kubeconfig as string | undefined, context: v.context as string | undefined, namespace: v.namespace as string | undefined });
     await cmd.run(ctx);
     return 0;
   } catch (e) {
