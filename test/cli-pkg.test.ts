@@ -228,6 +228,36 @@ test('kubectl pkg deps prints the graph of the quickstart app; tree and -o dot',
   t.regex(tr, /^catalog\.catalog\.apps\.shop\.v2 \(catalog\/apps\/shop@v2\)\n├─ catalog\/platform\/widget-crds/);
 });
 
+test('kubectl pkg clone waits, with progress, while the upstream repository is still syncing', async (t) => {
+  t.timeout(180_000);
+  const gitRoot = path.join(qs.dataDir, 'git');
+  for (const [from, to] of [
+    ['catalog.git', 'sync-catalog.git'],
+    ['deploy.git', 'sync-deploy.git'],
+  ]) {
+    const r = await run('git', ['clone', '--quiet', '--bare', path.join(gitRoot, from), path.join(gitRoot, to)], { env: gitEnv });
+    t.is(r.code, 0, r.stderr);
+  }
+  const repo = (name: string, file: string, deployment: boolean) => ({
+    apiVersion: 'config.pkg.pkgserver.dev/v1alpha1',
+    kind: 'Repository',
+    metadata: { name, namespace: 'sync-wait' },
+    spec: { deployment, git: { url: path.join(gitRoot, file) } },
+  });
+  const { PATH } = pluginPath('1.33');
+  const env = userEnv(PATH, qs.kubeconfig, root);
+  const applied = await run(kubectlPath('1.33'), ['apply', '-f', '-'], { env, input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [repo('deploy', 'sync-deploy.git', true), repo('catalog', 'sync-catalog.git', false)] }) });
+  t.is(applied.code, 0, applied.stderr);
+  // straight after the Repository is created: the revision is not listed until the first sync
+  const r = await run(kubectlPath('1.33'), ['pkg', 'clone', '-n', 'sync-wait', 'catalog.catalog.apps.shop.v2', 'w.deploy.apps.shop.ws1'], { env });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^w\.deploy\.apps\.shop\.ws1 created \(clone of catalog\/apps\/shop@v2/);
+  t.log(r.stderr || '(synced before the clone asked)');
+  const missing = await run(kubectlPath('1.33'), ['pkg', 'clone', '-n', 'sync-wait', 'catalog.catalog.apps.nope.v1', 'w.deploy.apps.nope.ws1'], { env });
+  t.is(missing.code, 1);
+  t.is(missing.stderr, 'Error from server (NotFound): packagerevisions.pkg.pkgserver.dev "catalog.catalog.apps.nope.v1" not found\n');
+});
+
 test('every kubectl pkg command has --help with examples; unknown commands and bad flags are errors', async (t) => {
   for (const c of COMMANDS) {
     const r = await pkg('1.33', [c.name, '--help']);

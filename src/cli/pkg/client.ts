@@ -144,6 +144,32 @@ export class ApiClient {
     return this.request('PATCH', this.path('packagerevisions', o.ns ?? this.namespace, name, o.subresource ? 'approval' : undefined), body, { contentType: 'application/merge-patch+json' });
   }
 
+  /**
+   * The revision `name`, waiting (up to `ms`, with progress on `note`) while its repository is
+   * still syncing: a catalog revision may not be listed yet right after the Repository is created.
+   */
+  async getRevisionWaitingForSync(name: string, note: (s: string) => void, ms = 120_000): Promise<PackageRevision> {
+    const deadline = Date.now() + ms;
+    let last = '';
+    for (;;) {
+      try {
+        return await this.getRevision(name);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 404) || Date.now() > deadline) throw e;
+        const repo = name.split('.')[1];
+        const r = await this.request('GET', this.path('repositories', this.namespace, repo)).catch(() => undefined);
+        const conds = (r?.status?.conditions ?? []) as { type: string; status: string; message?: string }[];
+        const syncing = conds.find((c) => c.type === 'Reconciling' && c.status === 'True');
+        const ready = conds.find((c) => c.type === 'Ready')?.status === 'True';
+        if (!r || (ready && !syncing)) throw e; // no such repository, or synced: the revision does not exist
+        const msg = `waiting for repository ${repo} to sync${syncing?.message ? ` (${syncing.message})` : ''}...`;
+        if (msg !== last) note(msg);
+        last = msg;
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    }
+  }
+
   /** The published catalog revision an upstream reference names (its revision, or the newest). */
   async findUpstream(ns: string, up: { repository: string; realm?: string; package: string; revision?: string }): Promise<PackageRevision | undefined> {
     const all = (await this.listRevisions(ns)).filter(

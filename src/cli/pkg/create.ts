@@ -44,7 +44,7 @@ draft: <target>.<repository>.<realm with / as :>.<package>.<workspace>.`,
   async run(ctx) {
     const [upName, downName] = ctx.positionals;
     const c = ctx.client();
-    const up = await c.getRevision(upName);
+    const up = await c.getRevisionWaitingForSync(upName, ctx.note);
     const uid = up.spec.packageRevID;
     if (uid.target !== CATALOG_TARGET || up.spec.lifecycle !== 'published') throw new UserError(`${upName} is not a published catalog revision: only those can be cloned`);
     const id = parseRevisionName(downName);
