@@ -146,6 +146,7 @@ for (const [version, target, viaSubresource] of [
 }
 
 test('kubectl pkg honours --kubeconfig, --context and -n like kubectl', async (t) => {
+  t.timeout(180_000);
   const { PATH } = pluginPath('1.33');
   const env = userEnv(PATH, '/nonexistent/kubeconfig', root);
   const r = await run(kubectlPath('1.33'), ['pkg', 'get', '--kubeconfig', qs.kubeconfig, '-o', 'name'], { env });
@@ -202,6 +203,7 @@ test('kubectl pkg upgrade --discover lists the packages and variants with a newe
 });
 
 test('kubectl pkg deps prints the graph of the quickstart app; tree and -o dot', async (t) => {
+  t.timeout(180_000);
   const v = '1.27';
   const text = await poll('the dependencies of the shop to be discovered', async () => {
     const o = await ok(v, ['deps', 'catalog.catalog.apps.shop.v2']);
@@ -259,6 +261,7 @@ test('kubectl pkg clone waits, with progress, while the upstream repository is s
 });
 
 test('every kubectl pkg command has --help with examples; unknown commands and bad flags are errors', async (t) => {
+  t.timeout(180_000);
   for (const c of COMMANDS) {
     const r = await pkg('1.33', [c.name, '--help']);
     t.is(r.code, 0, c.name);
