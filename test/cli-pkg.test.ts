@@ -90,6 +90,14 @@ for (const [version, target, viaSubresource] of [
     t.regex(d.stdout, /^--- a\/README\.md\n\+\+\+ \/dev\/null$/m);
     t.false(d.stdout.includes('\x1b['), 'no colour when stdout is not a terminal');
     t.true((await ok(version, ['diff', rev, '--color', 'always'])).includes('\x1b[32m+  replicas: 5\x1b[0m'));
+    // the diff is a patch git applies: the upstream's files patched are the draft's
+    const base = path.join(root, `base-${target}`);
+    await ok(version, ['pull', 'catalog.catalog.apps.shop.v2', base]);
+    await rm(path.join(base, '.pkgserver-pull.yaml'));
+    await writeFile(path.join(root, `${target}.diff`), d.stdout);
+    const applied = await run('git', ['apply', path.join(root, `${target}.diff`)], { cwd: base, env: gitEnv });
+    t.is(applied.code, 0, applied.stderr);
+    t.deepEqual(await tree(base), await tree(dir));
 
     // a stale push: someone else pushes after our pull; ours is refused, then --force overwrites
     const other = path.join(root, `other-${target}`);

@@ -70,7 +70,8 @@ function dot(edges: Edge[], roots: PackageRevision[]): string {
 function textTree(cat: Catalog, r: PackageRevision, ctx: { target?: string; repository?: string; all: PackageRevision[] }, lines: string[], prefix: string, path: string[]): void {
   const deps = r.status?.dependencies;
   if (!deps) {
-    lines.push(`${prefix}└─ (dependencies not discovered yet)`);
+    const published = r.spec.lifecycle === 'published' || r.spec.lifecycle === 'deletionProposed';
+    lines.push(`${prefix}└─ (${published ? 'dependencies not discovered yet' : 'dependencies are discovered when a catalog revision is published'})`);
     return;
   }
   const items = deps.packages ?? [];

@@ -42,11 +42,13 @@ export function unifiedDiff(before: Record<string, string>, after: Record<string
     if (a === b) continue;
     const p = structuredPatch(`a/${f}`, `b/${f}`, a ?? '', b ?? '', undefined, undefined, { context: 3 });
     out.push(paint(COLOR.bold, `diff --git a/${f} b/${f}`));
-    if (a === undefined) out.push(paint(COLOR.bold, 'new file'));
-    if (b === undefined) out.push(paint(COLOR.bold, 'deleted file'));
+    if (a === undefined) out.push(paint(COLOR.bold, 'new file mode 100644'));
+    if (b === undefined) out.push(paint(COLOR.bold, 'deleted file mode 100644'));
     out.push(paint(COLOR.bold, `--- ${a === undefined ? '/dev/null' : `a/${f}`}`), paint(COLOR.bold, `+++ ${b === undefined ? '/dev/null' : `b/${f}`}`));
     for (const h of p.hunks) {
-      out.push(paint(COLOR.cyan, `@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`));
+      // an empty side starts at the line before (0), as diff and git write it
+      const range = (start: number, lines: number) => `${lines === 0 ? start - 1 : start},${lines}`;
+      out.push(paint(COLOR.cyan, `@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`));
       for (const l of h.lines) out.push(l.startsWith('+') ? paint(COLOR.green, l) : l.startsWith('-') ? paint(COLOR.red, l) : l);
     }
   }
