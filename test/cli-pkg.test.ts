@@ -266,6 +266,12 @@ test('kubectl pkg clone waits, with progress, while the upstream repository is s
   const missing = await run(kubectlPath('1.33'), ['pkg', 'clone', '-n', 'sync-wait', 'catalog.catalog.apps.nope.v1', 'w.deploy.apps.nope.ws1'], { env });
   t.is(missing.code, 1);
   t.is(missing.stderr, 'Error from server (NotFound): packagerevisions.pkg.pkgserver.dev "catalog.catalog.apps.nope.v1" not found\n');
+  // a repository that cannot sync: no waiting, the reason instead
+  const broken = await run(kubectlPath('1.33'), ['apply', '-f', '-'], { env, input: JSON.stringify(repo('broken', 'missing.git', false)) });
+  t.is(broken.code, 0, broken.stderr);
+  const r2 = await run(kubectlPath('1.33'), ['pkg', 'clone', '-n', 'sync-wait', 'catalog.broken.apps.shop.v1', 'w.deploy.apps.shop.ws2'], { env });
+  t.is(r2.code, 1);
+  t.regex(r2.stderr, /^Error from server \(NotFound\): packagerevisions\.pkg\.pkgserver\.dev "catalog\.broken\.apps\.shop\.v1" not found \(repository broken is not ready: .*not a bare git repository/m);
 });
 
 test('every kubectl pkg command has --help with examples; unknown commands and bad flags are errors', async (t) => {

@@ -160,8 +160,13 @@ export class ApiClient {
         const r = await this.request('GET', this.path('repositories', this.namespace, repo)).catch(() => undefined);
         const conds = (r?.status?.conditions ?? []) as { type: string; status: string; message?: string }[];
         const syncing = conds.find((c) => c.type === 'Reconciling' && c.status === 'True');
-        const ready = conds.find((c) => c.type === 'Ready')?.status === 'True';
-        if (!r || (ready && !syncing)) throw e; // no such repository, or synced: the revision does not exist
+        const ready = conds.find((c) => c.type === 'Ready');
+        if (!r) throw e; // no such repository
+        if (!syncing && ready) {
+          // synced (the revision does not exist), or failing: say why rather than wait
+          if (ready.status !== 'True') throw new ApiError(e.code, e.reason, `${e.message} (repository ${repo} is not ready: ${ready.message ?? ready.status})`);
+          throw e;
+        }
         const msg = `waiting for repository ${repo} to sync${syncing?.message ? ` (${syncing.message})` : ''}...`;
         if (msg !== last) note(msg);
         last = msg;
