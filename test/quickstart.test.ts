@@ -106,4 +106,10 @@ test('the README starts with the quickstart and its walk-through uses it, not a 
   t.regex(first, /npx pkgserver quickstart/);
   t.false(readme.includes('git.example.com'));
   t.regex(readme, /docs\/cli\.md/);
+  const help = await run(process.execPath, [path.join(ROOT, 'bin/pkgserver.js'), 'quickstart', '--help'], { env: process.env });
+  t.is(help.code, 0);
+  t.regex(help.stdout, /^Usage: pkgserver quickstart \[serve flags\]/);
+  t.regex(help.stdout, /\nExample:\n  npx pkgserver quickstart /);
+  const top = await run(process.execPath, [path.join(ROOT, 'bin/pkgserver.js'), '--help'], { env: process.env });
+  t.regex(top.stdout, /^ {2}quickstart {2}make a local catalog and deployment repository, serve them/m);
 });
