@@ -136,7 +136,7 @@ for (const [version, target, viaSubresource] of [
     const diff2 = await pkg(version, ['diff', `${target}.deploy.apps.shop.ws2`]);
     t.regex(diff2.stderr, /with the latest published revision/);
     t.is(diff2.stdout, '', 'a copy of the latest published revision changes nothing');
-    t.is(await ok(version, ['del', `${target}.deploy.apps.shop.ws2`]), `${target}.deploy.apps.shop.ws2 deleted\n`);
+    t.is(await ok(version, [version === '1.27' ? 'del' : 'delete', `${target}.deploy.apps.shop.ws2`]), `${target}.deploy.apps.shop.ws2 deleted\n`);
 
     // get: kubectl's columns; -o name; the server's errors as kubectl prints them
     const got = await ok(version, ['get', rev]);

@@ -23,6 +23,8 @@ export interface Context {
 
 export interface Command {
   name: string;
+  /** other names the command answers to */
+  aliases?: string[];
   summary: string;
   /** usage line after "kubectl pkg <name>", e.g. "REV DIR [flags]" */
   args: string;
@@ -45,6 +47,7 @@ export function usageOf(c: Command): string {
     ...c.examples.map((e) => `  ${e}`),
     '',
     `Usage:\n  kubectl pkg ${c.name} ${c.args}`,
+    ...(c.aliases?.length ? ['', `Aliases: ${[c.name, ...c.aliases].join(', ')}`] : []),
     ...(c.flagHelp?.length ? ['', 'Flags:', ...c.flagHelp.map((f) => `  ${f}`)] : []),
     '',
     'Global flags: --kubeconfig FILE, --context NAME, -n/--namespace NS, -A/--all-namespaces, -o/--output FORMAT, -h/--help',

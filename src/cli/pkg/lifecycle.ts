@@ -78,6 +78,7 @@ export const proposeDelete: Command = {
 
 export const del: Command = {
   name: 'del',
+  aliases: ['delete'],
   summary: 'Delete revisions: drafts and proposed ones, or published ones proposed for deletion',
   args: 'REV...',
   examples: ['kubectl pkg del cluster01.deploy.apps.shop.ws2'],

@@ -30,10 +30,10 @@ Usage:
   kubectl pkg <command> [args] [flags]
 
 Commands:
-${COMMANDS.map((c) => `  ${c.name.padEnd(15)} ${c.summary}`).join('\n')}
+${COMMANDS.map((c) => `  ${c.name.padEnd(15)} ${c.summary}${c.aliases?.length ? ` (also: ${c.aliases.join(', ')})` : ''}`).join('\n')}
 
-Global flags (as kubectl's): --kubeconfig FILE, --context NAME, -n/--namespace NS, -A/--all-namespaces,
-  -o/--output FORMAT, -h/--help
+Global flags (as kubectl's, after "pkg": kubectl looks a plugin up by the words before any flag):
+  --kubeconfig FILE, --context NAME, -n/--namespace NS, -A/--all-namespaces, -o/--output FORMAT, -h/--help
 
 Revisions are named <target>.<repository>.<realm with / as :>.<package>.<workspace>; catalog revisions
 have the target "catalog" and the revision as workspace (catalog.catalog.apps.shop.v2).
@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
+  const cmd = COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
   if (!cmd) {
     process.stderr.write(`error: unknown command "${name}" for "kubectl pkg"\n\n${USAGE}\n`);
     return 1;
