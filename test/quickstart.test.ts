@@ -3,7 +3,7 @@
 // block against it, and a second run over the same directory reuses everything. The README's
 // walk-through uses the quickstart.
 import test from 'ava';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pluginPath, run, startQuickstart, userEnv, READY, type Quickstart } from './helpers/quickstart.ts';
 import { ROOT, tempDir } from './helpers/server.ts';
@@ -14,6 +14,7 @@ let qs: Quickstart | undefined;
 
 test.after.always(async () => {
   await qs?.stop();
+  await rm(root, { recursive: true, force: true });
 });
 
 test.serial('pkgserver quickstart on an empty directory serves a synced catalog, and every command it prints succeeds', async (t) => {

@@ -67,11 +67,17 @@ export async function startQuickstart(dataDir: string, timeoutMs = 90_000): Prom
  * A directory for PATH holding `kubectl-pkg` (a symlink to bin/kubectl-pkg.js) and `kubectl` (the
  * given version), and the PATH to use: it, then node's and the system's directories (git, kpt).
  */
+const pluginDirs = new Map<KubectlVersion, string>();
+
 export function pluginPath(version: KubectlVersion): { dir: string; PATH: string } {
+  const PATH = (d: string) => [d, path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':');
+  const cached = pluginDirs.get(version);
+  if (cached) return { dir: cached, PATH: PATH(cached) };
   const dir = tempDir('kubectl-pkg-path-');
+  pluginDirs.set(version, dir);
   symlinkSync(path.join(ROOT, 'bin/kubectl-pkg.js'), path.join(dir, 'kubectl-pkg'));
   symlinkSync(kubectlPath(version), path.join(dir, 'kubectl'));
-  return { dir, PATH: [dir, path.dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':') };
+  return { dir, PATH: PATH(dir) };
 }
 
 export interface Run {
