@@ -61,3 +61,12 @@ test('the cluster side and the event recorders use only the API server\'s type m
   const typeOnly = new Set([path.join('apiserver', 'authn', 'types.ts'), path.join('apiserver', 'registry', 'types.ts')]);
   t.deepEqual(importers((from, to) => ['kube', 'events'].includes(layer(from)) && layer(to) === 'apiserver' && !typeOnly.has(to)), []);
 });
+
+test('kubectl pkg (src/cli/pkg) is a client of the API: it imports the API types and nothing that reaches git or the store', (t) => {
+  const pkgCli = path.join('cli', 'pkg') + path.sep;
+  t.true([...graph.keys()].some((f) => f.startsWith(pkgCli)));
+  t.deepEqual(
+    importers((from, to) => from.startsWith(pkgCli) && !to.startsWith(pkgCli) && layer(to) !== 'api' && to !== path.join('apiserver', 'table.ts')),
+    [],
+  );
+});

@@ -1,13 +1,14 @@
-// The `pkgserver` command: serve, certs, version.
+// The `pkgserver` command: serve, quickstart, certs, version.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { VERSION } from '../version.ts';
 
 const USAGE = `Usage: pkgserver <command> [flags]
 
 Commands:
-  serve     run the API server (embedded store, generated TLS, kubeconfig in the data directory)
-  certs     write a CA, serving and admin certificates, a kubeconfig and an APIService caBundle
-  version   print the version
+  serve       run the API server (embedded store, generated TLS, kubeconfig in the data directory)
+  quickstart  make a local catalog and deployment repository, serve them, and print what to try
+  certs       write a CA, serving and admin certificates, a kubeconfig and an APIService caBundle
+  version     print the version
 
 Run "pkgserver <command> --help" for the command's flags.`;
 
@@ -17,6 +18,8 @@ export async function main(argv: string[]): Promise<void> {
     // each command loads only its own modules
     case 'serve':
       return (await import('./serve.ts')).serve(rest);
+    case 'quickstart':
+      return (await import('./quickstart.ts')).quickstart(rest);
     case 'certs':
       return (await import('./certs.ts')).certs(rest);
     case 'version':
