@@ -1,30 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the `pkgserver` command. It runs the bundle in dist/ (`npm run build`, done by
-// `npm ci`: scripts/build.js) when that build is newer than every source file, and otherwise the
-// TypeScript sources through tsx's loader, so an edited source is never shadowed by a stale build.
-// PKGSERVER_FROM_SOURCE=1 always runs the sources.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
+// Entry point of the `pkgserver` command: the bundle in dist/ when current, else the sources (bin/entry.js).
+import { loadMain } from './entry.js';
 
-const root = path.resolve(import.meta.dirname, '..');
-
-function builtAndCurrent() {
-  if (process.env.PKGSERVER_FROM_SOURCE === '1') return false;
-  const stamp = path.join(root, 'dist', 'BUILD_STAMP');
-  if (!existsSync(stamp)) return false;
-  const built = statSync(stamp).mtimeMs;
-  for (const entry of readdirSync(path.join(root, 'src'), { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && statSync(path.join(entry.parentPath, entry.name)).mtimeMs > built) return false;
-  }
-  return true;
-}
-
-let main;
-if (builtAndCurrent()) {
-  ({ main } = await import('../dist/main.js'));
-} else {
-  const { register } = await import('tsx/esm/api');
-  register();
-  ({ main } = await import('../src/cli/main.ts'));
-}
+const main = await loadMain('main.js', 'cli/main.ts');
 await main(process.argv.slice(2));

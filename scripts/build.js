@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// `npm run build` (run by `npm ci` too, through `prepare`): bundles the server (src/cli/main.ts
-// and what it imports, node_modules included but better-sqlite3's native addon) into dist/ with
+// `npm run build` (run by `npm ci` too, through `prepare`): bundles the commands (src/cli/main.ts,
+// the kubectl plugin src/cli/pkg/main.ts, and what they import, node_modules included but
+// better-sqlite3's native addon) into dist/ with
 // esbuild: ES modules, one chunk per dynamic import, so what a standalone start does not use (the
 // cluster clients, @kubernetes/client-node) is not loaded. A start then reads a few files instead
 // of compiling ~200 TypeScript modules and resolving ~600 package files (docs/benchmarks.md:
 // restart → serving). Types are checked by `npm run typecheck`, not here. Writes dist/BUILD_STAMP
-// last: bin/pkgserver.js runs dist/ only while that stamp is newer than every file of src/.
+// last: bin/entry.js runs dist/ only while that stamp is newer than every file of src/.
 import { build } from 'esbuild';
 import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,8 @@ const dist = path.join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: ['src/cli/main.ts'],
+  // the two commands of bin/ (chunks they share are loaded once)
+  entryPoints: { main: 'src/cli/main.ts', 'kubectl-pkg': 'src/cli/pkg/main.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,
