@@ -135,12 +135,7 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
   );
 
   // the last long sync ended (or its Repository went): the revisions that waited
-  const repositories = o.repositories;
-  if (repositories)
-    discovery.watches(repositories, (type, obj, old) => {
-      const ended = type === 'DELETED' ? syncing(obj) : type === 'MODIFIED' && !!old && syncing(old) && !syncing(obj);
-      return ended && !repositories.list().some(syncing) ? reconciler.drainWaiting() : [];
-    });
+  if (o.repositories && reconciler.gate) discovery.watches(o.repositories, (type, obj, old) => reconciler.gate!.released(type, obj, old));
 
   const cleaner = new Controller({ name: 'packageapis', reconciler: new PackageAPICleaner(o), workers: 1, baseDelayMs: 500, maxDelayMs: 60_000, logger: o.logger, metrics: o.metrics });
   cleaner.watches(packageAPIs);
@@ -155,31 +150,49 @@ export function discoveryControllers(o: DiscoveryControllerOptions): Controller[
 /** Whether a Repository is in a long sync (its Reconciling condition is True). */
 const syncing = (repo: KObject | undefined) => findCondition((repo?.status as { conditions?: Condition[] } | undefined)?.conditions, RECONCILING)?.status === 'True';
 
+/**
+ * Keys wait while any Repository is in a long sync; the end of the last one (its Reconciling
+ * condition gone, or the Repository deleted) releases them all, once.
+ */
+export class LongSyncGate {
+  private readonly waiting = new Map<string, ObjectKey>();
+
+  constructor(readonly repositories: Pick<Informer, 'list'>) {}
+
+  /** True (and the key is kept) when some repository is in a long sync. */
+  hold(key: ObjectKey): boolean {
+    if (!this.repositories.list().some(syncing)) return false;
+    this.waiting.set(`${key.namespace}/${key.name}`, key);
+    return true;
+  }
+
+  /** A Repository event (after the informer applied it): the keys to enqueue now. */
+  released(type: string, obj: KObject, old?: KObject): ObjectKey[] {
+    const ended = type === 'DELETED' ? syncing(obj) : type === 'MODIFIED' && !!old && syncing(old) && !syncing(obj);
+    if (!ended || this.repositories.list().some(syncing)) return [];
+    const keys = [...this.waiting.values()];
+    this.waiting.clear();
+    return keys;
+  }
+}
+
 /** Enqueues every published catalog revision (the cluster's APIs changed). */
 export function rediscoverAll(discovery: Controller, revisions: Informer): void {
   for (const pr of revisions.list()) if (isCatalogPublished(pr)) discovery.enqueue(keyOf(pr));
 }
 
 class DiscoveryReconciler {
-  /** revisions that came while a repository was in a long sync ("ns/name" → key) */
-  private readonly waiting = new Map<string, ObjectKey>();
+  /** revisions wait while a repository is in a long sync */
+  readonly gate?: LongSyncGate;
 
-  constructor(private readonly o: DiscoveryControllerOptions) {}
-
-  /** The revisions that waited for the long syncs to end (and forgets them). */
-  drainWaiting(): ObjectKey[] {
-    const keys = [...this.waiting.values()];
-    this.waiting.clear();
-    return keys;
+  constructor(private readonly o: DiscoveryControllerOptions) {
+    if (o.repositories) this.gate = new LongSyncGate(o.repositories);
   }
 
   async reconcile(key: ObjectKey): Promise<Result | void> {
     const pr = this.o.revisions.get(key.namespace, key.name);
     if (!isCatalogPublished(pr) || pr.metadata.deletionTimestamp || !pr.status?.git?.commit) return;
-    if (this.o.repositories?.list().some(syncing)) {
-      this.waiting.set(`${key.namespace}/${key.name}`, key); // enqueued again when the last long sync ends
-      return;
-    }
+    if (this.gate?.hold(key)) return; // enqueued again when the last long sync ends
     let found: { tree: string; documents: PackageDocuments };
     try {
       found = await this.o.engine.documents(pr);
