@@ -215,7 +215,7 @@ export class ObjectDatabase {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
       throw err;
     }
-    const raw = inflateSync(file);
+    const raw = inflateSync(file, { chunkSize: Math.max(64, file.length * 4) });
     const space = raw.indexOf(0x20);
     const nul = raw.indexOf(0, space);
     const type = raw.toString('latin1', 0, space) as ObjectType;
@@ -302,7 +302,7 @@ function readPacked(pack: PackIndex, offset: number, byOid: (oid: string) => Raw
   }
   const data = inflateAt(pack, offset + i, size);
   const obj: RawObject = base ? { type: base.type, data: applyDelta(data, base.data) } : { type: TYPES[kind], data };
-  if (base || obj.type === 'tree') deltaBases.set(cacheKey, obj);
+  if (base || obj.type === 'tree') deltaBases.set(cacheKey, obj.data.byteLength * 2 < obj.data.buffer.byteLength ? { type: obj.type, data: Buffer.from(obj.data) } : obj);
   return obj;
 }
 
@@ -314,7 +314,9 @@ function inflateAt(pack: PackIndex, position: number, size: number): Buffer {
   for (;;) {
     const chunk = pack.read(position, length);
     try {
-      const out = inflateSync(chunk);
+      // an output buffer of exactly the object's size: zlib's default 16 KiB chunk would be
+      // returned as a view, and a cached 200-byte tree would keep 16 KiB alive
+      const out = inflateSync(chunk, { chunkSize: Math.max(64, size + 1) });
       if (out.length !== size) throw new GitObjectFormatError(`${pack.packPath}: object at ${position} inflates to ${out.length} bytes, expected ${size}`);
       return out;
     } catch (err) {
