@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import { applyDelta, GitObjectFormatError, type ObjectType } from './objects.ts';
+import { applyDelta, GitObjectFormatError, parseEntryHeader, type ObjectType } from './objects.ts';
 
 const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
 const OFS_DELTA = 6;
@@ -81,32 +81,16 @@ export function indexPack(pack: Buffer): IndexedPack {
   for (let n = 0; n < count; n++) {
     if (at >= end) throw new GitObjectFormatError(`packfile ends after ${n} of ${count} objects`);
     const offset = at;
-    let byte = pack[at++];
-    const kind = (byte >> 4) & 7;
-    let size = byte & 15;
-    let shift = 4;
-    while (byte & 0x80) {
-      byte = pack[at++];
-      size += (byte & 0x7f) * 2 ** shift;
-      shift += 7;
-    }
-    let base: number | string | undefined;
+    const header = parseEntryHeader(pack, at);
+    const { kind, size } = header;
+    let base = header.base;
     if (kind === OFS_DELTA) {
-      byte = pack[at++];
-      let back = byte & 0x7f;
-      while (byte & 0x80) {
-        byte = pack[at++];
-        back = (back + 1) * 128 + (byte & 0x7f);
-      }
-      base = offset - back;
+      base = offset - (base as number);
       if (base < 12 || !byOffset.has(base)) throw new GitObjectFormatError(`delta at ${offset} names a base at ${base}, which is not an object of the pack`);
-    } else if (kind === REF_DELTA) {
-      base = pack.toString('hex', at, at + 20);
-      at += 20;
-    } else if (!TYPES[kind]) {
+    } else if (kind !== REF_DELTA && !TYPES[kind]) {
       throw new GitObjectFormatError(`unknown object type ${kind} at offset ${offset}`);
     }
-    const dataAt = at;
+    const dataAt = header.dataAt;
     let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
       inflated = inflateSync(pack.subarray(dataAt, end), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };

@@ -267,6 +267,40 @@ function oidBytes(oid: string): Buffer {
   return Buffer.from(oid, 'hex');
 }
 
+/** The header of a pack entry (at `buf[at]`): its kind, inflated size, delta base, and where its zlib stream starts. */
+export interface EntryHeader {
+  /** 1–4: commit, tree, blob, tag; 6: OFS_DELTA; 7: REF_DELTA */
+  kind: number;
+  size: number;
+  /** OFS_DELTA: how far back the base is; REF_DELTA: the base's id */
+  base?: number | string;
+  /** index in `buf` of the zlib stream */
+  dataAt: number;
+}
+
+export function parseEntryHeader(buf: Buffer, at: number): EntryHeader {
+  let byte = buf[at++];
+  const kind = (byte >> 4) & 7;
+  let size = byte & 15;
+  let shift = 4;
+  while (byte & 0x80) {
+    byte = buf[at++];
+    size += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+  }
+  if (kind === OFS_DELTA) {
+    byte = buf[at++];
+    let back = byte & 0x7f;
+    while (byte & 0x80) {
+      byte = buf[at++];
+      back = (back + 1) * 128 + (byte & 0x7f);
+    }
+    return { kind, size, base: back, dataAt: at };
+  }
+  if (kind === REF_DELTA) return { kind, size, base: buf.toString('hex', at, at + 20), dataAt: at + 20 };
+  return { kind, size, dataAt: at };
+}
+
 /** Reads the object at `offset` of a pack, following deltas; `byOid` resolves REF_DELTA bases. */
 function readPacked(pack: PackIndex, offset: number, byOid: (oid: string) => RawObject, depth: number): RawObject {
   const cacheKey = `${pack.packPath}\0${offset}`;
@@ -274,30 +308,11 @@ function readPacked(pack: PackIndex, offset: number, byOid: (oid: string) => Raw
   if (cached) return cached;
   if (depth > MAX_DELTA_DEPTH) throw new GitObjectFormatError(`${pack.packPath}: delta chain longer than ${MAX_DELTA_DEPTH} at offset ${offset}`);
   // header: type and size (varint), then the base of a delta, then the zlib stream
-  let head = pack.read(offset, 32);
-  let i = 0;
-  let byte = head[i++];
-  const kind = (byte >> 4) & 7;
-  let size = byte & 15;
-  let shift = 4;
-  while (byte & 0x80) {
-    byte = head[i++];
-    size += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  }
+  const { kind, size, base: ref, dataAt: i } = parseEntryHeader(pack.read(offset, 32), 0);
   let base: RawObject | undefined;
-  if (kind === OFS_DELTA) {
-    byte = head[i++];
-    let back = byte & 0x7f;
-    while (byte & 0x80) {
-      byte = head[i++];
-      back = (back + 1) * 128 + (byte & 0x7f);
-    }
-    base = readPacked(pack, offset - back, byOid, depth + 1);
-  } else if (kind === REF_DELTA) {
-    base = byOid(head.toString('hex', i, i + 20));
-    i += 20;
-  } else if (!TYPES[kind]) {
+  if (kind === OFS_DELTA) base = readPacked(pack, offset - (ref as number), byOid, depth + 1);
+  else if (kind === REF_DELTA) base = byOid(ref as string);
+  else if (!TYPES[kind]) {
     throw new GitObjectFormatError(`${pack.packPath}: unknown object type ${kind} at offset ${offset}`);
   }
   const data = inflateAt(pack, offset + i, size);
