@@ -43,7 +43,9 @@
 // BENCH_KEEP=1 (keep the temporary directory), BENCH_PROFILE=1 (a V8 CPU profile of the server,
 // written to bench/results/server-cpuprofile.json when it stops), BENCH_SERVER_NODE_ARGS (extra
 // node flags for the server process), BENCH_DISCOVERY_PACKAGES (200) and BENCH_DISCOVERY_REVISIONS
-// (5) for discovery, BENCH_DISCOVERY=0 (skip it), BENCH_ONLY=discovery (run that scenario alone).
+// (5) for discovery, BENCH_DISCOVERY=0 (skip it), BENCH_ONLY=discovery (run that scenario alone),
+// BENCH_HEAPSNAPSHOT=1 (a V8 heap snapshot of the server once the controllers settled after the
+// sync, in the repository's root; needs BENCH_SERVER_NODE_ARGS=--heapsnapshot-signal=SIGUSR2).
 import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -509,6 +511,15 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
     await new Promise((r) => setTimeout(r, 500));
   }
   extra.controllersSettledMs = round(now() - settle0, 0);
+  // BENCH_HEAPSNAPSHOT=1 (with BENCH_SERVER_NODE_ARGS=--heapsnapshot-signal=SIGUSR2): a V8 heap
+  // snapshot of the server once the controllers have settled, written into the repository's root
+  if (process.env.BENCH_HEAPSNAPSHOT === '1') {
+    const before = new Set((await readdir(ROOT)).filter((f) => f.endsWith('.heapsnapshot')));
+    srv.proc.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 1000));
+    await req('GET', '/healthz', { accept: 'text/plain' }); // answered once the (synchronous) snapshot is written
+    log(`heap snapshot: ${(await readdir(ROOT)).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f)).join(', ')}`);
+  }
   log(`controllers settled ${fmtMs(now() - settle0)} after the sync (discovery of the catalog revisions); RSS ${srv.memory().rssMiB.toFixed(0)} MiB (${await heap()})`);
 
   // ------------------------------------------------------------ 3. reads

@@ -26,6 +26,7 @@ import { AuditLog } from './apiserver/audit.ts';
 import { SELF_REVIEW_RESOURCES, type VirtualResource } from './apiserver/selfreview.ts';
 import type { ServingTLS } from './apiserver/server.ts';
 import type { ClusterAuthConfig } from './kube/authconfig.ts';
+import { clusterConfigured } from './kube/incluster.ts';
 import { credentialsFile, type Credentials } from './storage/git/credentials.ts';
 import { followFile, followFiles } from './util/filewatch.ts';
 import { derived } from './util/dynamic.ts';
@@ -103,7 +104,7 @@ export async function buildSecurity(cfg: SecurityConfig): Promise<Security> {
   let kc: KubeConfig | undefined;
   let authnKC: KubeConfig | undefined;
   let authzKC: KubeConfig | undefined;
-  if (!cfg.standalone || cfg.authenticationKubeconfig || cfg.authorizationKubeconfig) {
+  if ((!cfg.standalone && clusterConfigured({ kubeconfig: cfg.kubeconfig })) || cfg.authenticationKubeconfig || cfg.authorizationKubeconfig) {
     const { loadKubeConfig } = await import('./kube/config.ts');
     kc = cfg.standalone ? undefined : loadKubeConfig({ kubeconfig: cfg.kubeconfig });
     authnKC = cfg.authenticationKubeconfig ? loadKubeConfig({ kubeconfig: cfg.authenticationKubeconfig }) : kc;

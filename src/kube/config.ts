@@ -1,10 +1,10 @@
 // Where pkgserver finds the Kubernetes cluster it runs in: a kubeconfig file when one is given,
 // else the in-cluster service account (KUBERNETES_SERVICE_HOST and the mounted token), else none
 // (standalone mode).
-import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { clusterConfigured } from './incluster.ts';
 
-export const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+export { SERVICE_ACCOUNT_TOKEN } from './incluster.ts';
 
 export interface KubeConfigOptions {
   /** a kubeconfig file (`--authentication-kubeconfig` and the like) */
@@ -26,9 +26,8 @@ export function loadKubeConfig(opts: KubeConfigOptions): KubeConfig | undefined 
     if (!kc.getCurrentCluster()) throw new Error(`kubeconfig "${opts.kubeconfig}" has no current context with a cluster`);
     return kc;
   }
-  const root = opts.root ?? '';
-  if (process.env.KUBERNETES_SERVICE_HOST && existsSync(`${root}${SERVICE_ACCOUNT_TOKEN}`)) {
-    kc.loadFromCluster(root);
+  if (clusterConfigured({ root: opts.root })) {
+    kc.loadFromCluster(opts.root ?? '');
     return kc;
   }
   return undefined;
