@@ -394,12 +394,20 @@ export function applyDelta(delta: Buffer, base: Buffer): Buffer {
 // ------------------------------------------------------------------------------------------------
 // parsers (isomorphic-git's shapes and rules)
 
+/**
+ * A copy of a substring that does not keep the string it was cut from alive (V8 makes substrings
+ * of 13 characters or more views of their parent): parsed oids and names outlive the commit text.
+ */
+function own(s: string): string {
+  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
+}
+
 function parsePerson(value: string): Person {
   const m = /^(.*) <(.*)> (.*) (.*)$/.exec(value);
   if (!m) throw new GitObjectFormatError(`malformed author or committer: ${JSON.stringify(value)}`, 'ParseError');
   const tz = /(\+|-)(\d\d)(\d\d)/.exec(m[4]);
   const minutes = tz ? (tz[1] === '+' ? 1 : -1) * (Number(tz[2]) * 60 + Number(tz[3])) : 0;
-  return { name: m[1], email: m[2], timestamp: Number(m[3]), timezoneOffset: minutes === 0 ? minutes : -minutes };
+  return { name: own(m[1]), email: own(m[2]), timestamp: Number(m[3]), timezoneOffset: minutes === 0 ? minutes : -minutes };
 }
 
 /** Headers (continuation lines joined) and the message, as isomorphic-git splits a commit or tag. */
@@ -425,7 +433,7 @@ export function parseCommit(data: Buffer): ParsedCommit {
   const out: Record<string, string> = {};
   const parent: string[] = [];
   let i = 1;
-  for (; i < headers.length && keyOf(headers[i]) === 'parent'; i++) parent.push(valueOf(headers[i]));
+  for (; i < headers.length && keyOf(headers[i]) === 'parent'; i++) parent.push(own(valueOf(headers[i])));
   const seen = new Set(['tree', 'parent']);
   for (; i < headers.length; i++) {
     const key = keyOf(headers[i]);
@@ -434,7 +442,7 @@ export function parseCommit(data: Buffer): ParsedCommit {
     out[key] = valueOf(headers[i]);
   }
   const commit: ParsedCommit = {
-    tree: valueOf(headers[0]),
+    tree: own(valueOf(headers[0])),
     parent,
     author: parsePerson(out.author ?? ''),
     committer: parsePerson(out.committer ?? ''),
