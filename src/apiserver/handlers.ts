@@ -10,7 +10,7 @@ import { decodeEnvelope, ProtobufDecodeError } from './protobuf.ts';
 import { ExpiredError } from '../storage/store/cacher.ts';
 import type { FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
 import { gv, type RequestContext } from './registry/types.ts';
-import { partialObjectMetadata, table, type IncludeObject } from './table.ts';
+import { MappedList, partialObjectMetadata, table, type IncludeObject } from './table.ts';
 import { checkBounds, decodeText, DEFAULT_MAX_DECODED_BYTES } from './decode.ts';
 
 export { DEFAULT_MAX_DECODED_BYTES };
@@ -184,8 +184,9 @@ const STREAM_CHUNK = 64 * 1024;
  * JSON.stringify of the whole body. Short lists and YAML go through send().
  */
 export async function sendList(res: Response, code: number, body: Record<string, unknown>, yaml: boolean): Promise<void> {
-  const field = Array.isArray(body.items) ? 'items' : Array.isArray(body.rows) ? 'rows' : undefined;
-  const entries = field ? (body[field] as unknown[]) : [];
+  const isList = (v: unknown) => Array.isArray(v) || v instanceof MappedList;
+  const field = isList(body.items) ? 'items' : isList(body.rows) ? 'rows' : undefined;
+  const entries = field ? (body[field] as unknown[] | MappedList<unknown, unknown>) : [];
   if (yaml || !field || entries.length < STREAM_MIN_ENTRIES || Object.keys(body).at(-1) !== field) return send(res, code, body, yaml);
   const rest: Record<string, unknown> = { ...body };
   delete rest[field];
@@ -193,7 +194,7 @@ export async function sendList(res: Response, code: number, body: Record<string,
   res.status(code).setHeader('Content-Type', 'application/json');
   let piece = `${head.length > 2 ? `${head.slice(0, -1)},` : '{'}${JSON.stringify(field)}:[`;
   for (let i = 0; i < entries.length; i++) {
-    piece += (i ? ',' : '') + (JSON.stringify(entries[i]) ?? 'null');
+    piece += (i ? ',' : '') + (JSON.stringify(entries instanceof MappedList ? entries.at(i) : entries[i]) ?? 'null');
     if (piece.length >= STREAM_CHUNK) {
       const flushed = res.write(piece);
       piece = '';
@@ -240,7 +241,7 @@ function renderList(reg: RESTStorage, l: ListResult, r: Rendering, q: URLSearchP
   const meta: Record<string, unknown> = { resourceVersion: l.resourceVersion };
   if (l.continue) meta.continue = l.continue;
   if (l.remainingItemCount !== undefined) meta.remainingItemCount = l.remainingItemCount;
-  if (r.kind === 'table') return table(l.items, reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: meta });
+  if (r.kind === 'table') return table(l.items, reg.def.columns, { include: includeObject(q), version: r.version, headers: true, listMeta: meta, lazyRows: true });
   if (r.kind === 'metadata') {
     if (!r.list) throw new StatusError(406, 'NotAcceptable', `you requested PartialObjectMetadata, but the requested object is a list (${reg.def.listKind})`);
     return { kind: 'PartialObjectMetadataList', apiVersion: `meta.k8s.io/${r.version}`, metadata: meta, items: l.items.map((o) => partialObjectMetadata(o, r.version)) };

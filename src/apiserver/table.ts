@@ -39,15 +39,40 @@ export function tableRow(o: KObject, columns: PrinterColumn[], include: IncludeO
   return row;
 }
 
+/**
+ * A list whose entries are made when read (`at`), or all at once by JSON.stringify (`toJSON`): a
+ * streamed response (handlers.ts sendList) makes each row just before writing it, so 10,000 rows
+ * never live at once (and are not promoted to the old generation while the socket drains).
+ */
+export class MappedList<T, U> {
+  constructor(
+    private readonly source: readonly T[],
+    private readonly fn: (t: T) => U,
+  ) {}
+
+  get length(): number {
+    return this.source.length;
+  }
+
+  at(i: number): U {
+    return this.fn(this.source[i]);
+  }
+
+  toJSON(): U[] {
+    return this.source.map((t) => this.fn(t));
+  }
+}
+
 export function table(
   objs: KObject[],
   columns: PrinterColumn[],
-  opts: { include: IncludeObject; version: 'v1' | 'v1beta1'; headers: boolean; listMeta?: Record<string, unknown> },
+  opts: { include: IncludeObject; version: 'v1' | 'v1beta1'; headers: boolean; listMeta?: Record<string, unknown>; lazyRows?: boolean },
 ) {
   const now = Date.now();
   const t: Record<string, unknown> = { kind: 'Table', apiVersion: `meta.k8s.io/${opts.version}`, metadata: opts.listMeta ?? {} };
   if (opts.headers) t.columnDefinitions = columnDefinitions(columns);
-  t.rows = objs.map((o) => tableRow(o, columns, opts.include, now, opts.version));
+  const row = (o: KObject) => tableRow(o, columns, opts.include, now, opts.version);
+  t.rows = opts.lazyRows ? new MappedList(objs, row) : objs.map(row);
   return t;
 }
 

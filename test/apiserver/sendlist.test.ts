@@ -5,6 +5,7 @@ import test from 'ava';
 import { EventEmitter } from 'node:events';
 import type { Response } from 'express';
 import { sendList } from '../../src/apiserver/handlers.ts';
+import { MappedList } from '../../src/apiserver/table.ts';
 
 class FakeResponse extends EventEmitter {
   pieces: string[] = [];
@@ -96,4 +97,23 @@ test('a client that leaves while the socket is full ends the work', async (t) =>
   await sendList(res as unknown as Response, 200, list(3000), false);
   t.false(res.ended);
   t.is(res.pieces.length, 1, 'one piece, nothing after the close');
+});
+
+test('rows made on the way (MappedList) stream as the array they stand for, and go whole when few', async (t) => {
+  const objs = Array.from({ length: 2000 }, (_, i) => ({ n: i, name: `obj-${i}`.padEnd(80, '.') }));
+  let made = 0;
+  const rows = new MappedList(objs, (o) => {
+    made++;
+    return { cells: [o.name, o.n] };
+  });
+  const body = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: '7' }, rows };
+  const res = new FakeResponse();
+  await sendList(res as unknown as Response, 200, body, false);
+  t.true(res.pieces.length > 1);
+  t.is(res.body, JSON.stringify({ ...body, rows: objs.map((o) => ({ cells: [o.name, o.n] })) }));
+  t.is(made, 2000, 'each row made once');
+  const few = new FakeResponse();
+  const small = { kind: 'Table', metadata: {}, rows: new MappedList(objs.slice(0, 3), (o) => ({ cells: [o.n] })) };
+  await sendList(few as unknown as Response, 200, small, false);
+  t.is(few.body, '{"kind":"Table","metadata":{},"rows":[{"cells":[0]},{"cells":[1]},{"cells":[2]}]}');
 });
