@@ -512,14 +512,17 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
   }
   extra.controllersSettledMs = round(now() - settle0, 0);
   // BENCH_HEAPSNAPSHOT=1 (with BENCH_SERVER_NODE_ARGS=--heapsnapshot-signal=SIGUSR2): a V8 heap
-  // snapshot of the server once the controllers have settled, written into the repository's root
-  if (process.env.BENCH_HEAPSNAPSHOT === '1') {
+  // snapshot of the server once the controllers have settled, and one after the load, written
+  // into the repository's root
+  const heapSnapshot = async (when: string) => {
+    if (process.env.BENCH_HEAPSNAPSHOT !== '1') return;
     const before = new Set((await readdir(ROOT)).filter((f) => f.endsWith('.heapsnapshot')));
     srv.proc.kill('SIGUSR2');
     await new Promise((r) => setTimeout(r, 1000));
-    await req('GET', '/healthz', { accept: 'text/plain' }); // answered once the (synchronous) snapshot is written
-    log(`heap snapshot: ${(await readdir(ROOT)).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f)).join(', ')}`);
-  }
+    await client.ok('GET', '/healthz', { accept: 'text/plain' }); // answered once the (synchronous) snapshot is written (not counted: /healthz is not in the request log)
+    log(`heap snapshot ${when}: ${(await readdir(ROOT)).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f)).join(', ')}`);
+  };
+  await heapSnapshot('after the sync and discovery');
   log(`controllers settled ${fmtMs(now() - settle0)} after the sync (discovery of the catalog revisions); RSS ${srv.memory().rssMiB.toFixed(0)} MiB (${await heap()})`);
 
   // ------------------------------------------------------------ 3. reads
@@ -684,6 +687,7 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
   const memAfterLoad = srv.memory();
   extra.memory = { afterStart: memAfterStart, afterSync: memAfterSync, afterLoad: memAfterLoad, budgetMiB: 400 };
   log(`server RSS after the load: ${memAfterLoad.rssMiB.toFixed(0)} MiB (peak ${memAfterLoad.hwmMiB.toFixed(0)} MiB; ${await heap()})`);
+  await heapSnapshot('after the load');
   extra.serverProblems = srv.problems.slice(0, 20);
   extra.serverErrorLines = errorLines();
 
