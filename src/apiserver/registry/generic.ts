@@ -20,7 +20,7 @@ import {
   type FieldError,
   type GroupResource,
 } from '../errors.ts';
-import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../selectors.ts';
+import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement } from '../selectors.ts';
 import { applyDefaults, dns1123SubdomainError, prune, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
 import { holds, runHolding } from '../../util/held.ts';
@@ -115,6 +115,7 @@ export class Registry implements RESTStorage {
   ) {
     this.gr = { group: def.group, resource: def.plural };
     this.base = Registry.prefix(def);
+    for (const f of def.indexedFields ?? []) cacher.addIndex(f, (o) => this.fieldValue(o, f));
   }
 
   static prefix(def: Pick<ResourceDef, 'group' | 'plural'>): string {
@@ -210,7 +211,7 @@ export class Registry implements RESTStorage {
       } else {
         this.checkNotTooLarge(opts.resourceVersion);
         const name = exactName(fields);
-        snapshot = name !== undefined && ns !== undefined ? this.single(ns, name) : this.cacher.list(start);
+        snapshot = name !== undefined && ns !== undefined ? this.single(ns, name) : (this.indexed(prefix, fields) ?? this.cacher.list(start));
       }
     } catch (e) {
       if (e instanceof ExpiredError) {
@@ -249,6 +250,19 @@ export class Registry implements RESTStorage {
       if (!filtered) out.remainingItemCount = remaining;
     }
     return out;
+  }
+
+  /** The objects under `prefix` matching an `=` requirement on an indexed field, in key order (the caller applies every requirement). */
+  private indexed(prefix: string, fields: FieldRequirement[]): { entries: Iterable<[string, KObject]>; revision: number } | undefined {
+    for (const r of fields) {
+      if (r.op !== '=' || !this.def.indexedFields?.includes(r.field)) continue;
+      const keys = this.cacher.byIndex(r.field, r.value);
+      if (!keys) continue;
+      const entries: [string, KObject][] = [];
+      for (const k of keys) if (k.startsWith(prefix)) entries.push([k, this.cacher.get(k)!]);
+      return { entries, revision: this.cacher.revision };
+    }
+    return undefined;
   }
 
   private single(ns: string, name: string) {

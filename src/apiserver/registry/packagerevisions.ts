@@ -215,6 +215,8 @@ export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef 
       { name: 'Upgrade', type: 'string', description: 'A newer published upstream revision, when there is one', priority: 1, cell: (o) => (o as PackageRevision).status?.latestUpstreamRevision ?? '' },
       { name: 'PublishedBy', type: 'string', description: 'Approver', priority: 1, cell: (o) => (o as PackageRevision).status?.publishedBy ?? '' },
     ],
+    // the sync lists a repository's revisions, a publish its package's
+    indexedFields: ['spec.packageRevID.repository', 'spec.packageRevID.package'],
     fieldSelectors: {
       'spec.packageRevID.target': (o) => id(o).target ?? '',
       'spec.packageRevID.repository': (o) => id(o).repository ?? '',

@@ -98,6 +98,11 @@ export interface ResourceDef {
   columns: PrinterColumn[];
   /** field selector name → value of that field in an object (metadata.name/namespace are implied) */
   fieldSelectors: Record<string, (o: KObject) => string>;
+  /**
+   * Field selectors indexed in the watch cache: a list with `field=value` on one of them reads the
+   * matching objects only, not every object of the resource (as kube's cacher IndexerFuncs).
+   */
+  indexedFields?: string[];
   strategy: Strategy;
   description: string;
   /**

@@ -50,10 +50,41 @@ export class Cacher {
     readonly capacity = 10_000,
   ) {}
 
+  /** Equality indexes: name → (value → keys), kept with every change (kube's cacher IndexerFuncs). */
+  private readonly indexes = new Map<string, { fn: (o: KObject) => string; keys: Map<string, Set<string>> }>();
+
+  /** Adds an index of the objects by the value `fn` gives (before load, or it is built now). */
+  addIndex(name: string, fn: (o: KObject) => string): void {
+    const index = { fn, keys: new Map<string, Set<string>>() };
+    this.indexes.set(name, index);
+    for (const [key, o] of this.items) this.index(index, key, o, true);
+  }
+
+  /** The keys of the objects whose index value is `value`, in key order; undefined for an unknown index. */
+  byIndex(name: string, value: string): string[] | undefined {
+    const index = this.indexes.get(name);
+    if (!index) return undefined;
+    return [...(index.keys.get(value) ?? [])].sort(compareKeys);
+  }
+
+  private index(index: { fn: (o: KObject) => string; keys: Map<string, Set<string>> }, key: string, o: KObject, add: boolean): void {
+    const v = index.fn(o);
+    let keys = index.keys.get(v);
+    if (add) {
+      if (!keys) index.keys.set(v, (keys = new Set()));
+      keys.add(key);
+    } else if (keys) {
+      keys.delete(key);
+      if (keys.size === 0) index.keys.delete(v);
+    }
+  }
+
   /** Loads the current state and the recent history from the store. */
   load(items: { key: string; value: Buffer; modRevision: number }[], revision: number, history: StoreEvent[], historyStart: number): void {
     this.items.clear();
+    for (const index of this.indexes.values()) index.keys.clear();
     for (const kv of items) this.items.set(kv.key, this.decode(kv.value, kv.modRevision));
+    for (const index of this.indexes.values()) for (const [key, o] of this.items) this.index(index, key, o, true);
     this.sorted = [...this.items.keys()].sort(compareKeys);
     this.revision = revision;
     this.window = [];
@@ -79,6 +110,11 @@ export class Cacher {
     this.revision = ev.revision;
     if (!ev.key.startsWith(this.prefix)) return;
     const ce = this.toCacheEvent(ev);
+    const before = this.items.get(ev.key);
+    for (const index of this.indexes.values()) {
+      if (before) this.index(index, ev.key, before, false);
+      if (ce.type !== 'DELETED') this.index(index, ev.key, ce.object, true);
+    }
     if (ce.type === 'DELETED') {
       if (this.items.delete(ev.key)) this.sorted.splice(lowerBound(this.sorted, ev.key), 1);
     } else {
