@@ -11,8 +11,9 @@
 // * the write lock of each object's lockKey is held while the batch is written;
 // * with a beforeCreate hook (side effects outside the store) the objects go one by one.
 import test, { type ExecutionContext } from 'ava';
-import { objectMetaSchema, type KObject } from '../../../src/api/meta.ts';
-import { anyObject, obj, str } from '../../../src/api/schema.ts';
+import type { KObject } from '../../../src/api/meta.ts';
+import { str } from '../../../src/api/schema.ts';
+import { widgetDef } from '../../helpers/widgets.ts';
 import { StatusError } from '../../../src/apiserver/errors.ts';
 import { Registry } from '../../../src/apiserver/registry/generic.ts';
 import type { RequestContext, ResourceDef, Strategy } from '../../../src/apiserver/registry/types.ts';
@@ -23,24 +24,7 @@ import { SqliteStore } from '../../../src/storage/store/sqlite.ts';
 const NS = 'ns';
 const CTX: RequestContext = { user: { name: 'system:test', groups: ['system:masters'] }, dryRun: false };
 
-const def = (strategy: Strategy): ResourceDef => ({
-  group: 'example.dev',
-  version: 'v1',
-  kind: 'Widget',
-  listKind: 'WidgetList',
-  plural: 'widgets',
-  singular: 'widget',
-  shortNames: [],
-  categories: [],
-  namespaced: true,
-  schema: obj('Widget', { apiVersion: str('apiVersion'), kind: str('kind'), metadata: objectMetaSchema, spec: obj('spec', { size: str('size', { default: 'small' }) }), status: anyObject('status') }),
-  subresources: {},
-  verbs: ['create', 'get', 'list', 'watch'],
-  columns: [],
-  fieldSelectors: {},
-  strategy,
-  description: 'widgets',
-});
+const def = (strategy: Strategy): ResourceDef => widgetDef({ size: str('size', { default: 'small' }) }, { strategy });
 
 const widget = (name: string, spec: Record<string, unknown> = {}): KObject => ({ apiVersion: 'example.dev/v1', kind: 'Widget', metadata: { name, namespace: NS }, spec });
 

@@ -3,8 +3,9 @@
 // resourceVersion) and follows creates, updates that move an object between values, and deletes;
 // the index is built for objects already loaded at start.
 import test from 'ava';
-import { objectMetaSchema, type KObject } from '../../../src/api/meta.ts';
-import { anyObject, obj, str } from '../../../src/api/schema.ts';
+import type { KObject } from '../../../src/api/meta.ts';
+import { str } from '../../../src/api/schema.ts';
+import { widgetDef } from '../../helpers/widgets.ts';
 import { Registry } from '../../../src/apiserver/registry/generic.ts';
 import type { RequestContext, ResourceDef } from '../../../src/apiserver/registry/types.ts';
 import { Cacher, CacherSet } from '../../../src/storage/store/cacher.ts';
@@ -12,25 +13,15 @@ import { SqliteStore } from '../../../src/storage/store/sqlite.ts';
 
 const CTX: RequestContext = { user: { name: 'system:test', groups: ['system:masters'] }, dryRun: false };
 
-const def = (indexed: boolean): ResourceDef => ({
-  group: 'example.dev',
-  version: 'v1',
-  kind: 'Widget',
-  listKind: 'WidgetList',
-  plural: 'widgets',
-  singular: 'widget',
-  shortNames: [],
-  categories: [],
-  namespaced: true,
-  schema: obj('Widget', { apiVersion: str('apiVersion'), kind: str('kind'), metadata: objectMetaSchema, spec: obj('spec', { color: str('color'), size: str('size') }), status: anyObject('status') }),
-  subresources: {},
-  verbs: ['create', 'get', 'list', 'watch', 'update', 'delete'],
-  columns: [],
-  fieldSelectors: { 'spec.color': (o) => String((o.spec as { color?: string })?.color ?? ''), 'spec.size': (o) => String((o.spec as { size?: string })?.size ?? '') },
-  ...(indexed ? { indexedFields: ['spec.color'] } : {}),
-  strategy: {},
-  description: 'widgets',
-});
+const def = (indexed: boolean): ResourceDef =>
+  widgetDef(
+    { color: str('color'), size: str('size') },
+    {
+      verbs: ['create', 'get', 'list', 'watch', 'update', 'delete'],
+      fieldSelectors: { 'spec.color': (o) => String((o.spec as { color?: string })?.color ?? ''), 'spec.size': (o) => String((o.spec as { size?: string })?.size ?? '') },
+      ...(indexed ? { indexedFields: ['spec.color'] } : {}),
+    },
+  );
 
 const widget = (ns: string, name: string, color: string, size = 's'): KObject => ({ apiVersion: 'example.dev/v1', kind: 'Widget', metadata: { name, namespace: ns }, spec: { color, size } });
 
