@@ -163,11 +163,20 @@ export function setCondition(conds: Condition[] | undefined, c: ConditionValue, 
   ];
 }
 
-/** Freezes an object and everything in it (an object shared by readers that must not change it). */
-export function deepFreeze<T>(o: T): T {
+/**
+ * Freezes an object and everything in it (an object shared by readers that must not change it);
+ * with `intern`, every string value in it is first replaced by `intern`'s instance.
+ */
+export function deepFreeze<T>(o: T, intern?: (s: string) => string): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    const rec = o as Record<string, unknown>;
+    for (const k of Object.keys(rec)) {
+      const v = rec[k];
+      if (typeof v === 'string') {
+        if (intern) rec[k] = intern(v);
+      } else deepFreeze(v, intern);
+    }
     Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
 }

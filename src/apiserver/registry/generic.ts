@@ -4,6 +4,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { randomUUID, randomInt } from 'node:crypto';
 import { deepFreeze, timestamp, type KObject } from '../../api/meta.ts';
+import { Interner } from '../../util/strings.ts';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type KV, type Store } from '../../storage/store/interface.ts';
 import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
 import {
@@ -102,6 +103,12 @@ export interface RESTStorage {
   decodeFields(obj: KObject, mode: FieldValidation): string[];
 }
 
+/**
+ * The short strings of decoded objects, kept once (src/util/strings.ts): the apiVersion, kinds,
+ * timestamps, authors and condition texts that thousands of cached objects repeat.
+ */
+const decodedStrings = new Interner();
+
 export class Registry implements RESTStorage {
   readonly gr: GroupResource;
   private readonly base: string;
@@ -138,7 +145,7 @@ export class Registry implements RESTStorage {
   static decode(value: Buffer, revision: number): KObject {
     const o = JSON.parse(value.toString('utf8')) as KObject;
     o.metadata.resourceVersion = String(revision);
-    return deepFreeze(o);
+    return deepFreeze(o, (s) => decodedStrings.intern(s));
   }
 
   /**

@@ -15,6 +15,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync, fstatSync } f
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
+import { own } from '../../util/strings.ts';
 
 export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
 
@@ -416,13 +417,6 @@ export function applyDelta(delta: Buffer, base: Buffer): Buffer {
 // ------------------------------------------------------------------------------------------------
 // parsers (isomorphic-git's shapes and rules)
 
-/**
- * A copy of a substring that does not keep the string it was cut from alive (V8 makes substrings
- * of 13 characters or more views of their parent): parsed oids and names outlive the commit text.
- */
-function own(s: string): string {
-  return s.length < 13 ? s : Buffer.from(s, 'utf8').toString('utf8');
-}
 
 function parsePerson(value: string): Person {
   const m = /^(.*) <(.*)> (.*) (.*)$/.exec(value);

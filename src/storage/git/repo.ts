@@ -16,6 +16,7 @@ import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'no
 import path from 'node:path';
 import git, { Errors, type CommitObject, type HttpClient, type TreeEntry } from 'isomorphic-git';
 import { gitFs } from './gitfs.ts';
+import { own } from '../../util/strings.ts';
 import { indexPack } from './indexpack.ts';
 import { GitObjectFormatError, ObjectDatabase, parseCommit, parseTag, parseTree, type ObjectType, type RawObject } from './objects.ts';
 import nodeHttp from 'isomorphic-git/http/node';
@@ -1083,11 +1084,12 @@ export class GitRepo {
     let last: string | undefined;
     for (const line of packed.split('\n')) {
       if (line.startsWith('^')) {
-        if (last) this.remember(last, line.slice(1, 41));
+        if (last) this.remember(last, own(line.slice(1, 41)));
       } else if (OID.test(line.slice(0, 40)) && line[40] === ' ') {
-        last = line.slice(0, 40);
+        // own copies: a cut of the file's text would keep the whole file alive in the refs caches
+        last = own(line.slice(0, 40));
         const name = line.slice(41);
-        if (name.startsWith(prefix)) refs.set(name, last);
+        if (name.startsWith(prefix)) refs.set(own(name), last);
       }
     }
 
