@@ -194,7 +194,7 @@ export async function sendList(res: Response, code: number, body: Record<string,
   res.status(code).setHeader('Content-Type', 'application/json');
   let piece = `${head.length > 2 ? `${head.slice(0, -1)},` : '{'}${JSON.stringify(field)}:[`;
   for (let i = 0; i < entries.length; i++) {
-    piece += (i ? ',' : '') + (JSON.stringify(entries instanceof MappedList ? entries.at(i) : entries[i]) ?? 'null');
+    piece += (i ? ',' : '') + (JSON.stringify(entries.at(i)) ?? 'null');
     if (piece.length >= STREAM_CHUNK) {
       const flushed = res.write(piece);
       piece = '';

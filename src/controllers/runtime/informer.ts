@@ -1,8 +1,9 @@
 // An informer (client-go's SharedIndexInformer, in process): it watches one resource's storage
 // with sendInitialEvents (the watch cache is the source, no HTTP), keeps a local store of the
 // objects with secondary indexes, and tells its handlers about every change. Objects are frozen:
-// each event stores a deep-frozen copy, and a change replaces it by a new object, so an object
-// once handed out never changes (and a controller cannot change the watch cache through it).
+// each event stores the watch cache's own object, which is deep-frozen already (or a deep-frozen
+// copy of an object that is not), and a change replaces it by a new object, so an object once
+// handed out never changes (and a controller cannot change the watch cache through it).
 import type { Logger } from 'pino';
 import { deepFreeze, type KObject } from '../../api/meta.ts';
 import type { RESTStorage } from '../../apiserver/registry/generic.ts';

@@ -8,11 +8,7 @@
 import { createHash } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import { applyDelta, GitObjectFormatError, parseEntryHeader, type ObjectType } from './objects.ts';
-
-const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
-const OFS_DELTA = 6;
-const REF_DELTA = 7;
+import { applyDelta, GitObjectFormatError, OFS_DELTA, parseEntryHeader, REF_DELTA, TYPES, type ObjectType } from './objects.ts';
 
 export interface IndexedPack {
   /** the pack's own checksum (its last 20 bytes), hex: the pack is stored as pack-<checksum>.pack */

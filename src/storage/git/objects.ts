@@ -73,9 +73,10 @@ export class GitObjectFormatError extends Error {
   }
 }
 
-const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
-const OFS_DELTA = 6;
-const REF_DELTA = 7;
+/** The object types of pack entry kinds 1–4 (6 and 7 are deltas). */
+export const TYPES: Record<number, ObjectType> = { 1: 'commit', 2: 'tree', 3: 'blob', 4: 'tag' };
+export const OFS_DELTA = 6;
+export const REF_DELTA = 7;
 const OID_RE = /^[0-9a-f]{40}$/;
 /** Longest delta chain followed (git's own default depth is 50; 4095 is its maximum). */
 const MAX_DELTA_DEPTH = 10_000;

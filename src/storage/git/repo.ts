@@ -245,20 +245,15 @@ function demuxPack(reply: Buffer, sideBand: boolean, url: string): Buffer | null
     at += len;
     const text = payload.toString('latin1', 0, 4);
     if (parts.length === 0 && (text === 'ACK ' || text === 'NAK\n' || text === 'NAK')) continue;
-    if (text.startsWith('ERR ')) {
-      const message = payload.toString('utf8', 4).trim();
+    // a fatal error: an ERR line, or side-band channel 3
+    const fatal = text.startsWith('ERR ') ? payload.toString('utf8', 4).trim() : sideBand && payload[0] === 3 ? payload.toString('utf8', 1).trim() : undefined;
+    if (fatal !== undefined) {
       // a ref moved after the advertisement: its old tip is no longer a valid want
-      if (message.includes('not our ref')) return null;
-      throw new GitError(`fetch from ${url}: the remote says ${message}`);
+      if (fatal.includes('not our ref')) return null;
+      throw new GitError(`fetch from ${url}: the remote says ${fatal}`);
     }
     if (!sideBand) throw new GitError(`fetch from ${url}: unexpected line ${JSON.stringify(payload.toString('utf8').slice(0, 80))}`);
-    const channel = payload[0];
-    if (channel === 1) parts.push(payload.subarray(1));
-    else if (channel === 3) {
-      const message = payload.toString('utf8', 1).trim();
-      if (message.includes('not our ref')) return null;
-      throw new GitError(`fetch from ${url}: the remote says ${message}`);
-    }
+    if (payload[0] === 1) parts.push(payload.subarray(1));
     // 2: progress, ignored
   }
   return Buffer.concat(parts);
@@ -455,8 +450,9 @@ export class GitRepo {
       for (const ref of current.keys()) if (!advertised.has(ref)) await this.writeLocalRef(ref, null);
       // many new refs (a first fetch of a big repository): one write of packed-refs, not a file each
       const added = [...advertised].filter(([ref]) => !current.has(ref));
-      if (added.length >= PACK_NEW_REFS_MIN) await this.addPackedRefs(added);
-      for (const [ref, oid] of advertised) if (current.get(ref) !== oid && !(added.length >= PACK_NEW_REFS_MIN && !current.has(ref))) await this.writeLocalRef(ref, oid);
+      const packAdded = added.length >= PACK_NEW_REFS_MIN;
+      if (packAdded) await this.addPackedRefs(added);
+      for (const [ref, oid] of advertised) if (current.get(ref) !== oid && !(packAdded && !current.has(ref))) await this.writeLocalRef(ref, oid);
 
       const changes: RefChange[] = [];
       for (const ref of new Set([...before.keys(), ...advertised.keys()])) {
@@ -488,18 +484,7 @@ export class GitRepo {
       ...[...haves].map((oid) => pktLine(`have ${oid}\n`)),
       pktLine('done\n'),
     ]);
-    const res = await http.request({
-      url: `${url}/git-upload-pack`,
-      method: 'POST',
-      headers: { ...this.authHeaders(), 'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result' },
-      // isomorphic-git's node client sends an array as one buffer, with a Content-Length
-      body: [body] as unknown as AsyncIterableIterator<Uint8Array>,
-    });
-    const chunks: Buffer[] = [];
-    if (res.body) for await (const chunk of res.body) chunks.push(Buffer.from(chunk));
-    const reply = Buffer.concat(chunks);
-    if (res.statusCode !== 200) throw new Errors.HttpError(res.statusCode, res.statusMessage, reply.subarray(0, 1024).toString());
-    const pack = demuxPack(reply, band !== undefined, url);
+    const pack = demuxPack(await this.post(http, 'git-upload-pack', body), band !== undefined, url);
     if (!pack) return; // refs moved meanwhile: the caller finds objects missing and asks again
     const { checksum, idx } = indexPack(pack);
     const dir = path.join(this.gitdir, 'objects', 'pack');
@@ -842,22 +827,12 @@ export class GitRepo {
   private async receivePack(http: HttpClient, commands: { ref: string; old: string | null; new: string | null }[], atomic: boolean, pack: Buffer | undefined): Promise<void> {
     const url = this.remote!.url;
     const caps = ['report-status', ...(atomic ? ['atomic'] : []), 'agent=pkgserver'].join(' ');
-    const body = [
+    const body = Buffer.concat([
       ...commands.map((c, i) => pktLine(`${c.old ?? ZERO_OID} ${c.new ?? ZERO_OID} ${c.ref}${i === 0 ? `\0${caps}` : ''}\n`)),
       Buffer.from('0000'),
       ...(pack ? [pack] : []),
-    ];
-    const res = await http.request({
-      url: `${url}/git-receive-pack`,
-      method: 'POST',
-      headers: { ...this.authHeaders(), 'content-type': 'application/x-git-receive-pack-request', accept: 'application/x-git-receive-pack-result' },
-      // isomorphic-git's node client sends an array as one buffer, with a Content-Length
-      body: [Buffer.concat(body)] as unknown as AsyncIterableIterator<Uint8Array>,
-    });
-    const chunks: Buffer[] = [];
-    if (res.body) for await (const chunk of res.body) chunks.push(Buffer.from(chunk));
-    if (res.statusCode !== 200) throw new Errors.HttpError(res.statusCode, res.statusMessage, Buffer.concat(chunks).toString());
-    const lines = parsePktLines(Buffer.concat(chunks));
+    ]);
+    const lines = parsePktLines(await this.post(http, 'git-receive-pack', body));
     const unpack = lines.find((l) => l.startsWith('unpack '));
     if (!unpack) throw new GitError(`push to ${url}: no report from the remote`);
     if (unpack !== 'unpack ok') throw new GitError(`push to ${url}: the remote could not unpack the objects (${unpack.slice(7)})`);
@@ -866,6 +841,22 @@ export class GitRepo {
     const accepted = new Set(lines.filter((l) => l.startsWith('ok ')).map((l) => l.slice(3)));
     const missing = commands.filter((c) => !accepted.has(c.ref)).map((c) => c.ref);
     if (missing.length) throw new GitError(`push to ${url}: no status for ${missing.join(', ')}`);
+  }
+
+  /** One smart-HTTP request to `service` (git-upload-pack, git-receive-pack): its reply, or an HttpError for a status other than 200. */
+  private async post(http: HttpClient, service: string, body: Buffer): Promise<Buffer> {
+    const res = await http.request({
+      url: `${this.remote!.url}/${service}`,
+      method: 'POST',
+      headers: { ...this.authHeaders(), 'content-type': `application/x-${service}-request`, accept: `application/x-${service}-result` },
+      // isomorphic-git's node client sends an array as one buffer, with a Content-Length
+      body: [body] as unknown as AsyncIterableIterator<Uint8Array>,
+    });
+    const chunks: Buffer[] = [];
+    if (res.body) for await (const chunk of res.body) chunks.push(Buffer.from(chunk));
+    const reply = Buffer.concat(chunks);
+    if (res.statusCode !== 200) throw new Errors.HttpError(res.statusCode, res.statusMessage, reply.subarray(0, 1024).toString());
+    return reply;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,15 @@ export class ExpiredError extends Error {
   }
 }
 
+/** An equality index of a cacher: the value `fn` gives an object → the keys of the objects with it. */
+interface FieldIndex {
+  fn: (o: KObject) => string;
+  keys: Map<string, Set<string>>;
+}
+
+/** The watch event type of a store event (a PUT with a previous value is MODIFIED). */
+const eventType = (ev: StoreEvent): WatchEventType => (ev.type === 'DELETE' ? 'DELETED' : ev.prev ? 'MODIFIED' : 'ADDED');
+
 export class Cacher {
   /** the newest store revision this cache has seen (for any key, not only its own) */
   revision = 0;
@@ -51,7 +60,7 @@ export class Cacher {
   ) {}
 
   /** Equality indexes: name → (value → keys), kept with every change (kube's cacher IndexerFuncs). */
-  private readonly indexes = new Map<string, { fn: (o: KObject) => string; keys: Map<string, Set<string>> }>();
+  private readonly indexes = new Map<string, FieldIndex>();
 
   /** Adds an index of the objects by the value `fn` gives (before load, or it is built now). */
   addIndex(name: string, fn: (o: KObject) => string): void {
@@ -67,7 +76,7 @@ export class Cacher {
     return [...(index.keys.get(value) ?? [])].sort(compareKeys);
   }
 
-  private index(index: { fn: (o: KObject) => string; keys: Map<string, Set<string>> }, key: string, o: KObject, add: boolean): void {
+  private index(index: FieldIndex, key: string, o: KObject, add: boolean): void {
     const v = index.fn(o);
     let keys = index.keys.get(v);
     if (add) {
@@ -109,8 +118,8 @@ export class Cacher {
     if (ev.revision <= this.revision) return; // already seen (initial load raced with delivery)
     this.revision = ev.revision;
     if (!ev.key.startsWith(this.prefix)) return;
-    const ce = this.toCacheEvent(ev);
     const before = this.items.get(ev.key);
+    const ce = this.toCacheEvent(ev, before);
     for (const index of this.indexes.values()) {
       if (before) this.index(index, ev.key, before, false);
       if (ce.type !== 'DELETED') this.index(index, ev.key, ce.object, true);
@@ -185,7 +194,7 @@ export class Cacher {
     let object: KObject | undefined;
     let prev: KObject | null | undefined;
     return {
-      type: ev.type === 'DELETE' ? 'DELETED' : ev.prev ? 'MODIFIED' : 'ADDED',
+      type: eventType(ev),
       key: ev.key,
       revision: ev.revision,
       get object() {
@@ -198,14 +207,12 @@ export class Cacher {
     };
   }
 
-  private toCacheEvent(ev: StoreEvent): CacheEvent {
+  /** The event with its objects decoded; `cached` is the key's cached object before it. */
+  private toCacheEvent(ev: StoreEvent, cached: KObject | undefined): CacheEvent {
     // the previous state is the cached object when it is that revision (it is, once live): no second decode
-    const cached = ev.prev ? this.items.get(ev.key) : undefined;
     const prev = !ev.prev ? undefined : cached && cached.metadata.resourceVersion === String(ev.prevRevision) ? cached : this.decode(ev.prev, ev.prevRevision ?? ev.revision);
-    if (ev.type === 'DELETE') {
-      return { type: 'DELETED', key: ev.key, object: this.decode(ev.prev!, ev.revision), prev, revision: ev.revision };
-    }
-    return { type: prev ? 'MODIFIED' : 'ADDED', key: ev.key, object: this.decode(ev.value!, ev.revision), prev, revision: ev.revision };
+    const object = this.decode(ev.type === 'DELETE' ? ev.prev! : ev.value!, ev.revision);
+    return { type: eventType(ev), key: ev.key, object, prev, revision: ev.revision };
   }
 
   private trim(): void {

@@ -242,18 +242,10 @@ export class SqliteStore implements Store {
       (lower: string, upper: string | null, fromRevision: number, limit: number, newest: boolean): StoreEvent[] => {
         const compacted = this.meta('compacted');
         if (fromRevision < compacted) throw new RevisionCompactedError(fromRevision, compacted);
-        if (newest) {
-          const rows =
-            upper === null
-              ? this.stmt.historyNewestUnbounded.all(fromRevision, lower, limit)
-              : this.stmt.historyNewest.all(fromRevision, lower, upper, limit);
-          return rows.reverse().map(toEvent);
-        }
-        const rows =
-          upper === null
-            ? this.stmt.historyUnbounded.all(fromRevision, lower, limit)
-            : this.stmt.history.all(fromRevision, lower, upper, limit);
-        return rows.map(toEvent);
+        const [bounded, unbounded] = newest ? [this.stmt.historyNewest, this.stmt.historyNewestUnbounded] : [this.stmt.history, this.stmt.historyUnbounded];
+        const rows = upper === null ? unbounded.all(fromRevision, lower, limit) : bounded.all(fromRevision, lower, upper, limit);
+        // the newest ones come newest first: oldest first, as always
+        return (newest ? rows.reverse() : rows).map(toEvent);
       },
     );
   }
