@@ -28,6 +28,8 @@ await build({
   // CommonJS packages inside an ES module bundle call require() for Node's own modules
   banner: { js: "import { createRequire as __pkgserverCreateRequire } from 'node:module'; const require = __pkgserverCreateRequire(import.meta.url);" },
   sourcemap: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 // read at run time next to the module that loads it (new URL('./OpenAPIv2.proto', import.meta.url))

@@ -2,6 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import { DEFAULT_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../util/heap.ts';
 import { flags } from './main.ts';
 import { ensurePKI, kubeconfigYAML } from './pki.ts';
 import { buildApp, clusterModules } from '../app.ts';
@@ -19,6 +20,9 @@ Flags:
   --tls-private-key-file F  serving key (PEM). Both are re-read when they change
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --watch-cache-size N      events kept per resource for watches to resume from (default 10000)
+  --heap-growing-percent N  how far V8's heap grows past what survived the last full collection before
+                            the next one (default 40: less memory for a little more GC; 0: V8's own
+                            factor, up to 300 %)
   --history-size N          events kept in the store (default 100000)
   --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)
   --git-timeout SECS        bound on every git network operation (default 30)
@@ -85,6 +89,7 @@ export async function serve(argv: string[]): Promise<void> {
       'client-ca-file': s,
       'log-level': s,
       'watch-cache-size': s,
+      'heap-growing-percent': s,
       'history-size': s,
       'bookmark-interval': s,
       'credentials-file': s,
@@ -129,6 +134,9 @@ export async function serve(argv: string[]): Promise<void> {
     USAGE,
   );
   const logger = pino({ level: f['log-level'] ?? 'info', base: { component: 'pkgserver' } });
+  const heapGrowingPercent = num(f['heap-growing-percent'], DEFAULT_HEAP_GROWING_PERCENT, 'heap-growing-percent');
+  if (heapGrowingPercent > 1000) fail(`--heap-growing-percent must be at most 1000, got ${heapGrowingPercent}`);
+  setHeapGrowingPercent(heapGrowingPercent);
   const dataDir = path.resolve(f['data-dir'] ?? 'data');
   const bind = f['bind-address'] ?? '127.0.0.1';
   const port = num(f['secure-port'], 6443, 'secure-port');

@@ -60,6 +60,15 @@ function hashObject(type: ObjectType, data: Buffer): string {
   return createHash('sha1').update(`${type} ${data.length}\0`).update(data).digest('hex');
 }
 
+/**
+ * zlib's output buffer for an object of `size` bytes: exactly its size. The default (16 KiB) is a
+ * separate malloc per call, freed only when V8 collects the Buffer: indexing 60,000 objects left
+ * ~45 MiB of those in the C heap between collections, memory the process then kept (RSS after an
+ * initial sync over HTTP: 86 MiB of C heap against 37 MiB when nothing was indexed). Below 4 KiB a
+ * buffer of the exact size comes from Node's shared pool.
+ */
+const outputChunk = (size: number) => Math.max(64, size + 1);
+
 /** Parses, checks and indexes a pack (version 2 or 3). Refuses a damaged pack, or one whose deltas need objects it does not hold (a thin pack). */
 export function indexPack(pack: Buffer): IndexedPack {
   if (pack.length < 32 || pack.toString('latin1', 0, 4) !== 'PACK') throw new GitObjectFormatError('not a packfile');
@@ -89,7 +98,7 @@ export function indexPack(pack: Buffer): IndexedPack {
     const dataAt = header.dataAt;
     let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
     try {
-      inflated = inflateSync(pack.subarray(dataAt, end), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+      inflated = inflateSync(pack.subarray(dataAt, end), { info: true, chunkSize: outputChunk(size) }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
     } catch (err) {
       throw new GitObjectFormatError(`damaged object at offset ${offset}: ${(err as Error).message}`);
     }
@@ -109,7 +118,7 @@ export function indexPack(pack: Buffer): IndexedPack {
   const byOid = new Map<string, Entry>();
   for (const e of entries) if (e.oid) byOid.set(e.oid, e);
   const cache = new LRUCache<number, Buffer>({ maxSize: 32 << 20, sizeCalculation: (b) => b.length + 64 });
-  const inflate = (e: Entry) => inflateSync(pack.subarray(e.dataAt, end));
+  const inflate = (e: Entry) => inflateSync(pack.subarray(e.dataAt, end), { chunkSize: outputChunk(e.size) });
   const resolve = (e: Entry, depth: number): { type: ObjectType; data: Buffer } => {
     const hit = cache.get(e.offset);
     if (hit && e.type) return { type: e.type, data: hit };
