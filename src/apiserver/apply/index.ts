@@ -11,7 +11,7 @@
 // from kube.
 
 export { apply, update, managedFieldsOf, fieldsOf, ApplyConflictError, ApplyInvalidError, MAX_UPDATE_MANAGERS, ANCIENT_CHANGES } from './merge.ts';
-export type { ManagedFieldsEntry, Options, ApplyOptions, UpdateOptions, Result, Conflict } from './merge.ts';
+export type { AnyObject, ManagedFieldsEntry, Options, ApplyOptions, UpdateOptions, Result, Conflict } from './merge.ts';
 export { FieldSet, FieldsV1Error, field, key, value, index, pathString, serializeElement, deserializeElement } from './fieldpath.ts';
 export type { FieldsV1, Json, Path, PathElement } from './fieldpath.ts';
 export { fromOpenAPI, deduced, scalar, struct, mapOf, atomicList, setList, mapList } from './schema.ts';

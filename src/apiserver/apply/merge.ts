@@ -25,6 +25,9 @@ import { FieldSet, FieldsV1Error, field, pathString, type FieldsV1, type Json, t
 import { deduced, type TypeNode } from './schema.ts';
 import { compare, deepEqual, dropNulls, ensureNamedFieldsAreMembers, isObject, merge, removeItems, toFieldSet, TypedError, validate, type JsonObject } from './typed.ts';
 
+/** A Kubernetes object as JSON (plain data: objects, arrays, strings, numbers, booleans, null). */
+export type AnyObject = Record<string, unknown>;
+
 export interface ManagedFieldsEntry {
   manager?: string;
   operation?: 'Apply' | 'Update' | string;
@@ -59,7 +62,7 @@ export interface UpdateOptions extends Options {
 
 export interface Result {
   /** The object to store, with metadata.managedFields set (left out when there are none). */
-  object: JsonObject;
+  object: AnyObject;
   managedFields: ManagedFieldsEntry[];
   /** False when nothing changes (same object, same ownership): the caller need not write. */
   changed: boolean;
@@ -237,6 +240,7 @@ function withoutManagedFields(o: JsonObject | undefined): JsonObject {
 }
 
 function withManagedFields(o: JsonObject, entries: ManagedFieldsEntry[]): JsonObject {
+  if (!entries.length && !isObject(o.metadata)) return o;
   const metadata: JsonObject = isObject(o.metadata) ? { ...o.metadata } : {};
   delete metadata.managedFields;
   if (entries.length) metadata.managedFields = entries as unknown as Json;
@@ -300,12 +304,14 @@ function finish(managers: Map<string, Manager>) {
 
 /** Server-side apply. Throws ApplyConflictError, or ApplyInvalidError for a configuration that cannot be typed. */
 export function apply(
-  live: JsonObject | undefined,
+  liveIn: AnyObject | undefined,
   liveManagedFields: ManagedFieldsEntry[] | undefined,
-  applied: JsonObject,
+  appliedIn: AnyObject,
   manager: string,
   opts: ApplyOptions = {},
 ): Result {
+  const live = liveIn as JsonObject | undefined;
+  const applied = appliedIn as JsonObject;
   const type = opts.type ?? deduced;
   if (!manager) throw new ApplyInvalidError('fieldManager must be set for apply');
   if (!isObject(applied)) throw new ApplyInvalidError('the applied configuration must be an object');
@@ -359,12 +365,14 @@ function prune(merged: JsonObject, managers: Map<string, Manager>, last: FieldSe
 
 /** Records a non-apply write (create: liveOld undefined; update; any patch): the changed fields go to `manager`. */
 export function update(
-  liveOld: JsonObject | undefined,
-  liveNew: JsonObject,
+  liveOldIn: AnyObject | undefined,
+  liveNewIn: AnyObject,
   managedFields: ManagedFieldsEntry[] | undefined,
   manager: string,
   opts: UpdateOptions = {},
 ): Result {
+  const liveOld = liveOldIn as JsonObject | undefined;
+  const liveNew = liveNewIn as JsonObject;
   const type = opts.type ?? deduced;
   const operation = opts.operation ?? 'Update';
   const reset = resetSet(opts);
@@ -400,8 +408,8 @@ function result(live: JsonObject | undefined, object: JsonObject, before: Map<st
 }
 
 /** Reads managedFields from an object (metadata.managedFields), [] when absent. */
-export function managedFieldsOf(o: JsonObject | undefined): ManagedFieldsEntry[] {
-  const mf = isObject(o?.metadata) ? (o!.metadata as JsonObject).managedFields : undefined;
+export function managedFieldsOf(o: AnyObject | undefined): ManagedFieldsEntry[] {
+  const mf = isObject(o?.metadata as Json) ? (o!.metadata as JsonObject).managedFields : undefined;
   return Array.isArray(mf) ? (mf as unknown as ManagedFieldsEntry[]) : [];
 }
 
