@@ -27,9 +27,18 @@ export const isObject = (v: unknown): v is JsonObject => v !== null && typeof v 
 
 type Atom = { t: 'leaf' } | { t: 'map'; node: MapType } | { t: 'list'; node: ListType };
 
-/** How a value is handled under a type: granular map, granular list, or a leaf (scalar, atomic, mismatched, null). */
+/**
+ * How a value is handled under a type: granular map, granular list, or a leaf (scalar, atomic,
+ * mismatched). null under a granular map or list type is that container, empty (as kube reads it).
+ */
 function atomOf(t: TypeNode, v: Json | undefined): Atom {
-  if (v === undefined || v === null) return { t: 'leaf' };
+  if (v === undefined) return { t: 'leaf' };
+  if (v === null) {
+    if (t.kind === 'deduced') return { t: 'map', node: deducedMap };
+    if (t.kind === 'map' && !t.atomic) return { t: 'map', node: t };
+    if (t.kind === 'list' && t.listType !== 'atomic') return { t: 'list', node: t };
+    return { t: 'leaf' };
+  }
   if (t.kind === 'deduced') {
     if (isObject(v)) return { t: 'map', node: deducedMap };
     return { t: 'leaf' };
@@ -123,9 +132,9 @@ export function validate(v: Json | undefined, t: TypeNode, path: Path = []): str
   const errs: string[] = [];
   const walk = (v: Json | undefined, t: TypeNode, path: Path) => {
     const a = atomOf(t, v);
-    if (a.t === 'map') {
-      for (const [k, child] of Object.entries(v as JsonObject)) walk(child, fieldType(a.node, k), [...path, field(k)]);
-    } else if (a.t === 'list') {
+    if (a.t === 'map' && isObject(v)) {
+      for (const [k, child] of Object.entries(v)) walk(child, fieldType(a.node, k), [...path, field(k)]);
+    } else if (a.t === 'list' && Array.isArray(v)) {
       const idx = indexItems(v as Json[], a.node, path, errs, false);
       if (idx) idx.pes.forEach((pe, i) => walk((v as Json[])[i], a.node.elementType, [...path, pe]));
     }
@@ -145,8 +154,8 @@ export function merge(lhs: Json | undefined, rhs: Json | undefined, t: TypeNode)
   if (a.t === 'leaf' || al.t !== a.t) return rhs;
   if (isEmptyContainer(lhs) && isEmptyContainer(rhs)) return rhs;
   if (a.t === 'map') {
-    const l = lhs as JsonObject;
-    const r = rhs as JsonObject;
+    const l = isObject(lhs) ? lhs : {};
+    const r = isObject(rhs) ? rhs : {};
     const out: JsonObject = {};
     for (const k of Object.keys(l)) {
       const m = merge(l[k], Object.prototype.hasOwnProperty.call(r, k) ? r[k] : undefined, fieldType(a.node, k));
@@ -159,7 +168,7 @@ export function merge(lhs: Json | undefined, rhs: Json | undefined, t: TypeNode)
     }
     return out;
   }
-  return mergeList(lhs as Json[], rhs as Json[], a.node);
+  return mergeList(Array.isArray(lhs) ? lhs : [], Array.isArray(rhs) ? rhs : [], a.node);
 }
 
 function mergeList(l: Json[], r: Json[], t: ListType): Json[] {
@@ -226,14 +235,16 @@ export function toFieldSet(v: Json | undefined, t: TypeNode): FieldSet {
       return;
     }
     if (a.t === 'map') {
-      for (const [k, child] of Object.entries(v as JsonObject)) {
+      if (!isObject(v)) return; // null: its parent owns it
+      for (const [k, child] of Object.entries(v)) {
         const p = [...path, field(k)];
         walk(child, fieldType(a.node, k), p);
         if (child === null || (isObject(child) && Object.keys(child).length === 0) || !isDeclaredField(a.node, k)) set.insert(p);
       }
       return;
     }
-    const list = v as Json[];
+    if (!Array.isArray(v)) return; // null: its parent owns it
+    const list = v;
     const idx = indexItems(list, a.node, path, undefined, true);
     if (!idx) {
       if (path.length) set.insert(path);
@@ -278,15 +289,17 @@ export function compare(lhs: Json | undefined, rhs: Json | undefined, t: TypeNod
       return;
     }
     if (a.t === 'map') {
-      const lm = (l ?? {}) as JsonObject;
-      const rm = (r ?? {}) as JsonObject;
+      const lm = isObject(l) ? l : {};
+      const rm = isObject(r) ? r : {};
       const keys = new Set([...Object.keys(lm), ...Object.keys(rm)]);
       for (const k of keys) {
         walk(Object.prototype.hasOwnProperty.call(lm, k) ? lm[k] : undefined, Object.prototype.hasOwnProperty.call(rm, k) ? rm[k] : undefined, fieldType(a.node, k), [...path, field(k)]);
       }
     } else {
-      const li = indexItems((l ?? []) as Json[], a.node, path, undefined, true);
-      const ri = indexItems((r ?? []) as Json[], a.node, path, undefined, true);
+      const la = Array.isArray(l) ? l : [];
+      const ra = Array.isArray(r) ? r : [];
+      const li = indexItems(la, a.node, path, undefined, true);
+      const ri = indexItems(ra, a.node, path, undefined, true);
       if (!li || !ri) {
         leaf(l, r, path);
         return;
@@ -300,8 +313,8 @@ export function compare(lhs: Json | undefined, rhs: Json | undefined, t: TypeNod
         });
         return g;
       };
-      const lg = group((l ?? []) as Json[], li);
-      const rg = group((r ?? []) as Json[], ri);
+      const lg = group(la, li);
+      const rg = group(ra, ri);
       const ids = [...lg.keys(), ...[...rg.keys()].filter((id) => !lg.has(id))];
       for (const id of ids) {
         const lv = lg.get(id)?.values ?? [];

@@ -38,6 +38,7 @@ interface Case {
   resetFields?: string[][];
 }
 
+const structType = struct({ struct: struct({ name: scalar, value: scalar }) });
 const leafType = struct({ numeric: scalar, string: scalar, bool: scalar });
 const setType = struct({ list: setList() });
 const assocType = struct({ list: mapList(['name'], struct({ name: scalar, value: scalar, other: scalar })) });
@@ -396,6 +397,78 @@ const cases: Record<string, Case> = {
       { apply: 'a', object: { outer: [{ name: 'o', inner: [{ id: 1, v: 'x' }] }] } },
     ],
     conflict: 'Apply failed with 1 conflict: conflict with "ctl" using v1: .outer[name="o"].inner[id=1].v',
+  },
+
+  // ---- structs emptied or nulled (structured-merge-diff's nested cases) ----
+  'struct: applying nothing removes everything the applier owned': {
+    type: structType,
+    steps: [
+      { apply: 'default', object: { struct: { name: 'a', value: 1 } } },
+      { apply: 'default', object: {} },
+    ],
+    object: {},
+    managed: [],
+  },
+  'struct: applying nothing keeps the fields an updater added': {
+    type: structType,
+    steps: [
+      { apply: 'default', object: { struct: { name: 'a' } } },
+      { update: 'controller', object: { struct: { name: 'a', value: 1 } } },
+      { apply: 'default', object: {} },
+    ],
+    object: { struct: { value: 1 } },
+    managed: [['controller', 'Update', { 'f:struct': { 'f:value': {} } }]],
+  },
+  'struct: an empty struct applied over a live one keeps what others own': {
+    type: structType,
+    steps: [
+      { apply: 'default', object: { struct: { name: 'a' } } },
+      { update: 'controller', object: { struct: { name: 'a', value: 1 } } },
+      { apply: 'default', object: { struct: {} } },
+    ],
+    object: { struct: { value: 1 } },
+    managed: [
+      ['default', 'Apply', { 'f:struct': {} }],
+      ['controller', 'Update', { 'f:struct': { 'f:value': {} } }],
+    ],
+  },
+  'struct: a null struct applied over a live one merges as an empty one': {
+    type: structType,
+    steps: [
+      { apply: 'default', object: { struct: { name: 'a' } } },
+      { update: 'controller', object: { struct: { name: 'a', value: 1 } } },
+      { apply: 'default', object: { struct: null } },
+    ],
+    object: { struct: { value: 1 } },
+    managed: [
+      ['default', 'Apply', { 'f:struct': {} }],
+      ['controller', 'Update', { 'f:struct': { 'f:value': {} } }],
+    ],
+  },
+  'struct: a field an updater took over is not removed': {
+    type: structType,
+    steps: [
+      { apply: 'default', object: { struct: { name: 'a' } } },
+      { update: 'controller', object: { struct: { name: 'b', value: 1 } } },
+      { apply: 'default', object: { struct: null } },
+    ],
+    object: { struct: { name: 'b', value: 1 } },
+    managed: [
+      ['default', 'Apply', { 'f:struct': {} }],
+      ['controller', 'Update', { 'f:struct': { 'f:name': {}, 'f:value': {} } }],
+    ],
+  },
+  'map list: a null list applied keeps the live items': {
+    type: assocType,
+    steps: [
+      { update: 'controller', object: { list: [{ name: 'a' }] } },
+      { apply: 'default', object: { list: null } },
+    ],
+    object: { list: [{ name: 'a' }] },
+    managed: [
+      ['default', 'Apply', { 'f:list': {} }],
+      ['controller', 'Update', { 'f:list': { '.': {}, [K({ name: 'a' })]: { '.': {}, 'f:name': {} } } }],
+    ],
   },
 
   // ---- atomic lists ----
