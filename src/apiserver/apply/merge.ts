@@ -315,7 +315,8 @@ export function apply(
   const type = opts.type ?? deduced;
   if (!manager) throw new ApplyInvalidError('fieldManager must be set for apply');
   if (!isObject(applied)) throw new ApplyInvalidError('the applied configuration must be an object');
-  if (isObject(applied.metadata) && applied.metadata.managedFields !== undefined && applied.metadata.managedFields !== null) {
+  const sent = isObject(applied.metadata) ? applied.metadata.managedFields : undefined;
+  if (sent !== undefined && sent !== null && !(Array.isArray(sent) && sent.length === 0)) {
     throw new ApplyInvalidError('metadata.managedFields must be nil');
   }
   const errs = validate(applied, type);
@@ -379,8 +380,26 @@ export function update(
   const oldObj = withoutManagedFields(liveOld);
   const newObj = withoutManagedFields(liveNew);
   const apiVersion = opts.apiVersion ?? (apiVersionOf(liveNew) || apiVersionOf(liveOld));
-  const before = decode(managedFields);
-  const managers = decode(managedFields);
+  // As kube: managedFields sent in the new object win (a client may rewrite them); `[{}]` clears them;
+  // an empty or unreadable list falls back to the stored ones, unreadable stored ones to none.
+  const sent = isObject(liveNew.metadata) ? liveNew.metadata.managedFields : undefined;
+  if (Array.isArray(sent) && sent.length === 1 && isObject(sent[0]) && Object.keys(sent[0]).length === 0) {
+    const unchanged = liveOld !== undefined && deepEqual(oldObj, newObj) && managedFieldsOf(liveOld).length === 0;
+    return { object: withManagedFields(newObj, []), managedFields: [], changed: !unchanged };
+  }
+  const readable = (e: unknown): ManagedFieldsEntry[] | undefined => {
+    if (!Array.isArray(e) || e.length === 0) return undefined;
+    try {
+      decode(e as ManagedFieldsEntry[]);
+      return e as ManagedFieldsEntry[];
+    } catch (err) {
+      if (err instanceof ApplyInvalidError) return undefined;
+      throw err;
+    }
+  };
+  const base = readable(sent) ?? readable(managedFields) ?? [];
+  const before = decode(readable(managedFields) ?? []);
+  const managers = decode(base);
   const self = identity({ manager, operation, apiVersion, subresource: opts.subresource });
   // As kube does, the write is computed for a manager of its own and then merged into the entry.
   const { added, modified } = takeOver(oldObj, newObj, managers, '\0current-operation', type, reset, true);

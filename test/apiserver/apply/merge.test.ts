@@ -825,7 +825,8 @@ test('apply creates: live undefined gives the object and one Apply entry', (t) =
 });
 
 test('refused configurations: managedFields set, duplicate keys, items without keys, non-scalar set items', (t) => {
-  const mf = { ...meta, metadata: { ...meta.metadata, managedFields: [] } };
+  const mf = { ...meta, metadata: { ...meta.metadata, managedFields: [{ manager: 'x', operation: 'Apply' }] } };
+  t.notThrows(() => apply(undefined, [], { ...meta, metadata: { ...meta.metadata, managedFields: [] } }, 'kubectl', { type: kindType }));
   t.throws(() => apply(undefined, [], mf as never, 'kubectl', { type: kindType }), { instanceOf: ApplyInvalidError, message: 'metadata.managedFields must be nil' });
   t.throws(() => apply(undefined, [], { list: [{ name: 'a' }, { name: 'a' }] }, 'kubectl', { type: assocType }), {
     instanceOf: ApplyInvalidError,
@@ -846,4 +847,26 @@ test('a live list with duplicate items is still compared and merged', (t) => {
   t.deepEqual(r1.managedFields[0].fieldsV1, { 'f:list': { '.': {}, [K({ name: 'a' })]: {}, [K({ name: 'b' })]: { '.': {}, 'f:name': {} } } });
   const r2 = apply(r1.object, r1.managedFields, { list: [{ name: 'c' }] }, 'kubectl', { type: assocType, now: at(1) });
   t.deepEqual(stripMF(r2.object), { list: [{ name: 'a', value: '1' }, { name: 'a', value: '2' }, { name: 'b' }, { name: 'c' }] });
+});
+
+test('update: managedFields sent in the new object replace the stored ones; [{}] clears them; unreadable ones are ignored', (t) => {
+  const obj = { ...meta, spec: { replicas: 1 } };
+  const r1 = update(undefined, obj, [], 'kubectl-create', { type: kindType, now: at(1) });
+  // the client rewrites managedFields (kubectl edit of metadata.managedFields)
+  const rewritten = [{ manager: 'someone', operation: 'Update', apiVersion: 'v1', time: '2026-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:replicas': {} } } }];
+  const next = { ...obj, metadata: { ...obj.metadata, managedFields: rewritten }, spec: { replicas: 1, x: 'a' } };
+  const r2 = update(r1.object, next, r1.managedFields, 'kubectl-edit', { type: kindType, now: at(2) });
+  t.deepEqual(r2.managedFields.map((e) => [e.manager, e.fieldsV1]), [
+    ['someone', { 'f:spec': { 'f:replicas': {} } }],
+    ['kubectl-edit', { 'f:spec': { 'f:x': {} } }],
+  ]);
+  // [{}] clears every entry
+  const r3 = update(r2.object, { ...r2.object, metadata: { ...(r2.object.metadata as Obj), managedFields: [{}] } }, r2.managedFields, 'kubectl-edit', { type: kindType });
+  t.deepEqual(r3.managedFields, []);
+  t.is((r3.object.metadata as Obj).managedFields, undefined);
+  t.true(r3.changed);
+  // an unreadable list sent is ignored: the stored entries are used
+  const r4 = update(r2.object, { ...r2.object, metadata: { ...(r2.object.metadata as Obj), managedFields: [{ fieldsV1: { bad: {} } }] } }, r2.managedFields, 'kubectl-edit', { type: kindType });
+  t.deepEqual(r4.managedFields, r2.managedFields);
+  t.false(r4.changed);
 });
