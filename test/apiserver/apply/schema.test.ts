@@ -117,3 +117,12 @@ test('a PackageRevision: Flux applies, the controller writes status, kubectl edi
   t.deepEqual(r5.object.status, withStatus.status);
   t.deepEqual((r5.object.spec as { lifecycle: string }).lifecycle, 'proposed');
 });
+
+test('the apply module is self-contained: it imports only its own files', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const dir = new URL('../../../src/apiserver/apply/', import.meta.url);
+  for (const f of readdirSync(dir)) {
+    const text = readFileSync(new URL(f, dir), 'utf8');
+    for (const m of text.matchAll(/^\s*(?:import|export)\s(?:[^'"]*?from\s+)?'([^']+)'/gm)) t.regex(m[1], /^\.\/[a-z]+\.ts$/, `${f} imports ${m[1]}`);
+  }
+});
