@@ -283,11 +283,26 @@ export function compare(lhs: Json | undefined, rhs: Json | undefined, t: TypeNod
   const walk = (l: Json | undefined, r: Json | undefined, t: TypeNode, path: Path) => {
     const al = atomOf(t, l);
     const ar = atomOf(t, r);
-    const a = r === undefined ? al : ar;
-    if (a.t === 'leaf' || (l !== undefined && r !== undefined && al.t !== ar.t) || (isEmptyContainer(l) && isEmptyContainer(r))) {
+    if (l !== undefined && r !== undefined && al.t !== ar.t) {
+      // The value changed kind (a map became a string): kube walks each side as its own kind, so
+      // the old children are removed, the new ones added, and the field itself is modified.
+      if (al.t !== 'leaf' && !isEmptyContainer(l)) children(al, l, undefined, path);
+      if (ar.t !== 'leaf' && !isEmptyContainer(r)) children(ar, undefined, r, path);
       leaf(l, r, path);
       return;
     }
+    const a = r === undefined ? al : ar;
+    if (a.t === 'leaf' || (isEmptyContainer(l) && isEmptyContainer(r))) {
+      leaf(l, r, path);
+      return;
+    }
+    children(a, l, r, path);
+    if (path.length) {
+      if (l === undefined) c.added.insert(path);
+      else if (r === undefined) c.removed.insert(path);
+    }
+  };
+  const children = (a: Atom, l: Json | undefined, r: Json | undefined, path: Path) => {
     if (a.t === 'map') {
       const lm = isObject(l) ? l : {};
       const rm = isObject(r) ? r : {};
@@ -295,47 +310,44 @@ export function compare(lhs: Json | undefined, rhs: Json | undefined, t: TypeNod
       for (const k of keys) {
         walk(Object.prototype.hasOwnProperty.call(lm, k) ? lm[k] : undefined, Object.prototype.hasOwnProperty.call(rm, k) ? rm[k] : undefined, fieldType(a.node, k), [...path, field(k)]);
       }
-    } else {
-      const la = Array.isArray(l) ? l : [];
-      const ra = Array.isArray(r) ? r : [];
-      const li = indexItems(la, a.node, path, undefined, true);
-      const ri = indexItems(ra, a.node, path, undefined, true);
-      if (!li || !ri) {
-        leaf(l, r, path);
-        return;
-      }
-      const group = (list: Json[], idx: Indexed) => {
-        const g = new Map<string, { pe: PathElement; values: Json[] }>();
-        idx.ids.forEach((id, i) => {
-          const e = g.get(id);
-          if (e) e.values.push(list[i]);
-          else g.set(id, { pe: idx.pes[i], values: [list[i]] });
-        });
-        return g;
-      };
-      const lg = group(la, li);
-      const rg = group(ra, ri);
-      const ids = [...lg.keys(), ...[...rg.keys()].filter((id) => !lg.has(id))];
-      for (const id of ids) {
-        const lv = lg.get(id)?.values ?? [];
-        const rv = rg.get(id)?.values ?? [];
-        const pe = (lg.get(id) ?? rg.get(id))!.pe;
-        const p = [...path, pe];
-        if (lv.length <= 1 && rv.length <= 1) walk(lv[0], rv[0], a.node.elementType, p);
-        else if (lv.length >= 2 && rv.length >= 2) {
-          if (!(lv.length === rv.length && lv.every((x, i) => deepEqual(x, rv[i])))) c.modified.insert(p);
-        } else if (lv.length >= 2) {
-          if (rv.length) walk(undefined, rv[0], a.node.elementType, p);
-          c.removed.insert(p);
-        } else {
-          if (lv.length) walk(lv[0], undefined, a.node.elementType, p);
-          c.added.insert(p);
-        }
-      }
+      return;
     }
-    if (path.length) {
-      if (l === undefined) c.added.insert(path);
-      else if (r === undefined) c.removed.insert(path);
+    if (a.t !== 'list') return;
+    const la = Array.isArray(l) ? l : [];
+    const ra = Array.isArray(r) ? r : [];
+    const li = indexItems(la, a.node, path, undefined, true);
+    const ri = indexItems(ra, a.node, path, undefined, true);
+    if (!li || !ri) {
+      leaf(l, r, path);
+      return;
+    }
+    const group = (list: Json[], idx: Indexed) => {
+      const g = new Map<string, { pe: PathElement; values: Json[] }>();
+      idx.ids.forEach((id, i) => {
+        const e = g.get(id);
+        if (e) e.values.push(list[i]);
+        else g.set(id, { pe: idx.pes[i], values: [list[i]] });
+      });
+      return g;
+    };
+    const lg = group(la, li);
+    const rg = group(ra, ri);
+    const ids = [...lg.keys(), ...[...rg.keys()].filter((id) => !lg.has(id))];
+    for (const id of ids) {
+      const lv = lg.get(id)?.values ?? [];
+      const rv = rg.get(id)?.values ?? [];
+      const pe = (lg.get(id) ?? rg.get(id))!.pe;
+      const p = [...path, pe];
+      if (lv.length <= 1 && rv.length <= 1) walk(lv[0], rv[0], a.node.elementType, p);
+      else if (lv.length >= 2 && rv.length >= 2) {
+        if (!(lv.length === rv.length && lv.every((x, i) => deepEqual(x, rv[i])))) c.modified.insert(p);
+      } else if (lv.length >= 2) {
+        if (rv.length) walk(undefined, rv[0], a.node.elementType, p);
+        c.removed.insert(p);
+      } else {
+        if (lv.length) walk(lv[0], undefined, a.node.elementType, p);
+        c.added.insert(p);
+      }
     }
   };
   walk(lhs, rhs, t, []);
@@ -355,11 +367,9 @@ export function removeItems(v: Json | undefined, set: FieldSet, t: TypeNode): Js
       const pe = field(k);
       if (set.hasMember(pe)) continue;
       const sub = set.withPrefix(pe);
-      if (sub.empty()) out[k] = child;
-      else {
-        const r = removeItems(child, sub, fieldType(a.node, k));
-        if (r !== undefined) out[k] = r;
-      }
+      // A field whose children all go stays as null, as in structured-merge-diff: whoever owns the
+      // field itself still does (dropNulls takes the null out of what is stored).
+      out[k] = sub.empty() ? child : (removeItems(child, sub, fieldType(a.node, k)) ?? null);
     }
     return Object.keys(out).length ? out : undefined;
   }
