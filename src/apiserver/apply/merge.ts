@@ -320,7 +320,15 @@ export function apply(
     throw new ApplyInvalidError('metadata.managedFields must be nil');
   }
   const errs = validate(applied, type);
-  if (errs.length) throw new ApplyInvalidError(`failed to create typed patch object: ${errs.join('\n')}`, errs);
+  if (errs.length) {
+    // kube's words (it answers 500, kubernetes/kubernetes#122480; a 400 is what the client needs)
+    const md = (isObject(applied.metadata) ? applied.metadata : isObject(live?.metadata) ? live!.metadata : {}) as JsonObject;
+    const av = apiVersionOf(applied) || apiVersionOf(live);
+    const gvk = `${av.includes('/') ? av : `/${av}`}, Kind=${typeof applied.kind === 'string' ? applied.kind : ''}`;
+    const who = `${typeof md.namespace === 'string' && md.namespace ? `${md.namespace}/` : ''}${typeof md.name === 'string' ? md.name : ''}`;
+    const detail = errs.length === 1 ? errs[0] : `errors:\n  ${errs.join('\n  ')}`;
+    throw new ApplyInvalidError(`failed to create typed patch object (${who}; ${gvk}): ${detail}`, errs);
+  }
 
   const reset = resetSet(opts);
   const liveObj = withoutManagedFields(live);

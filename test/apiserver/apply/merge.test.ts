@@ -830,14 +830,22 @@ test('refused configurations: managedFields set, duplicate keys, items without k
   t.throws(() => apply(undefined, [], mf as never, 'kubectl', { type: kindType }), { instanceOf: ApplyInvalidError, message: 'metadata.managedFields must be nil' });
   t.throws(() => apply(undefined, [], { list: [{ name: 'a' }, { name: 'a' }] }, 'kubectl', { type: assocType }), {
     instanceOf: ApplyInvalidError,
-    message: 'failed to create typed patch object: .list: duplicate entries for key [name="a"]',
+    message: 'failed to create typed patch object (; /, Kind=): .list: duplicate entries for key [name="a"]',
   });
   t.throws(() => apply(undefined, [], { list: [{ value: 'a' }] }, 'kubectl', { type: assocType }), {
     instanceOf: ApplyInvalidError,
-    message: 'failed to create typed patch object: .list: element 0: associative list with keys has an element that omits all key fields ["name"] (and doesn\'t have default values for any key fields)',
+    message: 'failed to create typed patch object (; /, Kind=): .list: element 0: associative list with keys has an element that omits all key fields ["name"] (and doesn\'t have default values for any key fields)',
   });
   t.throws(() => apply(undefined, [], { list: [{ a: 1 }] }, 'kubectl', { type: setType }), { instanceOf: ApplyInvalidError, message: /element 0: associative list without keys has an element that's a map type/ });
   t.throws(() => apply(undefined, [], {}, '', {}), { instanceOf: ApplyInvalidError });
+  // kube's wording, with the object and its kind, and every error
+  const dup = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' }, list: [{ name: 'a' }, { name: 'a' }], items: [{ a: 1 }] };
+  const e = t.throws(() => apply(undefined, [], dup, 'kubectl', { type: struct({ list: mapList(['name'], struct({ name: scalar })), items: setList() }) }), { instanceOf: ApplyInvalidError });
+  t.is(
+    e!.message,
+    'failed to create typed patch object (default/web; apps/v1, Kind=Deployment): errors:\n  .list: duplicate entries for key [name="a"]\n  .items: element 0: associative list without keys has an element that\'s a map type',
+  );
+  t.is(e!.errors.length, 2);
   t.throws(() => apply(undefined, [{ manager: 'x', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: 'nope' as never }], {}, 'kubectl', {}), { instanceOf: ApplyInvalidError });
 });
 
