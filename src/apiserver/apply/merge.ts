@@ -119,9 +119,14 @@ interface Manager {
   set: FieldSet;
 }
 
-/** kube's manager identifier: the entry without fields and time, and without apiVersion for appliers. */
+/** kube's manager identifier: the entry's JSON without fields and time, and without apiVersion for appliers. */
 function identity(m: { manager: string; operation: string; apiVersion: string; subresource?: string }): string {
-  return JSON.stringify([m.manager, m.operation, m.operation === 'Apply' ? '' : m.apiVersion, m.subresource ?? '']);
+  const id: Record<string, string> = {};
+  if (m.manager) id.manager = m.manager;
+  if (m.operation) id.operation = m.operation;
+  if (m.operation !== 'Apply' && m.apiVersion) id.apiVersion = m.apiVersion;
+  if (m.subresource) id.subresource = m.subresource;
+  return JSON.stringify(id);
 }
 
 /** A manager as kube prints it in conflicts (printManager over the identifier, which has no time). */
@@ -135,13 +140,17 @@ function printManager(m: Manager): string {
 function decode(entries: ManagedFieldsEntry[] | undefined): Map<string, Manager> {
   const out = new Map<string, Manager>();
   for (const [i, e] of (entries ?? []).entries()) {
-    if (!isObject(e as unknown)) throw new ApplyInvalidError(`.metadata.managedFields[${i}]: must be an object`);
-    if (e.fieldsType !== undefined && e.fieldsType !== 'FieldsV1') throw new ApplyInvalidError(`.metadata.managedFields[${i}].fieldsType: unsupported fields type ${JSON.stringify(e.fieldsType)}`);
+    // kube's checks (DecodeManagedFields)
+    const bad = (m: string) => new ApplyInvalidError(`failed to decode managed fields: ${m}`);
+    if (!isObject(e as unknown)) throw bad(`managed fields entry ${i} is not an object`);
+    if (!e.apiVersion) throw bad('apiVersion must not be empty');
+    if (!e.fieldsType) throw bad(`missing fieldsType in managed fields entry ${i}`);
+    if (e.fieldsType !== 'FieldsV1') throw bad(`invalid fieldsType ${JSON.stringify(e.fieldsType)} in managed fields entry ${i}`);
     let set: FieldSet;
     try {
       set = e.fieldsV1 === undefined ? new FieldSet() : FieldSet.fromFieldsV1(e.fieldsV1);
     } catch (err) {
-      if (err instanceof FieldsV1Error) throw new ApplyInvalidError(`.metadata.managedFields[${i}].fieldsV1: ${err.message}`);
+      if (err instanceof FieldsV1Error) throw bad(`error decoding versioned set from entry ${i}: ${err.message}`);
       throw err;
     }
     const m: Manager = { manager: e.manager ?? '', operation: e.operation ?? 'Update', apiVersion: e.apiVersion ?? '', set };
@@ -294,12 +303,11 @@ function takeOver(oldObj: JsonObject, newObj: JsonObject, managers: Map<string, 
   return { added, modified, removed };
 }
 
-function finish(managers: Map<string, Manager>) {
-  for (const [id, m] of managers) {
-    m.set = m.set.difference(STRIP);
-    if (m.set.empty()) managers.delete(id);
-  }
-  capUpdateManagers(managers);
+/** kube's stripMetaManager: the writer's set loses the fields never tracked; empty entries go. */
+function finish(managers: Map<string, Manager>, self: string) {
+  const me = managers.get(self);
+  if (me) me.set = me.set.difference(STRIP);
+  for (const [id, m] of managers) if (m.set.empty()) managers.delete(id);
 }
 
 /** Server-side apply. Throws ApplyConflictError, or ApplyInvalidError for a configuration that cannot be typed. */
@@ -334,6 +342,7 @@ export function apply(
   const liveObj = withoutManagedFields(live);
   const config = withoutPaths(withoutManagedFields(applied), reset);
   const apiVersion = opts.apiVersion ?? (apiVersionOf(applied) || apiVersionOf(live));
+  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
   const before = decode(liveManagedFields);
   const managers = decode(liveManagedFields);
 
@@ -350,7 +359,7 @@ export function apply(
   // The applier always has its entry (even if it sets no field kube tracks, it is dropped below).
   managers.set(self, me);
   me.time = timestamp(opts.now ?? new Date());
-  finish(managers);
+  finish(managers, self);
 
   const object = (dropNulls(pruned, type) ?? {}) as JsonObject;
   return result(live, object, before, managers);
@@ -388,6 +397,7 @@ export function update(
   const oldObj = withoutManagedFields(liveOld);
   const newObj = withoutManagedFields(liveNew);
   const apiVersion = opts.apiVersion ?? (apiVersionOf(liveNew) || apiVersionOf(liveOld));
+  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
   // As kube: managedFields sent in the new object win (a client may rewrite them); `[{}]` clears them;
   // an empty or unreadable list falls back to the stored ones, unreadable stored ones to none.
   const sent = isObject(liveNew.metadata) ? liveNew.metadata.managedFields : undefined;
@@ -419,7 +429,8 @@ export function update(
     if (opts.subresource) m.subresource = opts.subresource;
     managers.set(self, m);
   }
-  finish(managers);
+  finish(managers, self);
+  capUpdateManagers(managers); // kube caps Update entries on updates only
   return result(liveOld, newObj, before, managers);
 }
 

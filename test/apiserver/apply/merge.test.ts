@@ -851,9 +851,15 @@ test('refused configurations: managedFields set, duplicate keys, items without k
 
 test('a live list with duplicate items is still compared and merged', (t) => {
   const live = { list: [{ name: 'a', value: '1' }, { name: 'a', value: '2' }, { name: 'b' }] };
-  const r1 = update(undefined, live, [], 'ctl', { type: assocType, now: at(0) });
+  const r1 = update(undefined, live, [], 'ctl', { type: assocType, now: at(0), apiVersion: 'v1' });
   t.deepEqual(r1.managedFields[0].fieldsV1, { 'f:list': { '.': {}, [K({ name: 'a' })]: {}, [K({ name: 'b' })]: { '.': {}, 'f:name': {} } } });
-  const r2 = apply(r1.object, r1.managedFields, { list: [{ name: 'c' }] }, 'kubectl', { type: assocType, now: at(1) });
+  const r2 = apply(r1.object, r1.managedFields, { list: [{ name: 'c' }] }, 'kubectl', { type: assocType, now: at(1), apiVersion: 'v1' });
+  t.throws(() => update(undefined, live, [], 'ctl', { type: assocType }), { instanceOf: ApplyInvalidError, message: 'apiVersion must be set' });
+  // stored entries kube could not read are refused on apply, as kube does
+  t.throws(() => apply(r1.object, [{ manager: 'x', operation: 'Update', fieldsV1: {} }], { list: [] }, 'kubectl', { type: assocType, apiVersion: 'v1' }), {
+    instanceOf: ApplyInvalidError,
+    message: 'failed to decode managed fields: apiVersion must not be empty',
+  });
   t.deepEqual(stripMF(r2.object), { list: [{ name: 'a', value: '1' }, { name: 'a', value: '2' }, { name: 'b' }, { name: 'c' }] });
 });
 
