@@ -349,6 +349,7 @@ export function apply(
   const merged = (merge(liveObj, config, type) ?? {}) as JsonObject;
   const self = identity({ manager, operation: 'Apply', apiVersion, subresource: opts.subresource });
   const last = managers.get(self)?.set;
+  const lastTime = managers.get(self)?.time;
   const configSet = toFieldSet(config, type).recursiveDifference(reset);
   const me: Manager = { manager, operation: 'Apply', apiVersion, set: configSet };
   if (opts.subresource) me.subresource = opts.subresource;
@@ -358,7 +359,10 @@ export function apply(
   takeOver(liveObj, pruned, managers, self, type, reset, !!opts.force);
   // The applier always has its entry (even if it sets no field kube tracks, it is dropped below).
   managers.set(self, me);
-  me.time = timestamp(opts.now ?? new Date());
+  // As kube: the applier's time moves only when the apply changes the object (not for ownership alone).
+  const objectChanged = !deepEqual(liveObj, pruned);
+  if (objectChanged) me.time = timestamp(opts.now ?? new Date());
+  else if (lastTime) me.time = lastTime;
   finish(managers, self);
 
   const object = (dropNulls(pruned, type) ?? {}) as JsonObject;
