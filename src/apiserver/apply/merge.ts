@@ -9,9 +9,12 @@
 // (kube's wording, one cause per field) to change a field another manager owns, unless `force`,
 // which takes the fields over. update records a non-apply write (create, update, any patch):
 // every field that changed goes to the manager's `Update` entry and is taken from the others,
-// never a conflict. Both return metadata.managedFields as kube writes them (manager, operation,
-// apiVersion, time, fieldsType FieldsV1, fieldsV1, subresource), entries sorted as kube sorts them,
-// empty entries dropped, at most 10 Update entries (older ones merged into "ancient-changes").
+// never a conflict; managedFields sent in the new object replace the stored ones, `[{}]` clears
+// them. Both return metadata.managedFields as kube writes them (manager, operation, apiVersion,
+// time, fieldsType FieldsV1, fieldsV1, subresource), sorted as kube sorts them, empty entries
+// dropped; updates keep at most 10 Update entries (older ones merged into "ancient-changes"). An
+// Apply entry's time moves only when the apply changes the object. When neither the object nor
+// the ownership changes, the stored entries come back untouched and `changed` is false.
 //
 // Fields never tracked: apiVersion, kind, metadata itself, metadata.name, namespace, uid,
 // resourceVersion, generation, creationTimestamp, selfLink, managedFields; and the reset fields of
@@ -19,7 +22,9 @@
 // subresource, as kube for custom resources), whose applied values are also ignored.
 //
 // The type of the object (opts.type, see schema.ts fromOpenAPI) decides what merges how; without
-// it every map is granular and every list atomic (kube's deduced type).
+// it every map is granular and every list atomic (kube's deduced type). Inputs are never changed
+// (frozen objects are fine). The merge, pruning and ownership follow sigs.k8s.io/structured-merge-diff,
+// checked against it by test/apiserver/apply/oracle.test.ts; docs/apply.md lists the differences.
 
 import { FieldSet, FieldsV1Error, field, pathString, type FieldsV1, type Json, type Path } from './fieldpath.ts';
 import { deduced, type TypeNode } from './schema.ts';

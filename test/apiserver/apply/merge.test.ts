@@ -894,3 +894,26 @@ test('update: managedFields sent in the new object replace the stored ones; [{}]
   t.deepEqual(r4.managedFields, r2.managedFields);
   t.false(r4.changed);
 });
+
+test('inputs are never changed: frozen live objects, configurations and managedFields work', (t) => {
+  const freeze = <T>(o: T): T => {
+    if (o && typeof o === 'object') {
+      for (const v of Object.values(o)) freeze(v);
+      Object.freeze(o);
+    }
+    return o;
+  };
+  const cfg1 = freeze({ ...meta, metadata: { ...meta.metadata, labels: { a: '1', b: '2' } }, spec: { replicas: 1, sub: { p: 1 } } });
+  const r1 = apply(undefined, [], cfg1, 'kubectl', { type: kindType, now: at(1) });
+  const live = freeze(r1.object);
+  const before = JSON.stringify(live);
+  const r2 = apply(live, freeze(r1.managedFields), freeze({ ...meta, metadata: { ...meta.metadata, labels: { a: '1' } }, spec: { replicas: 2 } }), 'kubectl', { type: kindType, now: at(2) });
+  const r3 = update(live, freeze({ ...live, spec: { replicas: 5 } }), r1.managedFields, 'kubectl-edit', { type: kindType, now: at(3) });
+  t.is(JSON.stringify(live), before);
+  t.deepEqual(stripMF(r2.object), { ...meta, metadata: { ...meta.metadata, labels: { a: '1' } }, spec: { replicas: 2 } });
+  t.deepEqual((r3.object.spec as Obj).replicas, 5);
+  // the results can be changed by the caller
+  (r2.object.metadata as Obj).resourceVersion = '9';
+  (r2.object.spec as Obj).replicas = 3;
+  t.is(JSON.stringify(live), before);
+});
