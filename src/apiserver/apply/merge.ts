@@ -198,6 +198,8 @@ function encode(managers: Map<string, Manager>): ManagedFieldsEntry[] {
 }
 
 export const MAX_UPDATE_MANAGERS = 10;
+/** The manager kube gives the fields an object had before its first apply, when it had no managedFields. */
+export const BEFORE_FIRST_APPLY = 'before-first-apply';
 export const ANCIENT_CHANGES = 'ancient-changes';
 
 /** Keeps at most MAX_UPDATE_MANAGERS Update entries, merging the oldest into one "ancient-changes" entry per apiVersion. */
@@ -349,7 +351,16 @@ export function apply(
   const apiVersion = opts.apiVersion ?? (apiVersionOf(applied) || apiVersionOf(live));
   if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
   const before = decode(liveManagedFields);
-  const managers = decode(liveManagedFields);
+  let stored = liveManagedFields ?? [];
+  if (live !== undefined && before.size === 0) {
+    // kube (skipNonAppliedManager): an object never tracked gets its present fields recorded first,
+    // as an Update by "before-first-apply" from an empty object of its kind.
+    const empty: JsonObject = {};
+    if (live.apiVersion !== undefined) empty.apiVersion = live.apiVersion;
+    if (live.kind !== undefined) empty.kind = live.kind;
+    stored = update(empty, liveObj, [], BEFORE_FIRST_APPLY, { ...opts, operation: 'Update' }).managedFields;
+  }
+  const managers = decode(stored);
 
   const merged = (merge(liveObj, config, type) ?? {}) as JsonObject;
   const self = identity({ manager, operation: 'Apply', apiVersion, subresource: opts.subresource });
@@ -425,6 +436,12 @@ export function update(
     }
   };
   const base = readable(sent) ?? readable(managedFields) ?? [];
+  if (base.length === 0 && liveOld !== undefined && isObject(liveOld.metadata) && liveOld.metadata.uid) {
+    // kube (skipNonAppliedManager): an existing object without managedFields stays untracked by
+    // updates; only creates (and applies) start tracking.
+    const unchanged = deepEqual(oldObj, newObj);
+    return { object: withManagedFields(newObj, []), managedFields: [], changed: !unchanged };
+  }
   const before = decode(readable(managedFields) ?? []);
   const managers = decode(base);
   const self = identity({ manager, operation, apiVersion, subresource: opts.subresource });

@@ -917,3 +917,26 @@ test('inputs are never changed: frozen live objects, configurations and managedF
   (r2.object.spec as Obj).replicas = 3;
   t.is(JSON.stringify(live), before);
 });
+
+test('an object stored without managedFields: its fields go to before-first-apply on the first apply; updates do not track it', (t) => {
+  const stored = { ...meta, metadata: { ...meta.metadata, uid: 'u-1', resourceVersion: '3' }, spec: { replicas: 1, x: 'a' }, status: { phase: 'Ready' } };
+  // an update of an untracked object stays untracked (kube tracks from a create or an apply on)
+  const u = update(stored, { ...stored, spec: { replicas: 2, x: 'a' } }, [], 'kubectl-edit', { type: kindType, now: at(1) });
+  t.deepEqual(u.managedFields, []);
+  t.true(u.changed);
+  t.false('managedFields' in (u.object.metadata as Obj));
+  // the first apply: the existing spec fields belong to before-first-apply (status is reset, not owned)
+  const err = t.throws(() => apply(stored, [], { ...meta, spec: { replicas: 5 } }, 'kubectl', { type: kindType, now: at(2) }), { instanceOf: ApplyConflictError });
+  t.is(err!.message, 'Apply failed with 1 conflict: conflict with "before-first-apply" using v1: .spec.replicas');
+  const r = apply(stored, [], { ...meta, spec: { replicas: 1 } }, 'kubectl', { type: kindType, now: at(2) });
+  t.true(r.changed);
+  t.deepEqual(r.managedFields.map((e) => [e.manager, e.operation, e.time, e.fieldsV1]), [
+    ['kubectl', 'Apply', undefined, { 'f:spec': { 'f:replicas': {} } }],
+    ['before-first-apply', 'Update', '2026-01-01T00:02:00Z', { 'f:spec': { '.': {}, 'f:replicas': {}, 'f:x': {} } }],
+  ]);
+  // dropping replicas later keeps it: before-first-apply still owns it
+  const r2 = apply(r.object, r.managedFields, { ...meta, spec: { x: 'a' } }, 'kubectl', { type: kindType, now: at(3) });
+  t.deepEqual((r2.object.spec as Obj), { replicas: 1, x: 'a' });
+  // a create through update is tracked
+  t.is(update(undefined, stored, [], 'kubectl-create', { type: kindType }).managedFields.length, 1);
+});
