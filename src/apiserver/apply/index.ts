@@ -10,7 +10,7 @@
 // ApplyInvalidError (400). See merge.ts for the semantics and docs/apply.md for the differences
 // from kube.
 
-export { apply, update, managedFieldsOf, fieldsOf, ApplyConflictError, ApplyInvalidError, MAX_UPDATE_MANAGERS, ANCIENT_CHANGES, BEFORE_FIRST_APPLY } from './merge.ts';
+export { apply, update, managedFieldsOf, fieldsOf, ApplyConflictError, ApplyInvalidError, MAX_UPDATE_MANAGERS, ANCIENT_CHANGES, BEFORE_FIRST_APPLY, LAST_APPLIED } from './merge.ts';
 export type { AnyObject, ManagedFieldsEntry, Options, ApplyOptions, UpdateOptions, Result, Conflict } from './merge.ts';
 export { FieldSet, FieldsV1Error, field, key, value, index, pathString, serializeElement, deserializeElement } from './fieldpath.ts';
 export type { FieldsV1, Json, Path, PathElement } from './fieldpath.ts';

@@ -26,7 +26,7 @@
 // (frozen objects are fine). The merge, pruning and ownership follow sigs.k8s.io/structured-merge-diff,
 // checked against it by test/apiserver/apply/oracle.test.ts; docs/apply.md lists the differences.
 
-import { FieldSet, FieldsV1Error, field, pathString, type FieldsV1, type Json, type Path } from './fieldpath.ts';
+import { FieldSet, FieldsV1Error, field, goJSON, pathString, type FieldsV1, type Json, type Path } from './fieldpath.ts';
 import { deduced, type TypeNode } from './schema.ts';
 import { compare, deepEqual, dropNulls, ensureNamedFieldsAreMembers, isObject, merge, removeItems, toFieldSet, TypedError, validate, type JsonObject } from './typed.ts';
 
@@ -84,8 +84,14 @@ export interface Conflict {
 export class ApplyConflictError extends Error {
   readonly code = 409;
   readonly reason = 'Conflict';
-  constructor(readonly conflicts: Conflict[]) {
+  /** conflicts[i]'s field as a path. */
+  readonly paths: Path[];
+  constructor(
+    readonly conflicts: Conflict[],
+    paths: Path[] = [],
+  ) {
     super(conflictMessage(conflicts));
+    this.paths = paths;
   }
   /** metav1.Status details.causes, as kube fills them. */
   get causes(): { reason: 'FieldManagerConflict'; message: string; field: string }[] {
@@ -286,19 +292,22 @@ function takeOver(oldObj: JsonObject, newObj: JsonObject, managers: Map<string, 
   const modified = cmp.modified.recursiveDifference(reset);
   const removed = cmp.removed.recursiveDifference(reset);
   const changed = modified.union(added);
-  const conflicts: Conflict[] = [];
+  const conflicts: (Conflict & { path: Path })[] = [];
   const lost = new Map<string, FieldSet>();
   for (const [id, m] of [...managers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (id === self) continue;
     const c = m.set.intersection(changed);
     if (!c.empty()) {
       lost.set(id, c);
-      for (const p of c.paths()) conflicts.push({ manager: printManager(m), field: pathString(p) });
+      for (const p of c.paths()) conflicts.push({ manager: printManager(m), field: pathString(p), path: p });
     }
   }
   if (!force && conflicts.length) {
     conflicts.sort((a, b) => (a.manager < b.manager ? -1 : a.manager > b.manager ? 1 : 0));
-    throw new ApplyConflictError(conflicts);
+    throw new ApplyConflictError(
+      conflicts.map(({ manager, field }) => ({ manager, field })),
+      conflicts.map((c) => c.path),
+    );
   }
   for (const [id, m] of managers) {
     if (id === self) continue;
@@ -345,11 +354,85 @@ export function apply(
     throw new ApplyInvalidError(`failed to create typed patch object (${who}; ${gvk}): ${detail}`, errs);
   }
 
+  const apiVersion = opts.apiVersion ?? (apiVersionOf(applied) || apiVersionOf(live));
+  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
+  const before = decode(liveManagedFields);
+  let out: { object: JsonObject; managers: Map<string, Manager> };
+  try {
+    out = applyOnce(live, liveManagedFields, applied, manager, apiVersion, opts, !!opts.force);
+  } catch (e) {
+    // kube's lastAppliedManager: for kubectl, conflicts with values that the client-side apply
+    // annotation says kubectl applied itself are no conflicts (the move from client-side apply).
+    if (!(e instanceof ApplyConflictError) || manager !== 'kubectl' || !live) throw e;
+    const allowed = allowedByLastApplied(live, apiVersion, opts.type ?? deduced);
+    if (!allowed) throw e;
+    const keep = e.conflicts.map((_, i) => !allowed.has(e.paths[i]));
+    if (keep.some(Boolean)) {
+      throw new ApplyConflictError(
+        e.conflicts.filter((_, i) => keep[i]),
+        e.paths.filter((_, i) => keep[i]),
+      );
+    }
+    out = applyOnce(live, liveManagedFields, applied, manager, apiVersion, opts, true);
+  }
+  let object = out.object;
+  // kube's lastAppliedUpdater: kubectl's apply keeps an existing client-side apply annotation in step.
+  if (manager === 'kubectl') object = syncLastApplied(object, applied);
+  return result(live, object, before, out.managers);
+}
+
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+const ANNOTATIONS_LIMIT = 256 * 1024;
+
+/** The fields the last-applied annotation of live says were applied and still hold those values. */
+function allowedByLastApplied(live: JsonObject, apiVersion: string, type: TypeNode): FieldSet | undefined {
+  const annotations = isObject(live.metadata) && isObject(live.metadata.annotations) ? live.metadata.annotations : undefined;
+  const text = annotations?.[LAST_APPLIED];
+  if (typeof text !== 'string' || !text) return undefined;
+  let last: unknown;
+  try {
+    last = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(last as Json) || (last as JsonObject).apiVersion !== apiVersion) return undefined;
+  if (validate(last as JsonObject, type).length) return undefined;
+  const cmp = compare(last as JsonObject, withoutManagedFields(live), type);
+  return toFieldSet(last as JsonObject, type).difference(cmp.modified).difference(cmp.added).difference(cmp.removed);
+}
+
+/** Rewrites an existing last-applied annotation to the applied configuration (Go's JSON, as kube writes it). */
+function syncLastApplied(object: JsonObject, applied: JsonObject): JsonObject {
+  const md = isObject(object.metadata) ? object.metadata : undefined;
+  const annotations = md && isObject(md.annotations) ? md.annotations : undefined;
+  if (!annotations || typeof annotations[LAST_APPLIED] !== 'string' || !annotations[LAST_APPLIED]) return object;
+  const cfg = withoutManagedFields(applied);
+  const cfgMd = isObject(cfg.metadata) ? { ...cfg.metadata } : undefined;
+  if (cfgMd && isObject(cfgMd.annotations)) {
+    const { [LAST_APPLIED]: _, ...rest } = cfgMd.annotations;
+    cfgMd.annotations = rest;
+  }
+  const value = `${goJSON((cfgMd ? { ...cfg, metadata: cfgMd } : cfg) as Json)}\n`;
+  const next: JsonObject = { ...annotations, [LAST_APPLIED]: value };
+  let size = 0;
+  for (const [k, v] of Object.entries(next)) size += Buffer.byteLength(k) + Buffer.byteLength(typeof v === 'string' ? v : '');
+  if (size > ANNOTATIONS_LIMIT) delete next[LAST_APPLIED];
+  return { ...object, metadata: { ...md, annotations: next } };
+}
+
+function applyOnce(
+  live: JsonObject | undefined,
+  liveManagedFields: ManagedFieldsEntry[] | undefined,
+  applied: JsonObject,
+  manager: string,
+  apiVersion: string,
+  opts: ApplyOptions,
+  force: boolean,
+): { object: JsonObject; managers: Map<string, Manager> } {
+  const type = opts.type ?? deduced;
   const reset = resetSet(opts);
   const liveObj = withoutManagedFields(live);
   const config = withoutPaths(withoutManagedFields(applied), reset);
-  const apiVersion = opts.apiVersion ?? (apiVersionOf(applied) || apiVersionOf(live));
-  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
   const before = decode(liveManagedFields);
   let stored = liveManagedFields ?? [];
   if (live !== undefined && before.size === 0) {
@@ -372,7 +455,7 @@ export function apply(
   managers.set(self, me);
 
   const pruned = last && !last.empty() ? prune(merged, managers, last, type) : merged;
-  takeOver(liveObj, pruned, managers, self, type, reset, !!opts.force);
+  takeOver(liveObj, pruned, managers, self, type, reset, force);
   // The applier always has its entry (even if it sets no field kube tracks, it is dropped below).
   managers.set(self, me);
   // As kube: the applier's time moves only when the apply changes the object (not for ownership alone).
@@ -380,9 +463,7 @@ export function apply(
   if (objectChanged) me.time = timestamp(opts.now ?? new Date());
   else if (lastTime) me.time = lastTime;
   finish(managers, self);
-
-  const object = (dropNulls(pruned, type) ?? {}) as JsonObject;
-  return result(live, object, before, managers);
+  return { object: (dropNulls(pruned, type) ?? {}) as JsonObject, managers };
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   ApplyConflictError,
   ApplyInvalidError,
   FieldSet,
+  LAST_APPLIED,
   type FieldsV1,
   type ManagedFieldsEntry,
   type TypeNode,
@@ -939,4 +940,32 @@ test('an object stored without managedFields: its fields go to before-first-appl
   t.deepEqual((r2.object.spec as Obj), { replicas: 1, x: 'a' });
   // a create through update is tracked
   t.is(update(undefined, stored, [], 'kubectl-create', { type: kindType }).managedFields.length, 1);
+});
+
+test('moving from client-side apply: kubectl takes over what its last-applied annotation applied, and keeps the annotation in step', (t) => {
+  // kubectl apply (client-side) created the object: an Update by kubectl-client-side-apply and the annotation
+  const first = { ...meta, spec: { replicas: 1, x: 'a' } };
+  const created = { ...meta, metadata: { ...meta.metadata, annotations: { [LAST_APPLIED]: `${JSON.stringify(first)}\n` } }, spec: first.spec };
+  const r0 = update(undefined, created, [], 'kubectl-client-side-apply', { type: kindType, now: at(0) });
+  // another server-side applier conflicts with the client-side apply fields
+  const e = t.throws(() => apply(r0.object, r0.managedFields, { ...meta, spec: { replicas: 2, x: 'a' } }, 'flux', { type: kindType }), { instanceOf: ApplyConflictError });
+  t.is(e!.message, 'Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using v1: .spec.replicas');
+  // kubectl apply --server-side: no conflict, replicas taken over, x shared, the annotation rewritten
+  const cfg = { ...meta, spec: { replicas: 2, x: 'a' } };
+  const r1 = apply(r0.object, r0.managedFields, cfg, 'kubectl', { type: kindType, now: at(1) });
+  t.deepEqual(r1.object.spec, { replicas: 2, x: 'a' });
+  t.is(((r1.object.metadata as Obj).annotations as Obj)[LAST_APPLIED], '{"apiVersion":"v1","kind":"Thing","metadata":{"name":"n","namespace":"default"},"spec":{"replicas":2,"x":"a"}}\n');
+  t.deepEqual(r1.managedFields.map((m) => [m.manager, m.fieldsV1]), [
+    ['kubectl', { 'f:spec': { 'f:replicas': {}, 'f:x': {} } }],
+    ['kubectl-client-side-apply', { 'f:metadata': { 'f:annotations': { '.': {}, [`f:${LAST_APPLIED}`]: {} } }, 'f:spec': { '.': {}, 'f:x': {} } }],
+  ]);
+  // the same server-side apply again: nothing to write
+  t.false(apply(r1.object, r1.managedFields, cfg, 'kubectl', { type: kindType, now: at(2) }).changed);
+  // a value someone else changed since the client-side apply is still a conflict
+  const r2 = update(r0.object, { ...r0.object, spec: { replicas: 3, x: 'a' } }, r0.managedFields, 'kubectl-edit', { type: kindType, now: at(3) });
+  const e2 = t.throws(() => apply(r2.object, r2.managedFields, cfg, 'kubectl', { type: kindType }), { instanceOf: ApplyConflictError });
+  t.is(e2!.message, 'Apply failed with 1 conflict: conflict with "kubectl-edit" using v1: .spec.replicas');
+  // other managers do not touch the annotation
+  const r3 = apply(r0.object, r0.managedFields, { ...meta, spec: { x: 'a' } }, 'flux', { type: kindType });
+  t.is(((r3.object.metadata as Obj).annotations as Obj)[LAST_APPLIED], `${JSON.stringify(first)}\n`);
 });
