@@ -28,7 +28,7 @@
 
 import { FieldSet, FieldsV1Error, field, goJSON, pathString, type FieldsV1, type Json, type Path } from './fieldpath.ts';
 import { deduced, type TypeNode } from './schema.ts';
-import { compare, deepEqual, dropNulls, ensureNamedFieldsAreMembers, isObject, merge, removeItems, toFieldSet, TypedError, validate, type JsonObject } from './typed.ts';
+import { compare, deepEqual, dropNulls, ensureNamedFieldsAreMembers, isObject, merge, removeItems, toFieldSet, validate, type JsonObject } from './typed.ts';
 
 /** A Kubernetes object as JSON (plain data: objects, arrays, strings, numbers, booleans, null). */
 export type AnyObject = Record<string, unknown>;
@@ -563,4 +563,3 @@ export function fieldsOf(entry: ManagedFieldsEntry): FieldSet {
   return FieldSet.fromFieldsV1(entry.fieldsV1 ?? {});
 }
 
-export type { Path, TypedError };

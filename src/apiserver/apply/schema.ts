@@ -74,7 +74,6 @@ export interface OpenAPISchema {
   additionalProperties?: OpenAPISchema | boolean;
   default?: unknown;
   nullable?: boolean;
-  allOf?: OpenAPISchema[];
   'x-kubernetes-preserve-unknown-fields'?: boolean;
   'x-kubernetes-int-or-string'?: boolean;
   'x-kubernetes-embedded-resource'?: boolean;

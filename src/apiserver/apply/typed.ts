@@ -4,7 +4,6 @@
 // the widening of a set so that struct fields with owned children count as owned themselves.
 
 import {
-  compareStrings,
   elementString,
   FieldSet,
   field,
@@ -64,12 +63,6 @@ export function deepEqual(a: Json | undefined, b: Json | undefined): boolean {
 }
 
 // ---- list items and their path elements ----
-
-export class TypedError extends Error {
-  constructor(readonly errors: string[]) {
-    super(errors.join('\n'));
-  }
-}
 
 function itemElement(t: ListType, item: Json): PathElement | string {
   if (t.listType === 'map') {
@@ -420,6 +413,3 @@ export function dropNulls(v: Json | undefined, t: TypeNode): Json | undefined {
   }
   return out;
 }
-
-/** Sorted copy of object keys, for stable output in tests. */
-export const sortedKeys = (o: JsonObject) => Object.keys(o).sort(compareStrings);
