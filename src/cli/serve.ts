@@ -136,7 +136,6 @@ export async function serve(argv: string[]): Promise<void> {
   const logger = pino({ level: f['log-level'] ?? 'info', base: { component: 'pkgserver' } });
   const heapGrowingPercent = num(f['heap-growing-percent'], DEFAULT_HEAP_GROWING_PERCENT, 'heap-growing-percent');
   if (heapGrowingPercent > 1000) fail(`--heap-growing-percent must be at most 1000, got ${heapGrowingPercent}`);
-  setHeapGrowingPercent(heapGrowingPercent);
   const dataDir = path.resolve(f['data-dir'] ?? 'data');
   const bind = f['bind-address'] ?? '127.0.0.1';
   const port = num(f['secure-port'], 6443, 'secure-port');
@@ -231,6 +230,9 @@ export async function serve(argv: string[]): Promise<void> {
   });
 
   const addr = await app.start();
+  // after the start: loading the store into the watch caches grows the heap from nothing, and a
+  // small factor would collect it many times on the way (a restart took twice as long)
+  setHeapGrowingPercent(heapGrowingPercent);
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
   const kubeconfig = path.join(dataDir, 'kubeconfig');
   await writeFile(kubeconfig, kubeconfigYAML({ server: `https://${host}:${addr.port}`, caCert: files.caCert, clientCert: files.adminCert, clientKey: files.adminKey }), { mode: 0o600 });

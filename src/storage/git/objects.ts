@@ -85,7 +85,7 @@ const MAX_DELTA_DEPTH = 10_000;
  * Delta bases recently resolved, shared by every repository of the process and bounded by bytes:
  * a tree or blob at the end of a delta chain does not inflate the whole chain again.
  */
-const deltaBases = new LRUCache<string, RawObject>({ maxSize: 16 << 20, sizeCalculation: (o) => o.data.buffer.byteLength + 64 });
+const deltaBases = new LRUCache<string, RawObject>({ maxSize: 8 << 20, sizeCalculation: (o) => o.data.buffer.byteLength + 64 });
 
 /**
  * The object with a buffer of its own, of its exact size, for the cache: a small Buffer is a view

@@ -54,7 +54,7 @@ const PEELED_COMMITS_LIMIT = 20_000;
  * the same content everywhere, and objects never change: entries never go stale). It was one of
  * 32 MiB per repository: 43 MiB of heap for 20 repositories after a discovery of 5,000 revisions.
  */
-const TREE_CACHE_BYTES = 16 << 20;
+const TREE_CACHE_BYTES = 8 << 20;
 /** Bound on the commits written here and not yet pushed whose objects are remembered (oldest dropped first). */
 const UNPUSHED_LIMIT = 1_000;
 /** How far back `updateRefs` walks from a new commit to one the remote has before it gives up on computing the objects. */
