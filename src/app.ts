@@ -13,6 +13,9 @@ import os from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { coreResources } from './core.ts';
 import type { clusterEventRecorder } from './events/cluster.ts';
+import type { clusterLeaseLock } from './kube/leaselock.ts';
+import { apiLeaseLock, LeaseLeaderElector, type LeaseElectorOptions } from './controllers/runtime/leaderelection.ts';
+import { leaseResource } from './apiserver/registry/leases.ts';
 import { repositoryController } from './controllers/repository.ts';
 import { packageVariantController } from './controllers/packagevariant.ts';
 import { approvalController } from './controllers/approval.ts';
@@ -45,6 +48,16 @@ export interface AppOptions extends ServerOptions {
   kubeConfig?: KubeConfig;
   /** the modules that talk to the cluster (required with kubeConfig: `await clusterModules()`) */
   cluster?: ClusterModules;
+  /**
+   * --leader-elect: the controllers run only while this replica holds the Lease (in kube-apiserver
+   * in a cluster; standalone, the server's own Lease resource in its store). Absent: always lead.
+   */
+  leaderElection?: LeaderElectionOptions;
+}
+
+export interface LeaderElectionOptions extends Omit<LeaseElectorOptions, 'logger' | 'metrics' | 'now'> {
+  namespace: string;
+  name: string;
 }
 
 /** The identity of the server's own writes (the repository sync, the garbage collector, Events). */
@@ -70,17 +83,19 @@ export interface App {
 /** What the server needs in a cluster; loaded on demand, so a standalone start does not import @kubernetes/client-node. */
 export interface ClusterModules {
   clusterEventRecorder: typeof clusterEventRecorder;
+  clusterLeaseLock: typeof clusterLeaseLock;
   LiveAPIs: typeof LiveAPIs;
 }
 
 export async function clusterModules(): Promise<ClusterModules> {
-  const [{ clusterEventRecorder }, { LiveAPIs }] = await Promise.all([import('./events/cluster.ts'), import('./kube/apidiscovery.ts')]);
-  return { clusterEventRecorder, LiveAPIs };
+  const [{ clusterEventRecorder }, { LiveAPIs }, { clusterLeaseLock }] = await Promise.all([import('./events/cluster.ts'), import('./kube/apidiscovery.ts'), import('./kube/leaselock.ts')]);
+  return { clusterEventRecorder, LiveAPIs, clusterLeaseLock };
 }
 
 export function buildApp(opts: AppOptions): App {
   if (opts.kubeConfig && !opts.cluster) throw new Error('buildApp: a kubeConfig needs the cluster modules (clusterModules())');
   let controllersStarted = false;
+  let elector: LeaseLeaderElector | undefined;
   const server = new APIServer({
     ...opts,
     readyz: [
@@ -91,6 +106,8 @@ export function buildApp(opts: AppOptions): App {
           if (opts.controllers !== false && !controllersStarted) throw new Error('the controllers have not started');
         },
       },
+      // client-go's leader election healthz: a leader that stopped renewing
+      ...(opts.leaderElection && opts.controllers !== false ? [{ name: 'leader-election', check: () => elector?.check() }] : []),
     ],
   });
   const log = opts.logger;
@@ -128,6 +145,8 @@ export function buildApp(opts: AppOptions): App {
   );
   server.addStorage(new PackageRevisionResourcesStorage(packageRevisions, engine));
   const packageAPIs = server.addResource(packageAPIResource());
+  // standalone, the leader Lease is this server's own resource (in a cluster, kube-apiserver's)
+  if (opts.leaderElection && !opts.kubeConfig) server.addResource(leaseResource());
   // the APIs "the cluster" serves, standalone: Kubernetes' built-in ones and this server's own; in a
   // cluster (with the controllers, their only user): kube-apiserver's live discovery, plus this
   // server's own whether or not its APIService is registered yet
@@ -139,10 +158,17 @@ export function buildApp(opts: AppOptions): App {
 
   const manager = opts.controllers === false ? undefined : controllers();
   function controllers(): Manager {
-    const m = new Manager({ logger: log, leaderElector: alwaysLeader });
     const metrics = server.metricsRegistry;
     const storage = (plural: string) => server.registries().find((r) => r.def.plural === plural);
     const client = (user: UserInfo) => new Client({ registries: storage, authorizer: opts.authorizer, user });
+    const le = opts.leaderElection;
+    if (le) {
+      const lock = opts.kubeConfig
+        ? opts.cluster!.clusterLeaseLock(opts.kubeConfig, le.namespace, le.name)
+        : apiLeaseLock(client({ name: 'system:pkgserver:controller:leader-election', groups: ['system:masters', 'system:authenticated'] }), le.namespace, le.name);
+      elector = new LeaseLeaderElector(lock, { ...le, logger: log, metrics });
+    }
+    const m = new Manager({ logger: log, leaderElector: elector ?? alwaysLeader });
     const revisions = m.informer(packageRevisions);
     const variants = m.informer(packageVariants);
     const repos = m.informer(repositories);

@@ -4,6 +4,10 @@ import path from 'node:path';
 import pino from 'pino';
 import { DEFAULT_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../util/heap.ts';
 import { flags } from './main.ts';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { LeaderElectionOptions } from '../app.ts';
+import { LEASE_DEFAULTS } from '../controllers/runtime/leaderelection.ts';
 import { ensurePKI, kubeconfigYAML } from './pki.ts';
 import { buildApp, clusterModules } from '../app.ts';
 import { buildSecurity } from '../security.ts';
@@ -32,6 +36,14 @@ Flags:
                             (default 1572864, etcd's 1.5 MiB)
   --controllers BOOL        run the controllers (repository sync, packagevariant, approval, upgrades,
                             garbage collector) (default true)
+  --leader-elect BOOL       run the controllers only while this replica holds a coordination.k8s.io/v1
+                            Lease (several replicas; default false)
+  --leader-elect-lease-duration DUR  how long others wait before taking an unrenewed Lease (default 15s)
+  --leader-elect-renew-deadline DUR  how long the leader tries to renew before it stops leading (default 10s)
+  --leader-elect-retry-period DUR    interval of acquire and renew attempts (default 2s)
+  --leader-elect-resource-name NAME  the Lease (default pkgserver-controllers)
+  --leader-elect-resource-namespace NS  its namespace (default kube-system; in a cluster, kube-apiserver's
+                            Lease, standalone the server's own)
   --event-ttl DUR           how long Events are kept after their last occurrence (default 1h; standalone)
   --max-requests-inflight N           read requests served at once; more get 429 (default 400, 0: no limit)
   --max-mutating-requests-inflight N  writes served at once; more get 429 (default 200, 0: no limit)
@@ -96,6 +108,12 @@ export async function serve(argv: string[]): Promise<void> {
       'git-timeout': s,
       controllers: s,
       'event-ttl': s,
+      'leader-elect': s,
+      'leader-elect-lease-duration': s,
+      'leader-elect-renew-deadline': s,
+      'leader-elect-retry-period': s,
+      'leader-elect-resource-name': s,
+      'leader-elect-resource-namespace': s,
       'local-repository-root': m,
       'max-object-size': s,
       'max-requests-inflight': s,
@@ -221,6 +239,7 @@ export async function serve(argv: string[]): Promise<void> {
     gitTimeoutMs: num(f['git-timeout'], 30, 'git-timeout') * 1000,
     controllers: f.controllers !== 'false',
     eventTTLMs: duration(f['event-ttl'], 3_600_000, 'event-ttl'),
+    leaderElection: leaderElection(f),
     localRepositoryRoots: (f['local-repository-root'] ?? []).map((r) => path.resolve(r)),
     maxObjectBytes: num(f['max-object-size'], 1_572_864, 'max-object-size'),
     kubeConfig: security.kubeConfig,
@@ -258,6 +277,25 @@ export async function serve(argv: string[]): Promise<void> {
 function fail(message: string): never {
   console.error(`pkgserver: ${message}`);
   process.exit(2);
+}
+
+/** --leader-elect and its settings (kube's flags and defaults); undefined when off. */
+function leaderElection(f: Record<string, string | string[] | boolean | undefined>): LeaderElectionOptions | undefined {
+  const on = f['leader-elect'] as string | undefined;
+  if (on !== undefined && on !== 'true' && on !== 'false') fail(`--leader-elect must be true or false, got "${on}"`);
+  if (on !== 'true') return undefined;
+  const ms = (name: string, dflt: number) => duration(f[name] as string | undefined, dflt, name);
+  const o = {
+    identity: `${os.hostname()}_${randomUUID()}`,
+    leaseDurationMs: ms('leader-elect-lease-duration', LEASE_DEFAULTS.leaseDurationMs),
+    renewDeadlineMs: ms('leader-elect-renew-deadline', LEASE_DEFAULTS.renewDeadlineMs),
+    retryPeriodMs: ms('leader-elect-retry-period', LEASE_DEFAULTS.retryPeriodMs),
+    name: (f['leader-elect-resource-name'] as string | undefined) ?? 'pkgserver-controllers',
+    namespace: (f['leader-elect-resource-namespace'] as string | undefined) ?? 'kube-system',
+  };
+  if (!(o.leaseDurationMs > o.renewDeadlineMs)) fail('--leader-elect-lease-duration must be greater than --leader-elect-renew-deadline');
+  if (!(o.renewDeadlineMs > 1.2 * o.retryPeriodMs) || o.retryPeriodMs <= 0) fail('--leader-elect-renew-deadline must be greater than 1.2 × --leader-elect-retry-period, which must be greater than 0');
+  return o;
 }
 
 function num(v: string | undefined, dflt: number, name: string): number {
