@@ -1,7 +1,13 @@
 // Conformance tests every Store backend must pass (SPEC 4.1). A backend's test file calls
 // storeConformance(test, 'name', makeStore); makeStore must return a fresh, empty store for each
 // test. Revisions are asserted relative to the store's revision when the test starts, so a
-// backend whose fresh store does not begin at revision 0 passes too.
+// backend whose fresh store does not begin at revision 0 passes too. Tests that assert exact
+// revisions need that nobody else writes to the backend meanwhile: a backend shared between tests
+// (one etcd) passes `test.serial`.
+//
+// Capabilities that differ between backends are options, so that each backend is held to what it
+// promises: `atomicCreateMany: false` (etcd) checks that createMany stops at the first existing key
+// and reports the keys it wrote, instead of writing nothing.
 
 import type { ExecutionContext, TestFn } from 'ava';
 import {
@@ -15,11 +21,18 @@ import {
 
 const buf = (s: string) => Buffer.from(s);
 
+export interface ConformanceOptions {
+  /** createMany writes nothing when a key exists (default true) */
+  atomicCreateMany?: boolean;
+}
+
 export function storeConformance(
-  test: TestFn,
+  test: TestFn | TestFn['serial'],
   name: string,
   makeStore: () => Promise<Store>,
+  opts: ConformanceOptions = {},
 ): void {
+  const atomicCreateMany = opts.atomicCreateMany ?? true;
   /** A fresh store, closed when the test ends, and its revision at the start. */
   async function setup(t: ExecutionContext): Promise<{ store: Store; base: number }> {
     const store = await makeStore();
@@ -462,13 +475,42 @@ export function storeConformance(
     t.is((await store.create('m/4', buf('4'))).modRevision, base + 5);
   });
 
-  test(`${name}: createMany writes nothing when one key exists or is given twice`, async (t) => {
+  if (!atomicCreateMany) {
+    test(`${name}: createMany stops at the first existing key and reports what it wrote`, async (t) => {
+      const { store, base } = await setup(t);
+      await store.create('y/3', buf('old'));
+      const seen: StoreEvent[] = [];
+      store.subscribe((ev) => seen.push(ev));
+
+      const err = (await t.throwsAsync(store.createMany(['y/1', 'y/2', 'y/3', 'y/4'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError })) as KeyExistsError;
+      t.is(err.key, 'y/3');
+      t.deepEqual(
+        err.created.map((kv) => [kv.key, kv.value.toString(), kv.modRevision, kv.createRevision]),
+        [
+          ['y/1', 'new', base + 2, base + 2],
+          ['y/2', 'new', base + 3, base + 3],
+        ],
+      );
+      // the written keys' events were delivered by the time it rejected; nothing after y/3
+      t.deepEqual(seen.map((ev) => [ev.type, ev.key, ev.revision]), [
+        ['PUT', 'y/1', base + 2],
+        ['PUT', 'y/2', base + 3],
+      ]);
+      t.deepEqual(await listKeys(store, 'y/'), ['y/1', 'y/2', 'y/3']);
+      t.deepEqual((await store.get('y/3'))?.value, buf('old'));
+      t.is(await store.currentRevision(), base + 3);
+      t.deepEqual(seen, await store.history('y/', base + 1));
+    });
+  }
+
+  test(`${name}: createMany writes nothing when ${atomicCreateMany ? 'one key exists or ' : ''}a key is given twice`, async (t) => {
     const { store, base } = await setup(t);
     await store.create('x/2', buf('old'));
     const seen: StoreEvent[] = [];
     store.subscribe((ev) => seen.push(ev));
 
-    const existing = await t.throwsAsync(store.createMany(['x/1', 'x/2', 'x/3'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
+    // the existing key comes first, so even a non-atomic createMany writes nothing
+    const existing = await t.throwsAsync(store.createMany([...(atomicCreateMany ? ['x/1'] : []), 'x/2', 'x/3'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
     t.is((existing as KeyExistsError).key, 'x/2');
     const twice = await t.throwsAsync(store.createMany(['x/4', 'x/5', 'x/4'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
     t.is((twice as KeyExistsError).key, 'x/4');
