@@ -18,6 +18,9 @@ export interface EtcdTLS {
   caFile: string;
   certFile: string;
   keyFile: string;
+  /** a client certificate (clientAuth) for the health checks */
+  clientCertFile: string;
+  clientKeyFile: string;
 }
 
 export interface EtcdHandle {
@@ -96,7 +99,7 @@ export async function startEtcd(opts: { tls?: EtcdTLS } = {}): Promise<EtcdHandl
     if (await healthy(endpoint, opts.tls)) break;
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`etcd not healthy after ${READY_BOUND_MS} ms:\n${logs.join('\n')}`);
+      throw new Error(`etcd not healthy after ${READY_BOUND_MS} ms:\n${logs.slice(-20).join('\n')}`);
     }
     // polling interval, not a wait for something to happen
     await delay(100);
@@ -120,7 +123,7 @@ async function healthy(endpoint: string, tls?: EtcdTLS): Promise<boolean> {
       });
     };
     const req = tls
-      ? https.get(url, { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), timeout: 2000 }, onRes)
+      ? https.get(url, { ca: readFileSync(tls.caFile), cert: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile), servername: '', timeout: 2000 }, onRes)
       : http.get(url, { timeout: 2000 }, onRes);
     req.on('error', () => resolve(false));
     req.on('timeout', () => {

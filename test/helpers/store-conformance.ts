@@ -24,6 +24,11 @@ const buf = (s: string) => Buffer.from(s);
 export interface ConformanceOptions {
   /** createMany writes nothing when a key exists (default true) */
   atomicCreateMany?: boolean;
+  /**
+   * writes issued together, without waiting for each other, are committed in the order they were
+   * issued (default true: SQLite writes synchronously; etcd applies concurrent requests in any order)
+   */
+  issueOrder?: boolean;
 }
 
 export function storeConformance(
@@ -33,6 +38,7 @@ export function storeConformance(
   opts: ConformanceOptions = {},
 ): void {
   const atomicCreateMany = opts.atomicCreateMany ?? true;
+  const issueOrder = opts.issueOrder ?? true;
   /** A fresh store, closed when the test ends, and its revision at the start. */
   async function setup(t: ExecutionContext): Promise<{ store: Store; base: number }> {
     const store = await makeStore();
@@ -348,24 +354,39 @@ export function storeConformance(
     const seenAtResolve: number[] = [];
     const note = (revision: number) =>
       seenAtResolve.push(seen.find((ev) => ev.revision === revision)?.revision ?? -1);
-    // Issued together, without waiting in between.
-    await Promise.all([
-      store.create('s/a', buf('1')).then((kv) => note(kv.modRevision)),
-      store.create('s/b', buf('1')).then((kv) => note(kv.modRevision)),
-      store.update('s/a', buf('2'), base + 1).then((kv) => note(kv.modRevision)),
-      store.delete('s/b').then((res) => note(res.revision)),
-    ]);
-    t.deepEqual(
-      seen.map((ev) => [ev.type, ev.key, ev.revision]),
-      [
-        ['PUT', 's/a', base + 1],
-        ['PUT', 's/b', base + 2],
-        ['PUT', 's/a', base + 3],
-        ['DELETE', 's/b', base + 4],
-      ],
-    );
-    // When each write resolved, its event had already been delivered.
-    t.deepEqual(seenAtResolve, [1, 2, 3, 4].map((n) => base + n));
+    if (issueOrder) {
+      // Issued together, without waiting in between.
+      await Promise.all([
+        store.create('s/a', buf('1')).then((kv) => note(kv.modRevision)),
+        store.create('s/b', buf('1')).then((kv) => note(kv.modRevision)),
+        store.update('s/a', buf('2'), base + 1).then((kv) => note(kv.modRevision)),
+        store.delete('s/b').then((res) => note(res.revision)),
+      ]);
+      t.deepEqual(
+        seen.map((ev) => [ev.type, ev.key, ev.revision]),
+        [
+          ['PUT', 's/a', base + 1],
+          ['PUT', 's/b', base + 2],
+          ['PUT', 's/a', base + 3],
+          ['DELETE', 's/b', base + 4],
+        ],
+      );
+      // When each write resolved, its event had already been delivered.
+      t.deepEqual(seenAtResolve, [1, 2, 3, 4].map((n) => base + n));
+    } else {
+      // Issued together on independent keys: committed in some order, delivered in that order.
+      await Promise.all(['s/a', 's/b', 's/c', 's/d'].map((key) => store.create(key, buf('1')).then((kv) => note(kv.modRevision))));
+      t.deepEqual(seen.map((ev) => ev.revision), [1, 2, 3, 4].map((n) => base + n));
+      t.deepEqual(seen.map((ev) => ev.key).sort(), ['s/a', 's/b', 's/c', 's/d']);
+      t.true(seen.every((ev) => ev.type === 'PUT'));
+      // When each write resolved, its event had already been delivered.
+      t.deepEqual([...seenAtResolve].sort((a, b) => a - b), [1, 2, 3, 4].map((n) => base + n));
+      // and then one after the other, as above
+      const kv = await store.update('s/a', buf('2'), (await store.get('s/a'))!.modRevision);
+      t.is(seen.at(-1)?.revision, kv.modRevision);
+      const del = await store.delete('s/b');
+      t.deepEqual([seen.at(-1)?.type, seen.at(-1)?.revision], ['DELETE', del.revision]);
+    }
     // Subscribers see the same events history replays.
     t.deepEqual(seen, await store.history('s/', base));
   });

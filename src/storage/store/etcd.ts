@@ -49,6 +49,7 @@
 // into them, and on compactedRevision(), which checks with a cheap range read at the next revision.
 
 import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CompareResult,
   CompareTarget,
@@ -109,6 +110,8 @@ const DEFAULT_COMPACT_EVERY = 1000;
 /** keys per range request when a list is not limited (keeps each response far below gRPC's 4 MiB) */
 const LIST_PAGE = 500;
 const WATCH_BACKOFF_MS = [100, 200, 500, 1000, 2000, 5000];
+/** attempts at opening a one-off watch stream while members are unreachable */
+const STREAM_ATTEMPTS = 10;
 
 type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
 
@@ -128,6 +131,11 @@ function prefixEnd(prefix: Buffer): Buffer {
   }
   // every byte is 0xff (or the prefix is empty): "\0" means "to the end of the keyspace"
   return Buffer.from([0]);
+}
+
+/** gRPC UNAVAILABLE: the member could not be reached */
+function isUnavailable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && ((err as { code?: unknown }).code === 14 || /UNAVAILABLE/.test(String((err as Error).message)));
 }
 
 function isCompactedError(err: unknown): boolean {
@@ -204,6 +212,9 @@ export class EtcdStore implements Store {
               certChain: tls.certFile ? readFileSync(tls.certFile) : undefined,
             }
           : undefined,
+      // values are bounded by etcd (1.5 MiB by default), list pages are not: as kube's client,
+      // no bound on what is received
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + requestTimeoutMs }),
     });
     const store = new EtcdStore(client, prefix, opts);
@@ -579,10 +590,24 @@ export class EtcdStore implements Store {
    * if etcd has compacted the start revision.
    */
   private async replay(req: IWatchCreateRequest, fromRevision: number, until: number, take: (evs: IWatchResponse['events']) => boolean): Promise<void> {
+    // a stream's connection error shows only once it is open; another member may answer
+    for (let attempt = 1; ; attempt++) {
+      let answered = false;
+      try {
+        return await this.replayOnce(req, fromRevision, until, take, () => (answered = true));
+      } catch (err) {
+        if (answered || !isUnavailable(err) || attempt >= STREAM_ATTEMPTS || this.closed) throw err;
+        await delay(WATCH_BACKOFF_MS[Math.min(attempt - 1, WATCH_BACKOFF_MS.length - 1)]);
+      }
+    }
+  }
+
+  private async replayOnce(req: IWatchCreateRequest, fromRevision: number, until: number, take: (evs: IWatchResponse['events']) => boolean, answered: () => void): Promise<void> {
     const stream = await this.client.watchClient.watch();
     try {
       await new Promise<void>((resolve, reject) => {
         stream.on('data', (res: IWatchResponse) => {
+          answered();
           if (res.canceled) {
             const compactRevision = Number(res.compact_revision);
             if (compactRevision > 0) {
