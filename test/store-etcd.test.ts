@@ -7,11 +7,15 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { generateCA, issueClientCert, issueServingCert } from '../src/cli/pki.ts';
 import { EtcdStore, type EtcdStoreOptions } from '../src/storage/store/etcd.ts';
 import { KeyExistsError, RevisionCompactedError, type StoreEvent } from '../src/storage/store/interface.ts';
 import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
+import { Kubectl } from './helpers/kubectl.ts';
+import { ROOT, startServer } from './helpers/server.ts';
 import { storeConformance } from './helpers/store-conformance.ts';
 
 let etcd: EtcdHandle;
@@ -248,4 +252,65 @@ test.serial('etcd: TLS with client certificates', async (t) => {
       requestTimeoutMs: 10_000,
     }),
   );
+});
+
+test.serial('serve --storage-backend=etcd3: objects live in etcd, not in the data directory', async (t) => {
+  const prefix = freshPrefix();
+  const args = ['--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', prefix];
+  const first = await startServer({ args });
+  t.teardown(() => first.stop());
+  t.true(first.logs.some((l) => l.includes('store: etcd')), first.logs.join('\n'));
+  const repo = `apiVersion: config.pkg.pkgserver.dev/v1alpha1
+kind: Repository
+metadata:
+  name: on-etcd
+  namespace: default
+spec:
+  git:
+    url: https://git.example.com/org/on-etcd.git
+    directory: packages
+`;
+  const k1 = new Kubectl('1.33', first.kubeconfig);
+  t.regex(await k1.ok(['create', '-f', '-'], { input: repo }), /repository.* created/);
+  const got = JSON.parse(await k1.ok(['get', 'repository', 'on-etcd', '-n', 'default', '-o', 'json']));
+  t.is(got.spec.git.url, 'https://git.example.com/org/on-etcd.git');
+
+  // its resourceVersion is the etcd key's mod_revision
+  const raw = new Etcd3({ hosts: [etcd.endpoint] });
+  t.teardown(() => raw.close());
+  const stored = await raw.getAll().prefix(prefix).exec();
+  const kv = stored.kvs.find((x) => x.key.toString().endsWith('/default/on-etcd'));
+  t.truthy(kv, stored.kvs.map((x) => x.key.toString()).join(', '));
+  t.is(got.metadata.resourceVersion, kv!.mod_revision);
+  await first.stop();
+
+  // a second server with a new data directory finds it in etcd
+  const second = await startServer({ args });
+  t.teardown(() => second.stop());
+  const k2 = new Kubectl('1.33', second.kubeconfig);
+  const again = JSON.parse(await k2.ok(['get', 'repository', 'on-etcd', '-n', 'default', '-o', 'json']));
+  t.is(again.metadata.uid, got.metadata.uid);
+  t.is(again.metadata.resourceVersion, got.metadata.resourceVersion);
+  await k2.ok(['delete', 'repository', 'on-etcd', '-n', 'default']);
+  t.is((await k2.run(['get', 'repository', 'on-etcd', '-n', 'default'])).code, 1);
+});
+
+test.serial('serve: bad storage flags give a clear error', async (t) => {
+  const run = promisify(execFile);
+  const serve = async (...args: string[]) => {
+    const r = await run(process.execPath, ['bin/pkgserver.js', 'serve', '--data-dir', mkdtempSync(path.join(os.tmpdir(), 'pkgserver-flags-')), '--secure-port', '0', ...args], { cwd: ROOT, timeout: 60_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+    t.is(r.code, 2, `serve ${args.join(' ')}: ${r.stderr}`);
+    return r.stderr;
+  };
+  t.regex(await serve('--storage-backend=mysql'), /--storage-backend must be sqlite or etcd3/);
+  t.regex(await serve('--storage-backend=etcd3'), /needs --etcd-servers/);
+  t.regex(await serve('--etcd-servers', etcd.endpoint), /--etcd-servers needs --storage-backend=etcd3/);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'localhost:2379'), /not an http:\/\/ or https:\/\/ URL/);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', `${etcd.endpoint},https://127.0.0.1:2`), /all http:\/\/ or all https:\/\//);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-cafile', '/nonexistent'), /need https:\/\//);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'https://127.0.0.1:2', '--etcd-certfile', '/x'), /--etcd-certfile and --etcd-keyfile go together/);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', 'no-slash'), /--etcd-prefix must start with/);
 });
