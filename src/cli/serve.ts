@@ -7,7 +7,6 @@ import { ensurePKI, kubeconfigYAML } from './pki.ts';
 import { buildApp, clusterModules } from '../app.ts';
 import { buildSecurity } from '../security.ts';
 import { SqliteStore } from '../storage/store/sqlite.ts';
-import { DEFAULT_ETCD_PREFIX, EtcdStore } from '../storage/store/etcd.ts';
 import type { Store } from '../storage/store/interface.ts';
 
 const USAGE = `Usage: pkgserver serve [flags]
@@ -22,10 +21,10 @@ Flags:
   --log-level LEVEL         trace, debug, info, warn, error (default info)
   --watch-cache-size N      events kept per resource for watches to resume from (default 10000)
   --history-size N          events kept in the store (default 100000)
-  --storage-backend NAME    sqlite (default: <data-dir>/store.db) or etcd3 (several replicas share one etcd)
+  --storage-backend NAME    sqlite (default: <data-dir>/store.db) or etcd3 (the store in etcd; one replica for now)
   --etcd-servers URLS       etcd client URLs, comma-separated or repeated (etcd3 only), all http:// or all https://
   --etcd-prefix PREFIX      every key is stored under this prefix, so installations can share an etcd
-                            (default ${DEFAULT_ETCD_PREFIX})
+                            (default /pkgserver/)
   --etcd-cafile FILE        CA of the etcd servers' certificates (https:// endpoints; default: system roots)
   --etcd-certfile FILE      client certificate for etcd, with --etcd-keyfile
   --etcd-keyfile FILE       its private key
@@ -291,9 +290,11 @@ async function openStore(
   if ((caFile || certFile) && !secure) fail('--etcd-cafile, --etcd-certfile and --etcd-keyfile need https:// --etcd-servers');
   // hosts only: a URL's user information is not for the logs
   const hosts = endpoints.map((e) => new URL(e).host);
-  const prefix = (f['etcd-prefix'] as string | undefined) ?? DEFAULT_ETCD_PREFIX;
-  if (!prefix.startsWith('/')) fail(`--etcd-prefix must start with "/", got "${prefix}"`);
+  const prefix = f['etcd-prefix'] as string | undefined;
+  if (prefix !== undefined && !prefix.startsWith('/')) fail(`--etcd-prefix must start with "/", got "${prefix}"`);
   try {
+    // loaded only here: the etcd client and grpc-js are not for SQLite's starts
+    const { EtcdStore, DEFAULT_ETCD_PREFIX } = await import('../storage/store/etcd.ts');
     const store = await EtcdStore.open({
       endpoints,
       prefix,
@@ -302,7 +303,7 @@ async function openStore(
       onListenerError,
       onWatchError: (err) => logger.warn({ err }, 'etcd watch trouble'),
     });
-    logger.info({ etcd: hosts, prefix }, 'store: etcd');
+    logger.info({ etcd: hosts, prefix: prefix ?? DEFAULT_ETCD_PREFIX }, 'store: etcd');
     return store;
   } catch (e) {
     fail(`etcd (${hosts.join(',')}): ${(e as Error).message}`);
