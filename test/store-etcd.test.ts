@@ -314,3 +314,34 @@ test.serial('serve: bad storage flags give a clear error', async (t) => {
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'https://127.0.0.1:2', '--etcd-certfile', '/x'), /--etcd-certfile and --etcd-keyfile go together/);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', 'no-slash'), /--etcd-prefix must start with/);
 });
+
+test.serial('etcd: the subscription resumes after etcd is killed and restarted, without missing or repeating events', async (t) => {
+  const own = await startEtcd();
+  t.teardown(() => own.stop());
+  const prefix = freshPrefix();
+  const troubles: string[] = [];
+  const a = await EtcdStore.open({ endpoints: [own.endpoint], prefix, onWatchError: (err) => troubles.push(String(err)) });
+  const b = await EtcdStore.open({ endpoints: [own.endpoint], prefix });
+  t.teardown(() => a.close());
+  t.teardown(() => b.close());
+  const atA = collect(a, 4);
+
+  const k1 = await b.create('k1', buf('1'));
+  await own.restart();
+  // written by b as soon as etcd is back, while a's watch may still be reconnecting
+  const k2 = await b.create('k2', buf('2'));
+  const k3 = await b.update('k1', buf('1b'), k1.modRevision);
+  // a write through a resolves once a's (resumed) watch delivered it
+  const k4 = await a.create('k4', buf('4'));
+  t.deepEqual(
+    (await atA.done).map((ev) => [ev.key, ev.revision]),
+    [
+      ['k1', k1.modRevision],
+      ['k2', k2.modRevision],
+      ['k1', k3.modRevision],
+      ['k4', k4.modRevision],
+    ],
+  );
+  t.true(troubles.length > 0, 'the broken watch was reported');
+  t.deepEqual((await a.list('')).items.map((kv) => kv.key), ['k1', 'k2', 'k4']);
+});

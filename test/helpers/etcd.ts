@@ -3,7 +3,7 @@
 // /health endpoint answers healthy (polled, with a generous bound: the test machines are busy).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import http from 'node:http';
 import net from 'node:net';
@@ -30,10 +30,8 @@ export interface EtcdHandle {
   proc: ChildProcess;
   logs: string[];
   stop(): Promise<void>;
-}
-
-export function etcdAvailable(): boolean {
-  return existsSync(ETCD_BINARY);
+  /** kill -9 and start again on the same ports and data directory; resolves once healthy */
+  restart(): Promise<void>;
 }
 
 /** A port nobody listens on right now (the kernel's choice). */
@@ -67,44 +65,64 @@ export async function startEtcd(opts: { tls?: EtcdTLS } = {}): Promise<EtcdHandl
     '--initial-cluster-state', 'new',
     '--logger', 'zap',
     '--log-level', 'warn',
-    // the default 100 MB warning quota is far away, but a test etcd has no reason to be slow
+    // a test etcd need not survive power loss (a restart after kill -9 keeps its data)
     '--unsafe-no-fsync',
   ];
   if (opts.tls) {
     args.push('--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile, '--trusted-ca-file', opts.tls.caFile, '--client-cert-auth');
   }
-  const proc = spawn(ETCD_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
-  const collect = (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-  proc.stdout!.on('data', collect);
-  proc.stderr!.on('data', collect);
-  const exited = once(proc, 'exit');
-  let gone = false;
-  void exited.then(() => (gone = true));
+  let proc: ChildProcess;
+  let exited: Promise<unknown>;
 
-  const stop = async () => {
+  const kill = async (signal: NodeJS.Signals) => {
     if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGTERM');
+      proc.kill(signal);
       await exited;
     }
+  };
+  const stop = async () => {
+    await kill('SIGTERM');
     rmSync(dataDir, { recursive: true, force: true });
   };
-
-  const deadline = Date.now() + READY_BOUND_MS;
-  for (;;) {
-    if (gone) {
-      await stop();
-      throw new Error(`etcd exited before it was healthy:\n${logs.join('\n')}`);
+  /** Starts the member on its ports and data directory; resolves once it is healthy. */
+  const run = async () => {
+    proc = spawn(ETCD_BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const collect = (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    proc.stdout!.on('data', collect);
+    proc.stderr!.on('data', collect);
+    exited = once(proc, 'exit');
+    let gone = false;
+    void exited.then(() => (gone = true));
+    const deadline = Date.now() + READY_BOUND_MS;
+    for (;;) {
+      if (gone) {
+        await stop();
+        throw new Error(`etcd exited before it was healthy:\n${logs.slice(-20).join('\n')}`);
+      }
+      if (await healthy(endpoint, opts.tls)) return;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`etcd not healthy after ${READY_BOUND_MS} ms:\n${logs.slice(-20).join('\n')}`);
+      }
+      // polling interval, not a wait for something to happen
+      await delay(100);
     }
-    if (await healthy(endpoint, opts.tls)) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`etcd not healthy after ${READY_BOUND_MS} ms:\n${logs.slice(-20).join('\n')}`);
-    }
-    // polling interval, not a wait for something to happen
-    await delay(100);
-  }
-  return { endpoint, dataDir, proc, logs, stop };
+  };
+  await run();
+  return {
+    endpoint,
+    dataDir,
+    get proc() {
+      return proc;
+    },
+    logs,
+    stop,
+    restart: async () => {
+      await kill('SIGKILL');
+      await run();
+    },
+  };
 }
 
 async function healthy(endpoint: string, tls?: EtcdTLS): Promise<boolean> {

@@ -93,7 +93,7 @@ export interface EtcdStoreOptions {
   tls?: EtcdTLSFiles;
   /** events kept by automatic compaction (default 100000) */
   historyLimit?: number;
-  /** compact automatically whenever this store has written this many revisions since it last did (default 1000) */
+  /** compact automatically, on a write of this store, once etcd's revision has advanced this much since this store last did (default 1000) */
   compactEvery?: number;
   /** how long a write waits for its own event to be delivered before it resolves anyway (default 30 s) */
   deliveryTimeoutMs?: number;
@@ -136,6 +136,16 @@ function prefixEnd(prefix: Buffer): Buffer {
 /** gRPC UNAVAILABLE: the member could not be reached */
 function isUnavailable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && ((err as { code?: unknown }).code === 14 || /UNAVAILABLE/.test(String((err as Error).message)));
+}
+
+/**
+ * Ends a watch stream of ours. Half-closing it first matters: the etcd3 client treats an error
+ * on a still-writable stream as a failure of its member (the CANCELLED of our own cancel too),
+ * which closes that member's connections and counts towards its circuit breaker.
+ */
+function closeStream(stream: { end(): void; cancel(): void }): void {
+  stream.end();
+  stream.cancel();
 }
 
 function isCompactedError(err: unknown): boolean {
@@ -410,7 +420,7 @@ export class EtcdStore implements Store {
     this.closed = true;
     this.listeners.clear();
     clearTimeout(this.restartTimer);
-    this.stream?.cancel();
+    if (this.stream) closeStream(this.stream);
     this.stream = undefined;
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
@@ -488,7 +498,7 @@ export class EtcdStore implements Store {
       return;
     }
     if (this.closed) {
-      stream.cancel();
+      closeStream(stream);
       return;
     }
     this.stream = stream;
@@ -548,7 +558,7 @@ export class EtcdStore implements Store {
 
   private restartWatch(stream: Stream | undefined): void {
     if (stream) {
-      stream.cancel();
+      closeStream(stream);
       if (this.stream === stream) this.stream = undefined;
     }
     if (this.closed || this.restartTimer) return;
@@ -625,7 +635,7 @@ export class EtcdStore implements Store {
         stream.write({ create_request: req });
       });
     } finally {
-      stream.cancel();
+      closeStream(stream);
     }
   }
 
