@@ -201,6 +201,8 @@ test.serial('etcd: open refuses bad options', async (t) => {
   await t.throwsAsync(EtcdStore.open({ endpoints: [] }), { message: /no etcd endpoints/ });
   await t.throwsAsync(EtcdStore.open({ endpoints: ['http://127.0.0.1:1', 'https://127.0.0.1:2'] }), { message: /all http/ });
   await t.throwsAsync(EtcdStore.open({ endpoints: ['unix:///x'] }), { message: /only http/ });
+  const secret = await t.throwsAsync(EtcdStore.open({ endpoints: ['http://user:hunter2@127.0.0.1:2'] }), { message: /user information/ });
+  t.notRegex(secret!.message, /hunter2/);
   await t.throwsAsync(EtcdStore.open({ endpoints: ['https://127.0.0.1:2'], tls: { certFile: '/x' } }), { message: /both/ });
   await t.throwsAsync(EtcdStore.open({ endpoints: ['http://127.0.0.1:2'], tls: { caFile: '/x' } }), { message: /http:\/\// });
   await t.throwsAsync(EtcdStore.open({ endpoints: [etcd.endpoint], prefix: 'relative' }), { message: /must start with/ });
@@ -310,6 +312,9 @@ test.serial('serve: bad storage flags give a clear error', async (t) => {
   t.regex(await serve('--etcd-servers', etcd.endpoint), /--etcd-servers needs --storage-backend=etcd3/);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'localhost:2379'), /not an http:\/\/ or https:\/\/ URL/);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', `${etcd.endpoint},https://127.0.0.1:2`), /all http:\/\/ or all https:\/\//);
+  const secret = await serve('--storage-backend=etcd3', '--etcd-servers', 'http://user:hunter2@127.0.0.1:2');
+  t.regex(secret, /user information in the URL is not supported/);
+  t.notRegex(secret, /hunter2/);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-cafile', '/nonexistent'), /need https:\/\//);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'https://127.0.0.1:2', '--etcd-certfile', '/x'), /--etcd-certfile and --etcd-keyfile go together/);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', 'no-slash'), /--etcd-prefix must start with/);

@@ -281,7 +281,8 @@ async function openStore(
     } catch {
       // reported below
     }
-    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) fail(`--etcd-servers: "${e}" is not an http:// or https:// URL`);
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) fail(`--etcd-servers: "${e.replace(/^.*@/, '…@')}" is not an http:// or https:// URL`);
+    if (u.username || u.password) fail(`--etcd-servers: ${u.protocol}//${u.host}: user information in the URL is not supported`);
   }
   const secure = endpoints.filter((e) => e.startsWith('https:')).length;
   if (secure && secure !== endpoints.length) fail('--etcd-servers: all http:// or all https://, not both');

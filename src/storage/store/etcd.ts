@@ -42,6 +42,11 @@
 // requested prefix only when the horizon's key lies in it. A compacted start revision ends the
 // watch with etcd's compact_revision → RevisionCompactedError.
 //
+// A write whose connection breaks after etcd applied it is retried by the client on another
+// member (its default policy); the retry's comparison then fails, so such a write can surface as
+// KeyExistsError or RevisionConflictError although it took effect — the ambiguity every etcd
+// client has; the registry's callers see a conflict and read the object again.
+//
 // Compaction: etcd's compaction at revision R keeps events from R on; this store reports R - 1 as
 // compactedRevision (history from R - 1 asks for events > R - 1). compact(keep) compacts etcd at
 // current - keep + 1 (at current for keep = 0, which keeps one more event than asked). Compactions
@@ -200,10 +205,13 @@ export class EtcdStore implements Store {
    */
   static async open(opts: EtcdStoreOptions): Promise<EtcdStore> {
     if (!opts.endpoints.length) throw new Error('no etcd endpoints');
-    for (const e of opts.endpoints) {
+    const hosts = opts.endpoints.map((e) => {
       const u = new URL(e);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`etcd endpoint ${e}: only http:// and https:// URLs`);
-    }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`etcd endpoint ${u.protocol}//${u.host}: only http:// and https:// URLs`);
+      // not echoed: it would be a password
+      if (u.username || u.password) throw new Error(`etcd endpoint ${u.protocol}//${u.host}: user information in the URL is not supported`);
+      return `${u.protocol}//${u.host}`;
+    });
     const secure = opts.endpoints.map((e) => e.startsWith('https:'));
     if (secure.some((s) => s !== secure[0])) throw new Error('etcd endpoints must be all http:// or all https://');
     const tls = opts.tls ?? {};
@@ -212,7 +220,7 @@ export class EtcdStore implements Store {
     const prefix = normalizePrefix(opts.prefix ?? DEFAULT_ETCD_PREFIX);
     const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     const client = new Etcd3({
-      hosts: opts.endpoints,
+      hosts,
       credentials:
         tls.caFile || tls.certFile
           ? {
