@@ -103,10 +103,10 @@ export interface Store {
    * twice), nothing is written, no event is delivered, and KeyExistsError names the key.
    *
    * Backends that cannot do that in one revision per key (etcd, where one transaction's writes
-   * share one revision) write the keys one by one, in order: each still gets its own, increasing revision
-   * and event (other writers' revisions may come in between), but the first existing key stops the
-   * batch and the keys before it stay written, listed in the KeyExistsError's `created`. A key given
-   * twice is still refused before anything is written.
+   * share one revision) write the keys one by one, in order: each still gets its own, increasing
+   * revision and event (other writers' revisions may come in between), but the first existing key
+   * stops the batch and the keys before it stay written, listed in the KeyExistsError's
+   * `created`. A key given twice is still refused before anything is written.
    */
   createMany(entries: { key: string; value: Buffer }[]): Promise<KV[]>;
   /**
@@ -133,7 +133,8 @@ export interface Store {
    * (Backends fed from elsewhere, like etcd watches, deliver as soon as they learn of it: a write
    * made through the same store object still resolves only after its event was delivered, but the
    * writes of other processes are delivered whenever the watch brings them, and a listener may
-   * also receive events committed shortly before it subscribed.)
+   * also receive events committed shortly before it subscribed. Writes issued concurrently may
+   * commit in any order.)
    */
   subscribe(listener: (ev: StoreEvent) => void): Unsubscribe;
 
