@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { generateCA, issueClientCert, issueServingCert } from '../src/cli/pki.ts';
 import { EtcdStore, type EtcdStoreOptions } from '../src/storage/store/etcd.ts';
-import { KeyExistsError, RevisionCompactedError, type StoreEvent } from '../src/storage/store/interface.ts';
+import { KeyExistsError, KeyNotFoundError, RevisionCompactedError, type StoreEvent } from '../src/storage/store/interface.ts';
 import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
 import { Kubectl } from './helpers/kubectl.ts';
 import { ROOT, startServer } from './helpers/server.ts';
@@ -60,6 +60,10 @@ test.serial('etcd: keys are stored under the prefix and stripped on the way out'
   t.deepEqual((await store.list('')).items.map((kv) => kv.key), ['/registry/core/things/a']);
   await t.throwsAsync(store.create('', buf('x')), { message: /reserved/ });
   t.is(await store.get(''), null);
+  await t.throwsAsync(store.update('', buf('x'), 1), { instanceOf: KeyNotFoundError });
+  await t.throwsAsync(store.delete(''), { instanceOf: KeyNotFoundError });
+  await t.throwsAsync(store.createMany([{ key: 'fine', value: buf('x') }, { key: '', value: buf('x') }]), { message: /reserved/ });
+  t.is(await store.get('fine'), null);
 });
 
 test.serial('etcd: two installations on one etcd are isolated by their prefixes', async (t) => {

@@ -212,7 +212,7 @@ export class EtcdStore implements Store {
       if (u.username || u.password) throw new Error(`etcd endpoint ${u.protocol}//${u.host}: user information in the URL is not supported`);
       return `${u.protocol}//${u.host}`;
     });
-    const secure = opts.endpoints.map((e) => e.startsWith('https:'));
+    const secure = hosts.map((h) => h.startsWith('https:'));
     if (secure.some((s) => s !== secure[0])) throw new Error('etcd endpoints must be all http:// or all https://');
     const tls = opts.tls ?? {};
     if (!!tls.certFile !== !!tls.keyFile) throw new Error('an etcd client certificate needs both its certificate and its key file');
@@ -322,6 +322,7 @@ export class EtcdStore implements Store {
   async createMany(entries: { key: string; value: Buffer }[]): Promise<KV[]> {
     const seen = new Set<string>();
     for (const { key } of entries) {
+      if (key === '') throw new Error('the empty key is reserved');
       if (seen.has(key)) throw new KeyExistsError(key);
       seen.add(key);
     }
@@ -343,6 +344,7 @@ export class EtcdStore implements Store {
   }
 
   async update(key: string, value: Buffer, expectedRevision: number): Promise<KV> {
+    if (key === '') throw new KeyNotFoundError(key); // the marker's
     const k = this.encode(key);
     const stored = Buffer.from(value);
     const res = await this.txn(
@@ -358,6 +360,7 @@ export class EtcdStore implements Store {
   }
 
   async delete(key: string, expectedRevision?: number): Promise<{ prev: KV; revision: number }> {
+    if (key === '') throw new KeyNotFoundError(key); // the marker's
     const k = this.encode(key);
     const compare = [this.exists(k)];
     if (expectedRevision !== undefined) compare.push({ key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: expectedRevision });
