@@ -24,7 +24,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['better-sqlite3'],
+  // etcd3 (and its grpc-js) reads its .proto files next to its own sources at run time; loaded
+  // only with --storage-backend=etcd3
+  external: ['better-sqlite3', 'etcd3'],
   // CommonJS packages inside an ES module bundle call require() for Node's own modules
   banner: { js: "import { createRequire as __pkgserverCreateRequire } from 'node:module'; const require = __pkgserverCreateRequire(import.meta.url);" },
   sourcemap: true,

@@ -12,6 +12,7 @@ import { ensurePKI, kubeconfigYAML } from './pki.ts';
 import { buildApp, clusterModules } from '../app.ts';
 import { buildSecurity } from '../security.ts';
 import { SqliteStore } from '../storage/store/sqlite.ts';
+import type { Store } from '../storage/store/interface.ts';
 
 const USAGE = `Usage: pkgserver serve [flags]
 
@@ -28,6 +29,13 @@ Flags:
                             the next one (default 40: less memory for a little more GC; 0: V8's own
                             factor, up to 300 %)
   --history-size N          events kept in the store (default 100000)
+  --storage-backend NAME    sqlite (default: <data-dir>/store.db) or etcd3 (the store in etcd; one replica for now)
+  --etcd-servers URLS       etcd client URLs, comma-separated or repeated (etcd3 only), all http:// or all https://
+  --etcd-prefix PREFIX      every key is stored under this prefix, so installations can share an etcd
+                            (default /pkgserver/)
+  --etcd-cafile FILE        CA of the etcd servers' certificates (https:// endpoints; default: system roots)
+  --etcd-certfile FILE      client certificate for etcd, with --etcd-keyfile
+  --etcd-keyfile FILE       its private key
   --bookmark-interval SECS  interval of watch BOOKMARK events (default 60)
   --git-timeout SECS        bound on every git network operation (default 30)
   --local-repository-root DIR  Repositories may name local bare repositories under DIR (repeatable;
@@ -103,6 +111,12 @@ export async function serve(argv: string[]): Promise<void> {
       'watch-cache-size': s,
       'heap-growing-percent': s,
       'history-size': s,
+      'storage-backend': s,
+      'etcd-servers': m,
+      'etcd-prefix': s,
+      'etcd-cafile': s,
+      'etcd-certfile': s,
+      'etcd-keyfile': s,
       'bookmark-interval': s,
       'credentials-file': s,
       'git-timeout': s,
@@ -217,10 +231,7 @@ export async function serve(argv: string[]): Promise<void> {
     fail((e as Error).message);
   }
 
-  const store = SqliteStore.open(path.join(dataDir, 'store.db'), {
-    historyLimit: num(f['history-size'], 100_000, 'history-size'),
-    onListenerError: (err) => logger.error({ err }, 'store listener failed'),
-  });
+  const store = await openStore(f, dataDir, logger, list);
   const app = buildApp({
     bindAddress: bind,
     port,
@@ -272,6 +283,61 @@ export async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** The store chosen by --storage-backend, its flags checked first. */
+async function openStore(
+  f: Record<string, string | string[] | boolean | undefined>,
+  dataDir: string,
+  logger: pino.Logger,
+  list: (v: string[] | undefined) => string[],
+): Promise<Store> {
+  const backend = (f['storage-backend'] as string | undefined) ?? 'sqlite';
+  const historyLimit = num(f['history-size'] as string | undefined, 100_000, 'history-size');
+  const onListenerError = (err: unknown) => logger.error({ err }, 'store listener failed');
+  const etcdFlags = ['etcd-servers', 'etcd-prefix', 'etcd-cafile', 'etcd-certfile', 'etcd-keyfile'].filter((n) => f[n] !== undefined);
+  if (backend === 'sqlite') {
+    if (etcdFlags.length) fail(`--${etcdFlags[0]} needs --storage-backend=etcd3`);
+    return SqliteStore.open(path.join(dataDir, 'store.db'), { historyLimit, onListenerError });
+  }
+  if (backend !== 'etcd3') fail(`--storage-backend must be sqlite or etcd3, got "${backend}"`);
+  const endpoints = list(f['etcd-servers'] as string[] | undefined);
+  if (!endpoints.length) fail('--storage-backend=etcd3 needs --etcd-servers');
+  for (const e of endpoints) {
+    let u: URL | undefined;
+    try {
+      u = new URL(e);
+    } catch {
+      // reported below
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) fail(`--etcd-servers: "${e.replace(/^.*@/, '…@')}" is not an http:// or https:// URL`);
+    if (u.username || u.password) fail(`--etcd-servers: ${u.protocol}//${u.host}: user information in the URL is not supported`);
+  }
+  const secure = endpoints.filter((e) => e.startsWith('https:')).length;
+  if (secure && secure !== endpoints.length) fail('--etcd-servers: all http:// or all https://, not both');
+  const [caFile, certFile, keyFile] = (['etcd-cafile', 'etcd-certfile', 'etcd-keyfile'] as const).map((n) => (f[n] ? path.resolve(f[n] as string) : undefined));
+  if (!!certFile !== !!keyFile) fail('--etcd-certfile and --etcd-keyfile go together');
+  if ((caFile || certFile) && !secure) fail('--etcd-cafile, --etcd-certfile and --etcd-keyfile need https:// --etcd-servers');
+  // hosts only: a URL's user information is not for the logs
+  const hosts = endpoints.map((e) => new URL(e).host);
+  const prefix = f['etcd-prefix'] as string | undefined;
+  if (prefix !== undefined && !prefix.startsWith('/')) fail(`--etcd-prefix must start with "/", got "${prefix}"`);
+  try {
+    // loaded only here: the etcd client and grpc-js are not for SQLite's starts
+    const { EtcdStore, DEFAULT_ETCD_PREFIX } = await import('../storage/store/etcd.ts');
+    const store = await EtcdStore.open({
+      endpoints,
+      prefix,
+      tls: { caFile, certFile, keyFile },
+      historyLimit,
+      onListenerError,
+      onWatchError: (err) => logger.warn({ err }, 'etcd watch trouble'),
+    });
+    logger.info({ etcd: hosts, prefix: prefix ?? DEFAULT_ETCD_PREFIX }, 'store: etcd');
+    return store;
+  } catch (e) {
+    fail(`etcd (${hosts.join(',')}): ${(e as Error).message}`);
+  }
 }
 
 function fail(message: string): never {

@@ -1,7 +1,13 @@
 // Conformance tests every Store backend must pass (SPEC 4.1). A backend's test file calls
 // storeConformance(test, 'name', makeStore); makeStore must return a fresh, empty store for each
 // test. Revisions are asserted relative to the store's revision when the test starts, so a
-// backend whose fresh store does not begin at revision 0 passes too.
+// backend whose fresh store does not begin at revision 0 passes too. Tests that assert exact
+// revisions need that nobody else writes to the backend meanwhile: a backend shared between tests
+// (one etcd) passes `test.serial`.
+//
+// Capabilities that differ between backends are options, so that each backend is held to what it
+// promises: `atomicCreateMany: false` (etcd) checks that createMany stops at the first existing key
+// and reports the keys it wrote, instead of writing nothing.
 
 import type { ExecutionContext, TestFn } from 'ava';
 import {
@@ -15,11 +21,24 @@ import {
 
 const buf = (s: string) => Buffer.from(s);
 
+export interface ConformanceOptions {
+  /** createMany writes nothing when a key exists (default true) */
+  atomicCreateMany?: boolean;
+  /**
+   * writes issued together, without waiting for each other, are committed in the order they were
+   * issued (default true: SQLite writes synchronously; etcd applies concurrent requests in any order)
+   */
+  issueOrder?: boolean;
+}
+
 export function storeConformance(
-  test: TestFn,
+  test: TestFn | TestFn['serial'],
   name: string,
   makeStore: () => Promise<Store>,
+  opts: ConformanceOptions = {},
 ): void {
+  const atomicCreateMany = opts.atomicCreateMany ?? true;
+  const issueOrder = opts.issueOrder ?? true;
   /** A fresh store, closed when the test ends, and its revision at the start. */
   async function setup(t: ExecutionContext): Promise<{ store: Store; base: number }> {
     const store = await makeStore();
@@ -335,24 +354,39 @@ export function storeConformance(
     const seenAtResolve: number[] = [];
     const note = (revision: number) =>
       seenAtResolve.push(seen.find((ev) => ev.revision === revision)?.revision ?? -1);
-    // Issued together, without waiting in between.
-    await Promise.all([
-      store.create('s/a', buf('1')).then((kv) => note(kv.modRevision)),
-      store.create('s/b', buf('1')).then((kv) => note(kv.modRevision)),
-      store.update('s/a', buf('2'), base + 1).then((kv) => note(kv.modRevision)),
-      store.delete('s/b').then((res) => note(res.revision)),
-    ]);
-    t.deepEqual(
-      seen.map((ev) => [ev.type, ev.key, ev.revision]),
-      [
-        ['PUT', 's/a', base + 1],
-        ['PUT', 's/b', base + 2],
-        ['PUT', 's/a', base + 3],
-        ['DELETE', 's/b', base + 4],
-      ],
-    );
-    // When each write resolved, its event had already been delivered.
-    t.deepEqual(seenAtResolve, [1, 2, 3, 4].map((n) => base + n));
+    if (issueOrder) {
+      // Issued together, without waiting in between.
+      await Promise.all([
+        store.create('s/a', buf('1')).then((kv) => note(kv.modRevision)),
+        store.create('s/b', buf('1')).then((kv) => note(kv.modRevision)),
+        store.update('s/a', buf('2'), base + 1).then((kv) => note(kv.modRevision)),
+        store.delete('s/b').then((res) => note(res.revision)),
+      ]);
+      t.deepEqual(
+        seen.map((ev) => [ev.type, ev.key, ev.revision]),
+        [
+          ['PUT', 's/a', base + 1],
+          ['PUT', 's/b', base + 2],
+          ['PUT', 's/a', base + 3],
+          ['DELETE', 's/b', base + 4],
+        ],
+      );
+      // When each write resolved, its event had already been delivered.
+      t.deepEqual(seenAtResolve, [1, 2, 3, 4].map((n) => base + n));
+    } else {
+      // Issued together on independent keys: committed in some order, delivered in that order.
+      await Promise.all(['s/a', 's/b', 's/c', 's/d'].map((key) => store.create(key, buf('1')).then((kv) => note(kv.modRevision))));
+      t.deepEqual(seen.map((ev) => ev.revision), [1, 2, 3, 4].map((n) => base + n));
+      t.deepEqual(seen.map((ev) => ev.key).sort(), ['s/a', 's/b', 's/c', 's/d']);
+      t.true(seen.every((ev) => ev.type === 'PUT'));
+      // When each write resolved, its event had already been delivered.
+      t.deepEqual([...seenAtResolve].sort((a, b) => a - b), [1, 2, 3, 4].map((n) => base + n));
+      // and then one after the other, as above
+      const kv = await store.update('s/a', buf('2'), (await store.get('s/a'))!.modRevision);
+      t.is(seen.at(-1)?.revision, kv.modRevision);
+      const del = await store.delete('s/b');
+      t.deepEqual([seen.at(-1)?.type, seen.at(-1)?.revision], ['DELETE', del.revision]);
+    }
     // Subscribers see the same events history replays.
     t.deepEqual(seen, await store.history('s/', base));
   });
@@ -462,13 +496,42 @@ export function storeConformance(
     t.is((await store.create('m/4', buf('4'))).modRevision, base + 5);
   });
 
-  test(`${name}: createMany writes nothing when one key exists or is given twice`, async (t) => {
+  if (!atomicCreateMany) {
+    test(`${name}: createMany stops at the first existing key and reports what it wrote`, async (t) => {
+      const { store, base } = await setup(t);
+      await store.create('y/3', buf('old'));
+      const seen: StoreEvent[] = [];
+      store.subscribe((ev) => seen.push(ev));
+
+      const err = (await t.throwsAsync(store.createMany(['y/1', 'y/2', 'y/3', 'y/4'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError })) as KeyExistsError;
+      t.is(err.key, 'y/3');
+      t.deepEqual(
+        err.created.map((kv) => [kv.key, kv.value.toString(), kv.modRevision, kv.createRevision]),
+        [
+          ['y/1', 'new', base + 2, base + 2],
+          ['y/2', 'new', base + 3, base + 3],
+        ],
+      );
+      // the written keys' events were delivered by the time it rejected; nothing after y/3
+      t.deepEqual(seen.map((ev) => [ev.type, ev.key, ev.revision]), [
+        ['PUT', 'y/1', base + 2],
+        ['PUT', 'y/2', base + 3],
+      ]);
+      t.deepEqual(await listKeys(store, 'y/'), ['y/1', 'y/2', 'y/3']);
+      t.deepEqual((await store.get('y/3'))?.value, buf('old'));
+      t.is(await store.currentRevision(), base + 3);
+      t.deepEqual(seen, await store.history('y/', base + 1));
+    });
+  }
+
+  test(`${name}: createMany writes nothing when ${atomicCreateMany ? 'one key exists or ' : ''}a key is given twice`, async (t) => {
     const { store, base } = await setup(t);
     await store.create('x/2', buf('old'));
     const seen: StoreEvent[] = [];
     store.subscribe((ev) => seen.push(ev));
 
-    const existing = await t.throwsAsync(store.createMany(['x/1', 'x/2', 'x/3'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
+    // the existing key comes first, so even a non-atomic createMany writes nothing
+    const existing = await t.throwsAsync(store.createMany([...(atomicCreateMany ? ['x/1'] : []), 'x/2', 'x/3'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
     t.is((existing as KeyExistsError).key, 'x/2');
     const twice = await t.throwsAsync(store.createMany(['x/4', 'x/5', 'x/4'].map((key) => ({ key, value: buf('new') }))), { instanceOf: KeyExistsError });
     t.is((twice as KeyExistsError).key, 'x/4');

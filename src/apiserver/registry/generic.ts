@@ -392,8 +392,8 @@ export class Registry implements RESTStorage {
   }
 
   /**
-   * Creates several objects with one store write (Store.createMany: one transaction, one fsync)
-   * instead of one per object. Each object is admitted exactly as by `create` (system fields,
+   * Creates several objects with one store write (Store.createMany: one transaction, one fsync on
+   * SQLite; one transaction per object, in order, on etcd) instead of one per object. Each object is admitted exactly as by `create` (system fields,
    * strategy, defaults, validation, size, the write lock of its lockKey, the namespace hook,
    * afterWrite), gets its own resourceVersion, and watchers see one ADDED event per object, in
    * the given order. The result is in the order of `objs`: the stored object, or the error that
@@ -437,17 +437,19 @@ export class Registry implements RESTStorage {
       for (const a of admitted) if (refused.has(a.obj.metadata.namespace!)) results[a.i] = { error: refused.get(a.obj.metadata.namespace!) };
     }
     const writes = admitted.filter((a) => !results[a.i]);
-    let kvs: KV[] | undefined;
+    let kvs: KV[];
     try {
       kvs = await this.store.createMany(writes.map((w) => ({ key: w.key, value: this.encode(w.obj) })));
     } catch (e) {
       if (!(e instanceof KeyExistsError)) throw e;
-      // created by someone else since it was checked: nothing of the batch was written; each
-      // object on its own, so that only that one is refused
+      // created by someone else since it was checked. An atomic store (SQLite) wrote nothing of
+      // the batch; etcd's kept the objects before that one (e.created). The rest go on their own,
+      // so that only that one is refused.
+      kvs = e.created;
     }
     for (let j = 0; j < writes.length; j++) {
       const w = writes[j];
-      if (kvs) {
+      if (j < kvs.length) {
         results[w.i] = { obj: Registry.decode(kvs[j].value, kvs[j].modRevision) };
         continue;
       }

@@ -47,9 +47,12 @@ export interface ListResult {
   more: boolean;
 }
 
-/** Thrown by create when the key exists. */
+/**
+ * Thrown by create when the key exists. From a createMany that is not atomic (etcd), `created`
+ * holds the keys of the batch written before this one, in order; they stay written.
+ */
 export class KeyExistsError extends Error {
-  constructor(public key: string) {
+  constructor(public key: string, public created: KV[] = []) {
     super(`key exists: ${key}`);
     this.name = 'KeyExistsError';
   }
@@ -98,6 +101,12 @@ export interface Store {
    * its own revision, +1 per key in the given order, and its own PUT event; the events are
    * delivered in that order once the whole batch is durable. If any key exists (or is given
    * twice), nothing is written, no event is delivered, and KeyExistsError names the key.
+   *
+   * Backends that cannot do that in one revision per key (etcd, where one transaction's writes
+   * share one revision) write the keys one by one, in order: each still gets its own, increasing
+   * revision and event (other writers' revisions may come in between), but the first existing key
+   * stops the batch and the keys before it stay written, listed in the KeyExistsError's
+   * `created`. A key given twice is still refused before anything is written.
    */
   createMany(entries: { key: string; value: Buffer }[]): Promise<KV[]>;
   /**
@@ -121,7 +130,11 @@ export interface Store {
   /**
    * Every event committed from now on, for every key, in revision order, delivered
    * synchronously after the write is durable and before the write's promise resolves.
-   * (Backends fed from elsewhere, like etcd watches, deliver as soon as they learn of it.)
+   * (Backends fed from elsewhere, like etcd watches, deliver as soon as they learn of it: a write
+   * made through the same store object still resolves only after its event was delivered, but the
+   * writes of other processes are delivered whenever the watch brings them, and a listener may
+   * also receive events committed shortly before it subscribed. Writes issued concurrently may
+   * commit in any order.)
    */
   subscribe(listener: (ev: StoreEvent) => void): Unsubscribe;
 

@@ -7,7 +7,9 @@
 //   the namespace hook and afterWrite; an invalid object or an existing name refuses that object
 //   only, and the others are stored;
 // * a batch the store refuses (a name created by someone else meanwhile) leaves the store as it
-//   was, then the objects are created one by one, and only the taken name is refused;
+//   was, then the objects are created one by one, and only the taken name is refused; on etcd,
+//   whose createMany is not atomic, the objects before the taken name stay created and are
+//   reported as created (the same results and events);
 // * the write lock of each object's lockKey is held while the batch is written;
 // * with a beforeCreate hook (side effects outside the store) the objects go one by one.
 import test, { type ExecutionContext } from 'ava';
@@ -19,7 +21,10 @@ import { Registry } from '../../../src/apiserver/registry/generic.ts';
 import type { RequestContext, ResourceDef, Strategy } from '../../../src/apiserver/registry/types.ts';
 import { Cacher, CacherSet } from '../../../src/storage/store/cacher.ts';
 import { KeyExistsError } from '../../../src/storage/store/interface.ts';
+import type { Store } from '../../../src/storage/store/interface.ts';
 import { SqliteStore } from '../../../src/storage/store/sqlite.ts';
+import { EtcdStore } from '../../../src/storage/store/etcd.ts';
+import { startEtcd, type EtcdHandle } from '../../helpers/etcd.ts';
 
 const NS = 'ns';
 const CTX: RequestContext = { user: { name: 'system:test', groups: ['system:masters'] }, dryRun: false };
@@ -28,8 +33,8 @@ const def = (strategy: Strategy): ResourceDef => widgetDef({ size: str('size', {
 
 const widget = (name: string, spec: Record<string, unknown> = {}): KObject => ({ apiVersion: 'example.dev/v1', kind: 'Widget', metadata: { name, namespace: NS }, spec });
 
-async function env(t: ExecutionContext, strategy: Strategy = {}, opts: { beforeNamespacedCreate?: (ns: string) => Promise<void> } = {}) {
-  const store = SqliteStore.open(':memory:');
+async function env(t: ExecutionContext, strategy: Strategy = {}, opts: { beforeNamespacedCreate?: (ns: string) => Promise<void>; store?: Store } = {}) {
+  const store = opts.store ?? SqliteStore.open(':memory:');
   const cachers = new CacherSet(store);
   const d = def(strategy);
   const reg = new Registry(d, store, cachers.add(new Cacher(Registry.prefix(d), Registry.decode)), { beforeNamespacedCreate: opts.beforeNamespacedCreate });
@@ -91,8 +96,17 @@ test('createMany: an invalid object or a taken name refuses that object only', a
   t.deepEqual(reg.list(NS, {}).items.map((o) => o.metadata.name), ['a', 'b', 'taken']);
 });
 
-test('createMany: a batch the store refuses writes nothing; then each object alone, only the taken name refused', async (t) => {
-  const { store, reg, events } = await env(t);
+let etcd: EtcdHandle | undefined;
+test.after.always(() => etcd?.stop());
+
+for (const backend of ['sqlite', 'etcd'] as const)
+test(`createMany: a batch the store refuses ${backend === 'sqlite' ? 'writes nothing' : 'keeps what it wrote (etcd)'}; then each object alone, only the taken name refused`, async (t) => {
+  let etcdStore: Store | undefined;
+  if (backend === 'etcd') {
+    etcd ??= await startEtcd();
+    etcdStore = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix: '/createmany-test/' });
+  }
+  const { store, reg, events } = await env(t, {}, { store: etcdStore });
   const before = await store.currentRevision();
   // someone creates "b" after the batch checked its names and before the batch is written
   const createMany = store.createMany.bind(store);
@@ -109,7 +123,8 @@ test('createMany: a batch the store refuses writes nothing; then each object alo
   const results = await reg.createMany(NS, [widget('a'), widget('b'), widget('c')], CTX);
   t.is(refusals, 1);
   t.deepEqual(names(results), ['a', 'error AlreadyExists', 'c']);
-  // the refused batch left no trace: revisions go on one by one after the other writer's
+  // SQLite: the refused batch left no trace, revisions go on one by one after the other writer's;
+  // etcd: "a" was written by the batch before it stopped at "b", and is reported, not created again
   t.deepEqual(events, [`ADDED b@${before + 1}`, `ADDED a@${before + 2}`, `ADDED c@${before + 3}`]);
   t.is(await store.currentRevision(), before + 3);
 });
