@@ -45,7 +45,7 @@ Flags:
   --controllers BOOL        run the controllers (repository sync, packagevariant, approval, upgrades,
                             garbage collector) (default true)
   --leader-elect BOOL       run the controllers only while this replica holds a coordination.k8s.io/v1
-                            Lease (several replicas; default false)
+                            Lease (several replicas; default true with --storage-backend=etcd3, else false)
   --leader-elect-lease-duration DUR  how long others wait before taking an unrenewed Lease (default 15s)
   --leader-elect-renew-deadline DUR  how long the leader tries to renew before it stops leading (default 10s)
   --leader-elect-retry-period DUR    interval of acquire and renew attempts (default 2s)
@@ -349,7 +349,8 @@ function fail(message: string): never {
 function leaderElection(f: Record<string, string | string[] | boolean | undefined>): LeaderElectionOptions | undefined {
   const on = f['leader-elect'] as string | undefined;
   if (on !== undefined && on !== 'true' && on !== 'false') fail(`--leader-elect must be true or false, got "${on}"`);
-  if (on !== 'true') return undefined;
+  // on by default where several replicas can share the store (kube's components default to true)
+  if (on === 'false' || (on === undefined && f['storage-backend'] !== 'etcd3')) return undefined;
   const ms = (name: string, dflt: number) => duration(f[name] as string | undefined, dflt, name);
   const o = {
     identity: `${os.hostname()}_${randomUUID()}`,
