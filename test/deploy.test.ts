@@ -47,6 +47,47 @@ test.before(async () => {
 
 test.after.always(() => rm(work, { recursive: true, force: true }));
 
+test('deploy-ha: three replicas on etcd with leader election, a PodDisruptionBudget, anti-affinity, and an example three-member etcd', async (t) => {
+  await cp(path.join(ROOT, 'deploy-ha'), path.join(work, 'deploy-ha'), { recursive: true });
+  const { stdout: help } = await run(process.execPath, [path.join(ROOT, 'bin/pkgserver.js'), 'serve', '--help'], { cwd: work });
+  for (const v of VERSIONS) {
+    const { stdout } = await kustomize(v, path.join(work, 'deploy-ha'));
+    const objects = parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
+    // the base's objects but its volume claim, plus etcd's and the budgets
+    const base = rendered.get(v)!.objects.map((o) => `${o.kind}/${o.metadata.name}`).filter((k) => k !== 'PersistentVolumeClaim/pkgserver-data');
+    t.deepEqual(
+      objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+      [...base, 'Service/pkgserver-etcd', 'StatefulSet/pkgserver-etcd', 'PodDisruptionBudget/pkgserver', 'PodDisruptionBudget/pkgserver-etcd'].sort(),
+    );
+    const d = find(objects, 'Deployment', 'pkgserver', NS);
+    t.is(d.spec.replicas, 3);
+    t.deepEqual(d.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } });
+    const args: string[] = d.spec.template.spec.containers[0].args;
+    t.true(args.includes('--storage-backend=etcd3'));
+    t.true(args.includes('--leader-elect=true'));
+    t.true(args.includes('--leader-elect-resource-namespace=pkgserver-system'));
+    const servers = args.find((a) => a.startsWith('--etcd-servers='))!.slice('--etcd-servers='.length).split(',');
+    t.deepEqual(servers, [0, 1, 2].map((i) => `http://pkgserver-etcd-${i}.pkgserver-etcd.pkgserver-system.svc:2379`));
+    // every flag is one the server knows
+    for (const a of args.slice(1)) t.true(help.includes(`  ${a.split('=')[0]} `), `serve --help lists ${a.split('=')[0]}`);
+    t.deepEqual(d.spec.template.spec.volumes.find((x: Obj) => x.name === 'data'), { name: 'data', emptyDir: { sizeLimit: '10Gi' } });
+    t.deepEqual(d.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm, {
+      topologyKey: 'kubernetes.io/hostname',
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'pkgserver' } },
+    });
+    const pdb = find(objects, 'PodDisruptionBudget', 'pkgserver', NS);
+    t.is(pdb.spec.minAvailable, 2);
+    t.deepEqual(pdb.spec.selector.matchLabels, d.spec.selector.matchLabels);
+    const etcd = find(objects, 'StatefulSet', 'pkgserver-etcd', NS);
+    t.is(etcd.spec.replicas, 3);
+    t.is(etcd.spec.serviceName, 'pkgserver-etcd');
+    const cluster = etcd.spec.template.spec.containers[0].command.find((c: string) => c.startsWith('--initial-cluster='));
+    t.is(cluster.split(',').length, 3);
+    t.is(find(objects, 'Service', 'pkgserver-etcd', NS).spec.clusterIP, 'None');
+    t.is(find(objects, 'PodDisruptionBudget', 'pkgserver-etcd', NS).spec.minAvailable, 2);
+  }
+});
+
 function find(objects: Obj[], kind: string, name: string, namespace?: string): Obj {
   const found = objects.filter((o) => o.kind === kind && o.metadata.name === name && o.metadata.namespace === namespace);
   if (found.length !== 1) throw new Error(`expected one ${kind} ${namespace ?? ''}/${name}, found ${found.length}`);
