@@ -31,6 +31,7 @@ import { alwaysLeader, Manager } from './controllers/runtime/manager.ts';
 import type { UserInfo } from './apiserver/registry/types.ts';
 import { documentReads, PackageEngine } from './engine/engine.ts';
 import { gitFileReads } from './storage/git/repo.ts';
+import { storeRequestDuration } from './storage/store/instrumented.ts';
 import type { Credentials } from './storage/git/credentials.ts';
 
 export interface AppOptions extends ServerOptions {
@@ -113,6 +114,7 @@ export function buildApp(opts: AppOptions): App {
   const log = opts.logger;
   server.metricsRegistry.registerMetric(gitFileReads);
   server.metricsRegistry.registerMetric(documentReads);
+  server.metricsRegistry.registerMetric(storeRequestDuration);
   // standalone the server serves Events and Namespaces itself; in a cluster Events go there
   const core = opts.kubeConfig ? undefined : coreResources(server, { user: SERVER_USER, log, eventTTLMs: opts.eventTTLMs });
   const recorder = core?.recorder ?? opts.cluster!.clusterEventRecorder(opts.kubeConfig!, { component: 'pkgserver', host: os.hostname(), log });

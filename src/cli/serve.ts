@@ -4,6 +4,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { DEFAULT_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../util/heap.ts';
 import { flags } from './main.ts';
+import { instrumentStore } from '../storage/store/instrumented.ts';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { LeaderElectionOptions } from '../app.ts';
@@ -231,7 +232,7 @@ export async function serve(argv: string[]): Promise<void> {
     fail((e as Error).message);
   }
 
-  const store = await openStore(f, dataDir, logger, list);
+  const store = instrumentStore(await openStore(f, dataDir, logger, list), (f['storage-backend'] as string | undefined) ?? 'sqlite');
   const app = buildApp({
     bindAddress: bind,
     port,
