@@ -48,11 +48,12 @@
 // sync, in the repository's root; needs BENCH_SERVER_NODE_ARGS=--heapsnapshot-signal=SIGUSR2).
 import { execFile } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startGitServer, type GitServer } from '../test/helpers/gitserver.ts';
+import { ETCD_BINARY, startEtcd } from '../test/helpers/etcd.ts';
 import { BenchClient } from './client.ts';
 import { buildRepo, gitIn, revisionFiles, type RepoSpec } from './gitbuild.ts';
 import { procCpuMs, ROOT, startPkgServer, type BenchServer } from './server.ts';
@@ -81,6 +82,10 @@ const GIT_MODE = process.env.BENCH_GIT || 'both';
 if (!['http', 'local', 'both'].includes(GIT_MODE)) throw new Error(`BENCH_GIT must be http, local or both, got "${GIT_MODE}"`);
 const LOCAL = GIT_MODE === 'local';
 const RUN_SHAPE = !CHILD && !SCALE && process.env.BENCH_SHAPE !== '0';
+/** BENCH_STORE=etcd: the server on a real etcd (started here) instead of SQLite; the default run adds such a child run (BENCH_ETCD=0 skips it) */
+const STORE = process.env.BENCH_STORE || 'sqlite';
+if (!['sqlite', 'etcd'].includes(STORE)) throw new Error(`BENCH_STORE must be sqlite or etcd, got "${STORE}"`);
+const RUN_ETCD = !CHILD && !SCALE && process.env.BENCH_ETCD !== '0' && existsSync(ETCD_BINARY);
 const SHAPE_ITER = envInt('BENCH_SHAPE_ITER', 15);
 /** BENCH_SCALE_SIZES (revisions, comma-separated; default 1000,10000,50000) and the per-size time bound BENCH_SCALE_TIMEOUT (seconds; default 240 + 0.02 s per revision) */
 const SCALE_SIZES = (process.env.BENCH_SCALE_SIZES || '1000,10000,50000').split(',').map((x) => {
@@ -276,6 +281,12 @@ async function main(): Promise<void> {
       }
     });
   const serverGitArgs = ['--credentials-file', credentialsFile, '--git-timeout', String(GIT_TIMEOUT_S), ...(LOCAL ? ['--local-repository-root', gitServer.root] : [])];
+  if (STORE === 'etcd') {
+    const etcd = await startEtcd();
+    cleanups.push(() => etcd.stop());
+    serverGitArgs.push('--storage-backend=etcd3', `--etcd-servers=${etcd.endpoint}`);
+    log(`store: etcd ${etcd.endpoint} (${ETCD_BINARY})`);
+  }
   const bareOf = (name: string) => path.join(gitServer.root, `${name}.git`);
   const authURL = (name: string) => gitServer.url(name).replace('http://', `http://${GIT_USER}:${GIT_PASSWORD}@`);
   if (!ONLY) {
@@ -285,6 +296,11 @@ async function main(): Promise<void> {
     if (GIT_MODE === 'both' && !CHILD) {
       const r = await childRun('local', { BENCH_GIT: 'local', BENCH_DISCOVERY: '0', BENCH_SHAPE: '0', BENCH_N: String(N), BENCH_M: String(M), BENCH_REPOS: String(R) }, TIMEOUT_S, path.join(tmp, 'local.json'));
       extra.localMode = r;
+    }
+    // the store on etcd beside SQLite: the local run's scenario again, with the watch fan-out, on a real etcd
+    if (RUN_ETCD && GIT_MODE === 'both') {
+      const r = await childRun('etcd', { BENCH_GIT: 'local', BENCH_STORE: 'etcd', BENCH_DISCOVERY: '0', BENCH_SHAPE: '0', BENCH_N: String(N), BENCH_M: String(M), BENCH_REPOS: String(R) }, TIMEOUT_S, path.join(tmp, 'etcd.json'));
+      extra.etcdStore = r;
     }
   }
 
@@ -354,6 +370,7 @@ async function main(): Promise<void> {
     config,
     ...(ONLY ? {} : serverBenchResults()),
     localMode: extra.localMode,
+    etcdStore: extra.etcdStore,
     shape: extra.shape,
     discovery: extra.discovery,
     totalMs: extra.totalMs,
@@ -668,8 +685,8 @@ async function serverBench({ tmp, gitServer, serverArgs, nodeArgs }: { tmp: stri
     log(`publish burst: ${BURST} concurrent publishes over ${deployRepos.length} repositories in ${fmtMs(wall)} = ${((BURST / wall) * 1000).toFixed(1)}/s`);
   }
 
-  // ------------------------------------------------------------ 4b. watch fan-out (not in the child runs)
-  if (!CHILD) {
+  // ------------------------------------------------------------ 4b. watch fan-out (not in the child runs, but the etcd one)
+  if (!CHILD || STORE === 'etcd') {
     const target = burst0;
     const fan = await watchFanout({ baseURL: srv.url, tls: srv.tls(), client, namespace: target.namespace, name: target.name, watchers: WATCHERS, writes: FANOUT_WRITES });
     extra.watchFanout = { ...fan, latency: roundSummary(fan.latency), p99: round(fan.latency.p99, 2) };
@@ -986,6 +1003,7 @@ function printReport(machine: Record<string, unknown>, config: Record<string, un
   if (config.serverNodeArgs) out.push(`server node flags: ${config.serverNodeArgs}`);
   if (!ONLY) out.push(...serverBenchReport());
   if (extra.localMode) out.push('', ...localModeReport(extra.localMode as ChildResult));
+  if (extra.etcdStore) out.push('', ...etcdReport(extra.etcdStore as ChildResult, extra.localMode as ChildResult | undefined));
   if (extra.shape) out.push('', ...shapeReport(extra.shape as ShapeResult));
   if (extra.discovery) out.push('', ...discoveryReport(extra.discovery as DiscoveryResult));
   process.stdout.write(`${out.join('\n')}\n`);
@@ -1057,6 +1075,28 @@ function localModeReport(l: ChildResult): string[] {
     '',
     `first start → serving: HTTP ${fmtMs(extra.serverStartMs as number)}, local ${fmtMs(l.setup?.serverStartMs)}; initial sync: HTTP ${fmtMs(extra.initialSyncMs as number)}, local ${fmtMs(l.setup?.initialSyncMs)}; restart → serving: HTTP ${fmtMs(hr.servingMs)}, local ${fmtMs(l.restart?.servingMs)}`,
     `publish burst (${BURST} concurrent): HTTP ${hb.perSecond}/s (server ${fmtMs(hb.serverCpuMsPerPublish)}, git server ${fmtMs(hb.gitCpuMsPerPublish)} CPU per publish), local ${lb?.perSecond ?? '—'}/s (server ${fmtMs(lb?.serverCpuMsPerPublish)} CPU per publish); peak RSS: HTTP ${hm.hwmMiB.toFixed(0)} MiB, local ${l.memory?.afterLoad?.hwmMiB?.toFixed(0) ?? '—'} MiB; server log errors (local run): ${l.serverErrorLines ?? '?'}`,
+  ];
+}
+
+/** The default run's etcd child run (BENCH_STORE=etcd, local git paths) beside the SQLite local run. */
+function etcdReport(e: ChildResult, l: ChildResult | undefined): string[] {
+  if (e.error && !e.operations) return [`store on etcd (BENCH_STORE=etcd): no results (${e.error})`];
+  const ops = ['list all, Table', 'list all, JSON', 'list one page (limit=500)', 'get', 'create draft (init)', 'propose', 'publish'];
+  const find = (r: ChildResult | undefined, op: string) => (r?.operations as any[] | undefined)?.find((o) => o.op === op);
+  const t = [['operation (p50), local git paths', 'SQLite', 'etcd', 'SQLite server CPU/op', 'etcd server CPU/op']];
+  for (const op of ops) {
+    const a = find(l, op);
+    const b = find(e, op);
+    t.push([op, fmtMs(a?.client.p50), fmtMs(b?.client.p50), fmtMs(a?.serverCpuMs), fmtMs(b?.serverCpuMs)]);
+  }
+  const wf = (x: any) => (x ? `p50 ${fmtMs(x.latency?.p50)}, p99 ${fmtMs(x.p99)}, ${x.missing} missing` : '—');
+  return [
+    `store on etcd (BENCH_STORE=etcd: a second child run, the server with --storage-backend=etcd3 on one local etcd member ${ETCD_BINARY}, Repositories on local paths; load average at its start ${e.machine?.loadAverageAtStart?.join(' ') ?? '?'}${e.partial ? `; INCOMPLETE: ${e.error}, reached ${e.reached}` : ''}), beside the SQLite local run:`,
+    '',
+    ...table(t),
+    '',
+    `initial sync: SQLite ${fmtMs(l?.setup?.initialSyncMs)}, etcd ${fmtMs(e.setup?.initialSyncMs)}; restart → serving: SQLite ${fmtMs(l?.restart?.servingMs)}, etcd ${fmtMs(e.restart?.servingMs)}; publish burst: SQLite ${l?.publishBurst?.perSecond ?? '—'}/s, etcd ${e.publishBurst?.perSecond ?? '—'}/s; peak RSS: SQLite ${l?.memory?.afterLoad?.hwmMiB?.toFixed(0) ?? '—'} MiB, etcd ${e.memory?.afterLoad?.hwmMiB?.toFixed(0) ?? '—'} MiB`,
+    `watch fan-out (${WATCHERS} watchers): SQLite (this run) ${wf(extra.watchFanout)}; etcd ${wf(e.watchFanout)}; server log errors (etcd run): ${e.serverErrorLines ?? '?'}`,
   ];
 }
 
