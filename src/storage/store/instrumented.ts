@@ -21,13 +21,13 @@ export function instrumentStore(store: Store, backend: string): Store {
   for (const op of TIMED) {
     const fn = (store[op] as (...a: unknown[]) => Promise<unknown>).bind(store);
     const labels = { backend, operation: op };
-    timed[op] = async (...args: unknown[]) => {
+    // the backend's own promise is returned, so that a caller resumes exactly when it would
+    // without the timer (an extra await here changed the interleaving of concurrent requests)
+    timed[op] = (...args: unknown[]) => {
       const end = storeRequestDuration.startTimer(labels);
-      try {
-        return await fn(...args);
-      } finally {
-        end();
-      }
+      const p = fn(...args);
+      p.then(() => end(), () => end());
+      return p;
     };
   }
   return {
