@@ -15,3 +15,13 @@ export function runHolding<T>(token: unknown, fn: () => Promise<T>): Promise<T> 
   const current = held.getStore();
   return held.run(new Set([...(current ?? []), token]), fn);
 }
+
+/**
+ * Runs `fn` outside every held lock: what it starts (callbacks, queued work) does not inherit the
+ * caller's locks. For the delivery of store events: a watcher or a controller woken by a write made
+ * under a lock would otherwise count as holding that lock for as long as the lock's key stays
+ * busy, and enter it beside the next holder (a controller's publish ran beside a user's).
+ */
+export function outsideHeld<T>(fn: () => T): T {
+  return held.exit(fn);
+}

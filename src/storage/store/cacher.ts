@@ -1,6 +1,7 @@
 // The in-memory watch cache of one resource (kube-apiserver's "cacher"): every object under one
 // key prefix, kept current from the store's event stream, plus a bounded window of recent events.
 // It serves every list and watch, so reads never touch the store (or git).
+import { outsideHeld } from '../../util/held.ts';
 import type { KObject } from '../../api/meta.ts';
 import type { Store, StoreEvent } from './interface.ts';
 
@@ -271,10 +272,13 @@ export class CacherSet {
   async start(): Promise<void> {
     const buffered: StoreEvent[] = [];
     let live = false;
-    this.unsubscribe = this.store.subscribe((ev) => {
-      if (!live) buffered.push(ev);
-      else for (const c of this.cachers) c.apply(ev);
-    });
+    // events reach the caches, watchers and informers outside the writer's locks (src/util/held.ts)
+    this.unsubscribe = this.store.subscribe((ev) =>
+      outsideHeld(() => {
+        if (!live) buffered.push(ev);
+        else for (const c of this.cachers) c.apply(ev);
+      }),
+    );
     const compacted = await this.store.compactedRevision();
     for (const c of this.cachers) {
       const listed = await this.store.list(c.prefix);
