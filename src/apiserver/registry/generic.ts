@@ -6,7 +6,7 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { deepFreeze, timestamp, type KObject } from '../../api/meta.ts';
 import { Interner } from '../../util/strings.ts';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type KV, type Store } from '../../storage/store/interface.ts';
-import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
+import { CacheTooOldError, Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
 import {
   alreadyExists,
   badRequest,
@@ -17,6 +17,7 @@ import {
   invalid,
   notFound,
   OBJECT_MODIFIED,
+  timeout,
   tooLargeResourceVersion,
   type FieldError,
   type GroupResource,
@@ -49,6 +50,13 @@ export interface WatchOptions {
   fieldSelector?: string;
   resourceVersion?: string;
   sendInitialEvents?: boolean;
+}
+
+/** What a read requires of the cache (see RESTStorage.fresh). */
+export interface FreshOptions {
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+  continue?: string;
 }
 
 export interface WatchSink {
@@ -95,6 +103,11 @@ export interface RESTStorage {
   /** the newest revision the storage has seen (for BOOKMARK events) */
   revision(): number;
   get(ns: string | undefined, name: string): KObject | Promise<KObject>;
+  /**
+   * Waits until the cache can serve a read with these options (on a remote store: a consistent
+   * read, a resourceVersion or continue token newer than the cache); 504 Timeout after the bound.
+   */
+  fresh?(opts: FreshOptions): Promise<void>;
   list(ns: string | undefined, opts: ListOptions): ListResult | Promise<ListResult>;
   watch(ns: string | undefined, opts: WatchOptions, sink: WatchSink): () => void;
   create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject>;
@@ -278,6 +291,35 @@ export class Registry implements RESTStorage {
     return { revision: this.cacher.revision, entries: o ? ([[key, o]] as [string, KObject][]) : [] };
   }
 
+  /**
+   * kube's rules for which reads the cache may serve at once: resourceVersion "0" (any state);
+   * a resourceVersion N (NotOlderThan, Exact, a watch from N) or a continue token at N waits until
+   * the cache reached N; no resourceVersion is a consistent read (the store's current revision).
+   * Only a remote store's cache can lag; on SQLite this returns at once (a resourceVersion the
+   * cache has not reached does not exist, and list answers 504 as before).
+   */
+  async fresh(opts: FreshOptions): Promise<void> {
+    const set = this.cacher.owner;
+    if (!set?.remote) return;
+    let rv: number | undefined;
+    try {
+      if (opts.continue) rv = decodeContinue(opts.continue).rv;
+      else rv = parseRV(opts.resourceVersion);
+    } catch {
+      return; // the read itself answers 400
+    }
+    try {
+      if (rv === undefined) await set.consistent();
+      else if (rv > 0) await set.waitFor(rv);
+    } catch (e) {
+      if (e instanceof CacheTooOldError) {
+        if (e.consistent) throw timeout(e.message, 1);
+        throw tooLargeResourceVersion(e.requested, e.current);
+      }
+      throw e;
+    }
+  }
+
   private checkNotTooLarge(resourceVersion: string | undefined): void {
     const rv = parseRV(resourceVersion);
     if (rv !== undefined && rv > this.cacher.revision)
@@ -301,6 +343,7 @@ export class Registry implements RESTStorage {
           matchLabels(labels, o.metadata.labels) &&
           matchFields(fields, (f) => this.fieldValue(o, f)),
         send: (type, o) => sink.send(type, o),
+        close: () => sink.close?.(),
       },
       initial || rv === undefined || rv === 0 ? 'current' : rv,
       initial,

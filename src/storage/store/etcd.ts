@@ -72,6 +72,7 @@ import {
   KeyNotFoundError,
   RevisionCompactedError,
   RevisionConflictError,
+  StoreTimeoutError,
   type KV,
   type ListOptions,
   type ListResult,
@@ -117,6 +118,8 @@ const LIST_PAGE = 500;
 const WATCH_BACKOFF_MS = [100, 200, 500, 1000, 2000, 5000];
 /** attempts at opening a one-off watch stream while members are unreachable */
 const STREAM_ATTEMPTS = 10;
+/** how often an unanswered progress request is repeated (etcd ignores it while the watch catches up) */
+const PROGRESS_RETRY_MS = 100;
 
 type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
 
@@ -169,6 +172,9 @@ export function normalizePrefix(prefix: string): string {
 
 export class EtcdStore implements Store {
   private readonly listeners = new Set<(ev: StoreEvent) => void>();
+  private readonly gapListeners = new Set<(err: RevisionCompactedError) => void>();
+  /** callers of requestProgress waiting for the next progress notification */
+  private progressWaiters: ((revision: number) => void)[] = [];
   private readonly prefix: Buffer;
   private readonly prefixEnd: Buffer;
 
@@ -183,6 +189,15 @@ export class EtcdStore implements Store {
   private backoff = 0;
   private restartTimer?: NodeJS.Timeout;
   private closed = false;
+  /**
+   * Progress notifications are trusted only once the subscription's watch has delivered the
+   * marker written after it was (re)started: etcd before 3.4.24/3.5.8 (issue 15220) can answer a
+   * progress request of a watch that is still catching up with the current revision before
+   * sending the events it is catching up with. Infinity while a marker is being written.
+   */
+  private progressTrustedFrom = Infinity;
+  /** set while interruptSubscription holds the subscription's watch down */
+  private interrupted = false;
   private readonly historyLimit: number;
   private readonly compactEvery: number;
   private readonly deliveryTimeoutMs: number;
@@ -401,11 +416,73 @@ export class EtcdStore implements Store {
     return out;
   }
 
-  subscribe(listener: (ev: StoreEvent) => void): Unsubscribe {
+  subscribe(listener: (ev: StoreEvent) => void, onGap?: (err: RevisionCompactedError) => void): Unsubscribe {
     const entry = (ev: StoreEvent) => listener(ev);
+    const gap = onGap ? (err: RevisionCompactedError) => onGap(err) : undefined;
     this.listeners.add(entry);
+    if (gap) this.gapListeners.add(gap);
     return () => {
       this.listeners.delete(entry);
+      if (gap) this.gapListeners.delete(gap);
+    };
+  }
+
+  /**
+   * etcd's WatchProgressRequest on the subscription's stream: etcd answers with an empty response
+   * whose header revision R is its current revision, once the watch has sent every event up to R
+   * (it does not answer while the watch is catching up, so the request is repeated). Events are
+   * emitted synchronously as responses arrive, so when this resolves every event <= R has reached
+   * the listeners. Responses cannot be matched to requests: an answer to an earlier caller's
+   * request may be older than this call, so callers that need the current revision read it first
+   * (currentRevision) and repeat until R reaches it.
+   */
+  async requestProgress(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let got: number | undefined;
+    const waiter = (r: number) => {
+      got = r;
+    };
+    let wake: () => void = () => {};
+    const notify = (r: number) => {
+      waiter(r);
+      wake();
+    };
+    this.progressWaiters.push(notify);
+    try {
+      while (got === undefined) {
+        if (this.closed) throw new StoreTimeoutError('the etcd store is closed');
+        const left = deadline - Date.now();
+        if (left <= 0) throw new StoreTimeoutError(`the etcd watch did not report its progress within ${timeoutMs} ms (delivered: ${this.delivered})`);
+        if (this.stream) this.stream.write({ progress_request: {} });
+        await new Promise<void>((resolve) => {
+          if (got !== undefined) return resolve();
+          const t = setTimeout(resolve, Math.min(left, PROGRESS_RETRY_MS));
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+      return got;
+    } finally {
+      this.progressWaiters = this.progressWaiters.filter((w) => w !== notify);
+    }
+  }
+
+  /**
+   * Takes the subscription's watch down until the returned function is called (as a broken
+   * connection would; operations and tests: the watch then resumes from the last delivered
+   * revision, or reports a gap if etcd compacted it meanwhile).
+   */
+  interruptSubscription(): () => void {
+    this.interrupted = true;
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) closeStream(stream);
+    return () => {
+      if (!this.interrupted) return;
+      this.interrupted = false;
+      this.restartWatch(undefined);
     };
   }
 
@@ -500,7 +577,7 @@ export class EtcdStore implements Store {
   // ---- the subscription's watch ----
 
   private async startWatch(fromRevision: number): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.interrupted) return;
     let stream: Stream;
     try {
       stream = await this.client.watchClient.watch();
@@ -523,6 +600,14 @@ export class EtcdStore implements Store {
     if (stream !== this.stream) return;
     if (res.created && !res.canceled) {
       this.backoff = 0;
+      // the watch is synced once it delivered a write made after it was created
+      this.progressTrustedFrom = Infinity;
+      this.client.kv
+        .put({ key: this.prefix, value: Buffer.from(JSON.stringify({ watch: new Date().toISOString(), pid: process.pid })) })
+        .then((put) => {
+          if (stream === this.stream) this.progressTrustedFrom = Number(put.header.revision);
+        })
+        .catch((err: unknown) => this.report(err));
       return;
     }
     if (res.canceled) {
@@ -530,13 +615,28 @@ export class EtcdStore implements Store {
       if (compactRevision > 0) {
         // events between what was delivered and the compaction are lost to the listeners
         this.compacted = Math.max(this.compacted, compactRevision - 1);
-        this.report(new RevisionCompactedError(this.delivered, compactRevision - 1));
+        const gap = new RevisionCompactedError(this.delivered, compactRevision - 1);
+        this.report(gap);
         this.delivered = Math.max(this.delivered, compactRevision - 1);
         this.releaseWaiters();
+        for (const g of [...this.gapListeners]) {
+          try {
+            g(gap);
+          } catch (err) {
+            this.report(err);
+          }
+        }
       } else {
         this.report(new Error(`the etcd watch was canceled: ${res.cancel_reason || 'no reason given'}`));
       }
       this.restartWatch(stream);
+      return;
+    }
+    if (!res.events.length) {
+      // a progress notification: every event up to the header's revision has been sent (once synced)
+      if (this.delivered < this.progressTrustedFrom) return;
+      const revision = Number(res.header.revision);
+      for (const w of [...this.progressWaiters]) w(revision);
       return;
     }
     const before = this.delivered;
@@ -572,7 +672,7 @@ export class EtcdStore implements Store {
       closeStream(stream);
       if (this.stream === stream) this.stream = undefined;
     }
-    if (this.closed || this.restartTimer) return;
+    if (this.closed || this.restartTimer || this.interrupted) return;
     const wait = WATCH_BACKOFF_MS[Math.min(this.backoff++, WATCH_BACKOFF_MS.length - 1)];
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
