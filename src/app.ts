@@ -32,6 +32,7 @@ import type { UserInfo } from './apiserver/registry/types.ts';
 import { documentReads, PackageEngine } from './engine/engine.ts';
 import { gitFileReads } from './storage/git/repo.ts';
 import type { Credentials } from './storage/git/credentials.ts';
+import { RevisionAllocator, StoreLocks } from './storage/store/coordination.ts';
 
 export interface AppOptions extends ServerOptions {
   dataDir: string;
@@ -129,7 +130,13 @@ export function buildApp(opts: AppOptions): App {
       return undefined;
     }
   };
+  // several replicas on one remote store (etcd): git locks and revision numbers in the store
+  const coordination =
+    typeof opts.store.requestProgress === 'function'
+      ? { locks: new StoreLocks(opts.store, { log: (msg) => log.info({ component: 'locks' }, msg) }), revisions: new RevisionAllocator(opts.store) }
+      : undefined;
   const engine = new PackageEngine({
+    coordination,
     dataDir: opts.dataDir,
     localRepositories,
     credentials: opts.credentials,
@@ -204,6 +211,7 @@ export function buildApp(opts: AppOptions): App {
       await liveAPIs?.stop();
       core?.stop();
       await server.stop();
+      coordination?.locks.close();
     },
   };
 }

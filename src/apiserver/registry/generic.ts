@@ -389,13 +389,22 @@ export class Registry implements RESTStorage {
     if (ctx.dryRun) return obj;
     if (this.def.namespaced) await this.opts.beforeNamespacedCreate?.(meta.namespace!, ctx);
     if (sideEffects) await this.def.strategy.beforeCreate!(obj, ctx);
+    const indexKeys = this.store.createIndexed ? (this.def.strategy.indexKeys?.(obj) ?? []) : [];
     try {
-      const kv = await this.store.create(key, this.encode(obj));
+      const kv = indexKeys.length ? await this.store.createIndexed!(key, this.encode(obj), indexKeys) : await this.store.create(key, this.encode(obj));
       return Registry.decode(kv.value, kv.modRevision);
     } catch (e) {
+      if (e instanceof KeyExistsError && e.key !== key && indexKeys.includes(e.key))
+        throw invalid(this.def.kind, this.def.group, meta.name!, this.def.strategy.indexConflict?.(obj) ?? [fieldErr.duplicate('metadata', meta.name, 'another object holds the same unique fields')]);
       if (e instanceof KeyExistsError) throw alreadyExists(this.gr, meta.name!);
       throw e;
     }
+  }
+
+  /** Deletes the stored object (with its index keys, see Strategy.indexKeys). */
+  private storeDelete(key: string, current: KObject, revision: number): Promise<{ prev: KV; revision: number }> {
+    const indexKeys = this.store.deleteIndexed ? (this.def.strategy.indexKeys?.(current) ?? []) : [];
+    return indexKeys.length ? this.store.deleteIndexed!(key, revision, indexKeys) : this.store.delete(key, revision);
   }
 
   /** Whether a create runs the strategy's beforeCreate hook (side effects outside the store). */
@@ -572,7 +581,7 @@ export class Registry implements RESTStorage {
         if (finalDelete) {
           // the last finalizer is gone from an object being deleted: it goes now
           if (!ctx.mirror) await this.def.strategy.beforeDelete?.(current, ctx);
-          const res = await this.store.delete(key, kv.modRevision);
+          const res = await this.storeDelete(key, current, kv.modRevision);
           return Registry.decode(res.prev.value, res.revision);
         }
         const written = await this.store.update(key, this.encode(next), kv.modRevision);
@@ -678,7 +687,7 @@ export class Registry implements RESTStorage {
         }
         if (ctx.dryRun) return { obj: current, deleted: true };
         if (!ctx.mirror) await this.def.strategy.beforeDelete?.(current, ctx);
-        const res = await this.store.delete(key, kv.modRevision);
+        const res = await this.storeDelete(key, current, kv.modRevision);
         return { obj: Registry.decode(res.prev.value, res.revision), deleted: true };
       } catch (e) {
         if ((e instanceof RevisionConflictError || e instanceof KeyNotFoundError) && attempt < MAX_UPDATE_ATTEMPTS) continue;

@@ -387,6 +387,46 @@ export class EtcdStore implements Store {
     return { prev, revision };
   }
 
+  /**
+   * Creates `key` and its index keys in one transaction (all or none): KeyExistsError names the
+   * first of them that exists (the object's key first). The index keys hold the object's key.
+   * They share the object's revision; the subscription delivers the object's event (the first
+   * of the transaction) and skips the index keys' (see onWatchResponse).
+   */
+  async createIndexed(key: string, value: Buffer, indexKeys: string[]): Promise<KV> {
+    if (key === '' || indexKeys.includes('')) throw new Error('the empty key is reserved');
+    const keys = [key, ...indexKeys].map((k) => this.encode(k));
+    const stored = Buffer.from(value);
+    const res = await this.client.kv.txn({
+      compare: keys.map((k) => ({ key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 })),
+      success: [{ request_put: { key: keys[0], value: stored } }, ...keys.slice(1).map((k) => ({ request_put: { key: k, value: Buffer.from(key) } }))],
+      failure: keys.map((k) => ({ request_range: { key: k, count_only: true } })),
+    });
+    if (!res.succeeded) {
+      const i = res.responses.findIndex((r) => Number(r.response_range?.count ?? 0) > 0);
+      throw new KeyExistsError(i <= 0 ? key : indexKeys[i - 1]);
+    }
+    const revision = Number(res.header.revision);
+    await this.afterWrite(revision);
+    return { key, value: stored, modRevision: revision, createRevision: revision };
+  }
+
+  /** Deletes `key` (if it is still at `expectedRevision`) and its index keys in one transaction. */
+  async deleteIndexed(key: string, expectedRevision: number, indexKeys: string[]): Promise<{ prev: KV; revision: number }> {
+    if (key === '') throw new KeyNotFoundError(key);
+    const k = this.encode(key);
+    const res = await this.txn(
+      [this.exists(k), { key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: expectedRevision }],
+      [{ request_delete_range: { key: k, prev_kv: true } }, ...indexKeys.map((ik) => ({ request_delete_range: { key: this.encode(ik) } }))],
+      k,
+    );
+    if (!res.succeeded) throw this.refusal(key, expectedRevision, res);
+    const revision = Number(res.header.revision);
+    const prev = this.toKV(res.responses[0].response_delete_range.prev_kvs[0]);
+    await this.afterWrite(revision);
+    return { prev, revision };
+  }
+
   async history(prefix: string, fromRevision: number, limit?: number, opts: { newest?: boolean } = {}): Promise<StoreEvent[]> {
     checkCount('fromRevision', fromRevision, 0);
     const max = limit && limit > 0 ? limit : Infinity;
@@ -639,10 +679,11 @@ export class EtcdStore implements Store {
       for (const w of [...this.progressWaiters]) w(revision);
       return;
     }
-    const before = this.delivered;
     for (const ev of res.events) {
       const revision = Number(ev.kv.mod_revision);
-      if (revision <= before) continue;
+      // already delivered (a restarted watch), or a later write of the same transaction (the
+      // index keys of createIndexed/deleteIndexed): one event per revision, the first
+      if (revision <= this.delivered) continue;
       if (revision > this.delivered) {
         this.delivered = revision;
         this.deliveredKey = ev.kv.key;

@@ -159,6 +159,16 @@ export interface Store {
    */
   requestProgress?(timeoutMs: number): Promise<number>;
 
+  /**
+   * Remote stores only (etcd): creates `key` and its index keys (keys outside every watched
+   * prefix, whose existence enforces a uniqueness) in one transaction, all or none; KeyExistsError
+   * names the first existing one (the object's key first). Only the object's event is delivered.
+   * Stores without it (SQLite, one process) leave uniqueness to in-process checks.
+   */
+  createIndexed?(key: string, value: Buffer, indexKeys: string[]): Promise<KV>;
+  /** With createIndexed: deletes `key` at `expectedRevision` and its index keys in one transaction. */
+  deleteIndexed?(key: string, expectedRevision: number, indexKeys: string[]): Promise<{ prev: KV; revision: number }>;
+
   /** Drops history older than the newest `keep` events. */
   compact(keep: number): Promise<void>;
 
