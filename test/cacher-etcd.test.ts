@@ -12,6 +12,8 @@ import { CacheTooOldError, Cacher, CacherSet } from '../src/storage/store/cacher
 import { EtcdStore } from '../src/storage/store/etcd.ts';
 import { SqliteStore } from '../src/storage/store/sqlite.ts';
 import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
+import { HttpClient } from './helpers/http.ts';
+import { adminTLS, startServer } from './helpers/server.ts';
 
 let etcd: EtcdHandle;
 test.before(async () => {
@@ -166,4 +168,42 @@ test('on SQLite nothing waits: the cache is current when the write returns', asy
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test.serial('a server on etcd: a write made directly in etcd is read at once (consistent read); a resourceVersion from the future is a 504 after a bounded wait', async (t) => {
+  const prefix = `/pkgserver-cacher-server/${process.pid}/`;
+  const server = await startServer({ args: ['--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', prefix] });
+  t.teardown(() => server.stop());
+  const http = new HttpClient(server.url, adminTLS(server));
+  const NSS = '/api/v1/namespaces';
+  t.is((await http.request('POST', NSS, { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'direct' } } })).status, 201);
+  // another replica's write: a second store on the same prefix writes a copy under another name
+  const other = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+  t.teardown(() => other.close());
+  const keys = (await other.list('/registry/')).items.map((kv) => kv.key);
+  const nsKey = keys.find((k) => k.endsWith('/direct'))!;
+  t.truthy(nsKey, keys.join(' '));
+  const copy = JSON.parse((await other.get(nsKey))!.value.toString());
+  copy.metadata.name = 'direct2';
+  copy.metadata.uid = '00000000-0000-0000-0000-000000000002';
+  const written = await other.create(nsKey.replace(/direct$/, 'direct2'), Buffer.from(JSON.stringify(copy)));
+  // no polling: the read waits until the cache has etcd's current revision
+  const got = await http.request('GET', `${NSS}/direct2`);
+  t.is(got.status, 200);
+  t.is((got.body as { metadata: { resourceVersion: string } }).metadata.resourceVersion, String(written.modRevision));
+  const list = await http.request('GET', NSS);
+  t.true(Number((list.body as { metadata: { resourceVersion: string } }).metadata.resourceVersion) >= written.modRevision);
+  // resourceVersion=0 is served at once from the cache, whatever it has
+  t.is((await http.request('GET', `${NSS}?resourceVersion=0`)).status, 200);
+
+  // a revision no one has written: 504 Timeout after kube's 3 s wait, with client-go's cause
+  const started = Date.now();
+  const future = await http.request('GET', `${NSS}?resourceVersion=${written.modRevision + 1_000_000}&resourceVersionMatch=NotOlderThan`);
+  const waited = Date.now() - started;
+  t.is(future.status, 504);
+  const status = future.body as { reason: string; message: string; details: { causes: { reason: string }[]; retryAfterSeconds: number } };
+  t.is(status.reason, 'Timeout');
+  t.regex(status.message, /^Timeout: Too large resource version: \d+, current: \d+$/);
+  t.deepEqual(status.details.causes.map((c) => c.reason), ['ResourceVersionTooLarge']);
+  t.true(waited >= 2500 && waited < 20_000, `waited ${waited} ms`);
 });
