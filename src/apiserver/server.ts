@@ -108,7 +108,7 @@ export class APIServer {
   private stopTLS?: () => void;
 
   constructor(private readonly opts: ServerOptions) {
-    this.cachers = new CacherSet(opts.store);
+    this.cachers = new CacherSet(opts.store, (err) => opts.logger.warn({ component: 'watch-cache', err: (err as Error).message }, 'watch cache: a gap in the store subscription (reloading) or a failed progress request'));
     this.handlerOptions = { bookmarkIntervalMs: 60_000, maxWatchSeconds: 1800, watchBufferLimit: 16 << 20, ...opts.handler, openWatches: new Set() };
     client.collectDefaultMetrics({ register: this.metrics });
     const labelNames = ['verb', 'dry_run', 'group', 'version', 'resource', 'subresource', 'scope', 'component'];

@@ -22,7 +22,7 @@ import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageU
 import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
 import { PackageRepo } from '../storage/git/packages.ts';
-import type { RevisionAllocator, StoreLocks } from '../storage/store/coordination.ts';
+import { LockTimeoutError, type RevisionAllocator, type StoreLocks } from '../storage/store/coordination.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { packageDocuments, type PackageDocuments } from './documents.ts';
 import { crdBreaks } from './crdsafety.ts';
@@ -93,6 +93,7 @@ function translate(e: unknown, repository?: string): never {
   if (e instanceof GitUnreachableError) throw new PackageUnavailableError(named(e, ' is unreachable'), 'Unreachable');
   if (e instanceof GitAuthError) throw new PackageUnavailableError(named(e, ''), 'AuthenticationFailed');
   if (e instanceof GitConflictError) throw new PackageConflictError(e.message);
+  if (e instanceof LockTimeoutError) throw new PackageUnavailableError(named(e, ' is locked by another replica'), 'Locked');
   throw e;
 }
 

@@ -303,6 +303,7 @@ export class CacherSet {
   private live = false;
   private buffered: StoreEvent[] = [];
   private reloading?: Promise<void>;
+  private progressInFlight?: Promise<void>;
   private stopped = false;
   /** number of reloads after a gap (for tests and metrics) */
   relists = 0;
@@ -431,13 +432,7 @@ export class CacherSet {
       while (!done) {
         const left = deadline - Date.now();
         if (left <= 0) break;
-        const progress = this.store.requestProgress!(left).then(
-          (r) => this.advance(r),
-          (err: unknown) => {
-            if (!(err instanceof StoreTimeoutError)) this.onError(err);
-          },
-        );
-        await Promise.race([reached, progress]);
+        await Promise.race([reached, this.progress(left)]);
         // a progress answer older than the revision: ask again, a little later
         if (!done && Date.now() < deadline) await Promise.race([reached, new Promise((r) => setTimeout(r, 20))]);
       }
@@ -445,6 +440,22 @@ export class CacherSet {
       if (!done) this.waiters = this.waiters.filter((w) => w !== waiter);
     }
     if (!done || this.revision < revision) throw new CacheTooOldError(revision, this.revision, consistent);
+  }
+
+  /** One progress request at a time, shared by every waiting read (each loops until its revision). */
+  private progress(timeoutMs: number): Promise<void> {
+    this.progressInFlight ??= this.store
+      .requestProgress!(timeoutMs)
+      .then(
+        (r) => this.advance(r),
+        (err: unknown) => {
+          if (!(err instanceof StoreTimeoutError)) this.onError(err);
+        },
+      )
+      .finally(() => {
+        this.progressInFlight = undefined;
+      });
+    return this.progressInFlight;
   }
 
   /**
