@@ -85,6 +85,14 @@ test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqu
   };
   await poll('one replica leads', async () => ((await countLeaders()).n === 1 ? true : undefined), 60_000);
   const elected = leaderCounts.length - 1; // samples before an election may count none
+  // sampled all along, until the leader is killed
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await countLeaders();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
 
   // --- kubectl on each replica sees the others' writes at once (consistent reads, no polling)
   await k[0].ok(['create', 'namespace', NS]);
@@ -181,8 +189,10 @@ test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqu
   }, 60_000);
 
   // one leader throughout (sampled)
-  await countLeaders();
+  sampling = false;
+  await sampler;
   t.true(leaderCounts.slice(elected).every((n) => n === 1), `leaders counted: ${leaderCounts.join(' ')}`);
+  t.true(leaderCounts.length - elected > 10, `sampled ${leaderCounts.length - elected} times`);
 
   // --- kill -9 of the leader: another takes over within the lease duration (plus its retry period)
   const { leader } = await countLeaders();
