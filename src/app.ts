@@ -97,8 +97,14 @@ export function buildApp(opts: AppOptions): App {
   if (opts.kubeConfig && !opts.cluster) throw new Error('buildApp: a kubeConfig needs the cluster modules (clusterModules())');
   let controllersStarted = false;
   let elector: LeaseLeaderElector | undefined;
+  // several replicas on one remote store (etcd): write locks, git locks and revision numbers in the store
+  const coordination =
+    typeof opts.store.requestProgress === 'function'
+      ? { locks: new StoreLocks(opts.store, { log: (msg) => opts.logger.info({ component: 'locks' }, msg) }), revisions: new RevisionAllocator(opts.store) }
+      : undefined;
   const server = new APIServer({
     ...opts,
+    storeLocks: coordination?.locks,
     readyz: [
       ...(opts.readyz ?? []),
       {
@@ -130,11 +136,6 @@ export function buildApp(opts: AppOptions): App {
       return undefined;
     }
   };
-  // several replicas on one remote store (etcd): git locks and revision numbers in the store
-  const coordination =
-    typeof opts.store.requestProgress === 'function'
-      ? { locks: new StoreLocks(opts.store, { log: (msg) => log.info({ component: 'locks' }, msg) }), revisions: new RevisionAllocator(opts.store) }
-      : undefined;
   const engine = new PackageEngine({
     coordination,
     dataDir: opts.dataDir,

@@ -6,6 +6,7 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { deepFreeze, timestamp, type KObject } from '../../api/meta.ts';
 import { Interner } from '../../util/strings.ts';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type KV, type Store } from '../../storage/store/interface.ts';
+import type { StoreLocks } from '../../storage/store/coordination.ts';
 import { CacheTooOldError, Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
 import {
   alreadyExists,
@@ -92,6 +93,12 @@ export interface RegistryOptions {
   beforeNamespacedCreate?(namespace: string, ctx: RequestContext): Promise<void>;
   /** bound on a stored object's encoded size (default 1.5 MiB, etcd's --max-request-bytes) */
   maxObjectBytes?: number;
+  /**
+   * Several replicas (etcd): the write lock keys (Strategy.lockKey) are also held as locks in the
+   * store, so writes with one key run one at a time across replicas too; when another replica
+   * held one since, the cache first catches up with the store (a consistent read).
+   */
+  storeLocks?: StoreLocks;
 }
 
 export const DEFAULT_MAX_OBJECT_BYTES = 1_572_864;
@@ -364,13 +371,40 @@ export class Registry implements RESTStorage {
 
   /** Runs `fn` holding a write lock key (see Strategy.lockKey); this registry's writes inside it do not wait. */
   withLockKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(key, fn);
+    return this.runLocked(key, fn);
+  }
+
+  /** The in-process lock of `key`, and with several replicas its lock in the store (once per flow). */
+  private runLocked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const storeLocks = this.opts.storeLocks;
+    if (!storeLocks) return this.locks.run(key, fn);
+    const token = `registry-lock:${this.gr.resource}:${key}`;
+    return this.locks.run(key, () =>
+      holds(token)
+        ? fn()
+        : runHolding(token, () =>
+            storeLocks.hold(`registry/${this.gr.group}/${this.gr.resource}/${key}`, async (held) => {
+              if (held.stale) await this.catchUp();
+              return fn();
+            }),
+          ),
+    );
+  }
+
+  /** Waits until the cache has the store's current state (another replica wrote under our lock key). */
+  private async catchUp(): Promise<void> {
+    try {
+      await this.cacher.owner?.consistent(30_000);
+    } catch (e) {
+      if (e instanceof CacheTooOldError) throw timeout(e.message, 1);
+      throw e;
+    }
   }
 
   /** Runs writes with the same lock key one at a time (Strategy.lockKey). */
   private locked<T>(ns: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
     const key = this.def.strategy.lockKey?.(ns, name);
-    return key === undefined ? fn() : this.locks.run(key, fn);
+    return key === undefined ? fn() : this.runLocked(key, fn);
   }
 
   async create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
