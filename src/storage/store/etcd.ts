@@ -33,6 +33,16 @@
 // replica's writes. A listener subscribed at time t also receives events committed shortly before
 // t that the watch had not delivered yet.
 //
+// requestProgress: etcd's WatchProgressRequest on the subscription's stream; the watch cache uses
+// it to know it has every event up to etcd's revision (consistent reads, waits for a
+// resourceVersion). Trusted only after a (re)started watch delivered a marker written once it was
+// created (etcd < 3.4.24/3.5.8 answers progress before an unsynced watch's events, issue 15220).
+// A compaction that cancels the subscription's watch is a gap: the onGap listeners relist.
+//
+// createIndexed/deleteIndexed: an object and its index keys (uniqueness across replicas) in one
+// transaction; they share one revision, and the subscription delivers one event per revision
+// (the first of the transaction, the object's), so the index keys stay invisible to the caches.
+//
 // history: a watch from fromRevision+1 with prev_kv, collected until it reaches the horizon: the
 // newest revision this store's subscription has delivered (so every write made through this store
 // before the call, and every event any listener has seen, is included; later events reach the
