@@ -33,6 +33,7 @@ import { documentReads, PackageEngine } from './engine/engine.ts';
 import { gitFileReads } from './storage/git/repo.ts';
 import { storeRequestDuration } from './storage/store/instrumented.ts';
 import type { Credentials } from './storage/git/credentials.ts';
+import { RevisionAllocator, StoreLocks } from './storage/store/coordination.ts';
 
 export interface AppOptions extends ServerOptions {
   dataDir: string;
@@ -97,8 +98,14 @@ export function buildApp(opts: AppOptions): App {
   if (opts.kubeConfig && !opts.cluster) throw new Error('buildApp: a kubeConfig needs the cluster modules (clusterModules())');
   let controllersStarted = false;
   let elector: LeaseLeaderElector | undefined;
+  // several replicas on one remote store (etcd): write locks, git locks and revision numbers in the store
+  const coordination =
+    typeof opts.store.requestProgress === 'function'
+      ? { locks: new StoreLocks(opts.store, { log: (msg) => opts.logger.info({ component: 'locks' }, msg) }), revisions: new RevisionAllocator(opts.store) }
+      : undefined;
   const server = new APIServer({
     ...opts,
+    storeLocks: coordination?.locks,
     readyz: [
       ...(opts.readyz ?? []),
       {
@@ -132,6 +139,7 @@ export function buildApp(opts: AppOptions): App {
     }
   };
   const engine = new PackageEngine({
+    coordination,
     dataDir: opts.dataDir,
     localRepositories,
     credentials: opts.credentials,
@@ -206,6 +214,7 @@ export function buildApp(opts: AppOptions): App {
       await liveAPIs?.stop();
       core?.stop();
       await server.stop();
+      coordination?.locks.close();
     },
   };
 }

@@ -259,6 +259,7 @@ export class ResourceHandlers {
 
   async get(req: Request, res: Response, info: RequestInfo): Promise<void> {
     const rendering = negotiateRendering(req.headers.accept);
+    await this.reg.fresh?.({ resourceVersion: info.query.get('resourceVersion') ?? undefined });
     const o = await this.reg.get(info.namespace, info.name!);
     send(res, 200, renderObject(this.reg, o, rendering, info.query), rendering.kind === 'object' && rendering.yaml);
   }
@@ -266,8 +267,10 @@ export class ResourceHandlers {
   async list(req: Request, res: Response, info: RequestInfo): Promise<void> {
     const q = info.query;
     const rendering = negotiateRendering(req.headers.accept);
-    if (boolParam(q, 'watch')) return this.watch(req, res, info, rendering);
-    validateListOptions(q, false);
+    const watching = boolParam(q, 'watch');
+    validateListOptions(q, !!watching);
+    await this.reg.fresh?.({ resourceVersion: q.get('resourceVersion') ?? undefined, resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined, continue: q.get('continue') ?? undefined });
+    if (watching) return this.watch(req, res, info, rendering);
     const l = await this.reg.list(info.namespace, {
       labelSelector: q.get('labelSelector') ?? undefined,
       fieldSelector: q.get('fieldSelector') ?? undefined,

@@ -23,6 +23,7 @@ import { AUDIT_ID_HEADER, auditEvent, auditIDFrom, sourceIPs, type AuditLog, typ
 import { HealthChecks, type HealthCheck } from './health.ts';
 import type { VirtualResource } from './selfreview.ts';
 import { Cacher, CacherSet } from '../storage/store/cacher.ts';
+import type { StoreLocks } from '../storage/store/coordination.ts';
 import type { Store } from '../storage/store/interface.ts';
 import { VERSION } from '../version.ts';
 
@@ -39,6 +40,8 @@ export interface ServerOptions {
   /** followed: a change is applied to new connections at once */
   tls: Dynamic<ServingTLS>;
   store: Store;
+  /** several replicas: write lock keys are also locks in the store (RegistryOptions.storeLocks) */
+  storeLocks?: StoreLocks;
   logger: Logger;
   authenticator: AuthenticatorChain;
   authorizer: Authorizer;
@@ -108,7 +111,7 @@ export class APIServer {
   private stopTLS?: () => void;
 
   constructor(private readonly opts: ServerOptions) {
-    this.cachers = new CacherSet(opts.store);
+    this.cachers = new CacherSet(opts.store, (err) => opts.logger.warn({ component: 'watch-cache', err: (err as Error).message }, 'watch cache: a gap in the store subscription (reloading) or a failed progress request'));
     this.handlerOptions = { bookmarkIntervalMs: 60_000, maxWatchSeconds: 1800, watchBufferLimit: 16 << 20, ...opts.handler, openWatches: new Set() };
     client.collectDefaultMetrics({ register: this.metrics });
     const labelNames = ['verb', 'dry_run', 'group', 'version', 'resource', 'subresource', 'scope', 'component'];
@@ -125,7 +128,7 @@ export class APIServer {
   /** Registers a resource; returns its registry (controllers write through it). */
   addResource(def: ResourceDef): Registry {
     const cacher = this.cachers.add(new Cacher(Registry.prefix(def), Registry.decode, this.opts.watchCacheCapacity));
-    const reg = new Registry(def, this.opts.store, cacher, { beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve(), maxObjectBytes: this.opts.maxObjectBytes });
+    const reg = new Registry(def, this.opts.store, cacher, { beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve(), maxObjectBytes: this.opts.maxObjectBytes, storeLocks: this.opts.storeLocks });
     this.registered.push(reg);
     this.resources.push(def);
     this.served.set(`${def.group}/${def.version}/${def.plural}`, { reg, handlers: new ResourceHandlers(reg, this.handlerOptions) });

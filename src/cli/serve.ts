@@ -30,7 +30,7 @@ Flags:
                             the next one (default 40: less memory for a little more GC; 0: V8's own
                             factor, up to 300 %)
   --history-size N          events kept in the store (default 100000)
-  --storage-backend NAME    sqlite (default: <data-dir>/store.db) or etcd3 (the store in etcd; one replica for now)
+  --storage-backend NAME    sqlite (default: <data-dir>/store.db) or etcd3 (the store in etcd; several replicas: docs/ha.md)
   --etcd-servers URLS       etcd client URLs, comma-separated or repeated (etcd3 only), all http:// or all https://
   --etcd-prefix PREFIX      every key is stored under this prefix, so installations can share an etcd
                             (default /pkgserver/)

@@ -22,6 +22,7 @@ import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageU
 import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
 import { PackageRepo } from '../storage/git/packages.ts';
+import { LockTimeoutError, type RevisionAllocator, type StoreLocks } from '../storage/store/coordination.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { packageDocuments, type PackageDocuments } from './documents.ts';
 import { crdBreaks } from './crdsafety.ts';
@@ -44,6 +45,12 @@ export interface EngineOptions {
   log?: (msg: string) => void;
   /** debug-level messages */
   debug?: (msg: string) => void;
+  /**
+   * Several replicas on one store (etcd): git writes hold a lock in the store per repository and
+   * revision numbers come from a CAS'd counter in the store (src/storage/store/coordination.ts).
+   * Absent with SQLite: one process, in-process locks, numbers from the git tags under them.
+   */
+  coordination?: { locks: StoreLocks; revisions: RevisionAllocator };
 }
 
 /** Ready: the revision's content is in git (a branch or a tag) and can be read. */
@@ -86,6 +93,7 @@ function translate(e: unknown, repository?: string): never {
   if (e instanceof GitUnreachableError) throw new PackageUnavailableError(named(e, ' is unreachable'), 'Unreachable');
   if (e instanceof GitAuthError) throw new PackageUnavailableError(named(e, ''), 'AuthenticationFailed');
   if (e instanceof GitConflictError) throw new PackageConflictError(e.message);
+  if (e instanceof LockTimeoutError) throw new PackageUnavailableError(named(e, ' is locked by another replica'), 'Locked');
   throw e;
 }
 
@@ -181,6 +189,7 @@ export class PackageEngine {
       { namespace: r.metadata.namespace!, name: r.metadata.name!, url, ref: r.spec.git.ref, directory: r.spec.git.directory, deployment: r.spec.deployment },
       git,
       this.opts.log,
+      this.opts.coordination?.locks,
     );
   }
 
@@ -250,6 +259,19 @@ export class PackageEngine {
     });
   }
 
+  /**
+   * The next revision of a package: `v<highest published major + 1>` from the tags (under the
+   * repository's lock); with several replicas, a CAS on the package's counter in the store, so a
+   * number is never given out twice.
+   */
+  private async allocateRevision(repo: PackageRepo, key: PackageKey, ns: string, repository: string): Promise<string> {
+    const fromGit = await repo.nextRevision(key);
+    const coord = this.opts.coordination;
+    if (!coord) return fromGit;
+    const major = await coord.revisions.next(`${ns}/${repository}/${repo.layout.packagePath(key)}`, Number(fromGit.slice(1)) - 1);
+    return `v${major}`;
+  }
+
   /** A package directory may not be inside another package, nor hold one. */
   private async checkNesting(repo: PackageRepo, pr: PackageRevision): Promise<void> {
     const mine = repo.layout.packagePath(keyOf(pr));
@@ -291,7 +313,7 @@ export class PackageEngine {
         git.branch = to;
       } else if (t === 'approve') {
         await this.checkCRDs(repo, next, key, repo.layout.proposedBranch(key, ws));
-        const revision = await repo.nextRevision(key);
+        const revision = await this.allocateRevision(repo, key, next.metadata.namespace!, next.spec.packageRevID.repository);
         next.spec.packageRevID.revision = revision;
         next.status = { ...(next.status ?? {}), publishedBy: ctx.user.name, publishTimestamp: timestamp() };
         next.metadata.labels = { ...(next.metadata.labels ?? {}), [LABEL_LATEST]: 'true' };

@@ -30,8 +30,8 @@ export class PackageConflictError extends PackageError {}
 export class PackageUnavailableError extends PackageError {
   constructor(
     message: string,
-    /** AuthenticationFailed: the remote refused the credentials; Unreachable: no answer */
-    readonly reason?: 'AuthenticationFailed' | 'Unreachable',
+    /** AuthenticationFailed: the remote refused the credentials; Unreachable: no answer; Locked: another replica held the repository's lock too long */
+    readonly reason?: 'AuthenticationFailed' | 'Unreachable' | 'Locked',
   ) {
     super(message);
   }

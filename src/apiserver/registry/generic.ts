@@ -6,7 +6,8 @@ import { randomUUID, randomInt } from 'node:crypto';
 import { deepFreeze, timestamp, type KObject } from '../../api/meta.ts';
 import { Interner } from '../../util/strings.ts';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type KV, type Store } from '../../storage/store/interface.ts';
-import { Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
+import type { StoreLocks } from '../../storage/store/coordination.ts';
+import { CacheTooOldError, Cacher, ExpiredError, type WatchEventType } from '../../storage/store/cacher.ts';
 import {
   alreadyExists,
   badRequest,
@@ -17,6 +18,7 @@ import {
   invalid,
   notFound,
   OBJECT_MODIFIED,
+  timeout,
   tooLargeResourceVersion,
   type FieldError,
   type GroupResource,
@@ -49,6 +51,13 @@ export interface WatchOptions {
   fieldSelector?: string;
   resourceVersion?: string;
   sendInitialEvents?: boolean;
+}
+
+/** What a read requires of the cache (see RESTStorage.fresh). */
+export interface FreshOptions {
+  resourceVersion?: string;
+  resourceVersionMatch?: string;
+  continue?: string;
 }
 
 export interface WatchSink {
@@ -84,6 +93,12 @@ export interface RegistryOptions {
   beforeNamespacedCreate?(namespace: string, ctx: RequestContext): Promise<void>;
   /** bound on a stored object's encoded size (default 1.5 MiB, etcd's --max-request-bytes) */
   maxObjectBytes?: number;
+  /**
+   * Several replicas (etcd): the write lock keys (Strategy.lockKey) are also held as locks in the
+   * store, so writes with one key run one at a time across replicas too; when another replica
+   * held one since, the cache first catches up with the store (a consistent read).
+   */
+  storeLocks?: StoreLocks;
 }
 
 export const DEFAULT_MAX_OBJECT_BYTES = 1_572_864;
@@ -95,6 +110,11 @@ export interface RESTStorage {
   /** the newest revision the storage has seen (for BOOKMARK events) */
   revision(): number;
   get(ns: string | undefined, name: string): KObject | Promise<KObject>;
+  /**
+   * Waits until the cache can serve a read with these options (on a remote store: a consistent
+   * read, a resourceVersion or continue token newer than the cache); 504 Timeout after the bound.
+   */
+  fresh?(opts: FreshOptions): Promise<void>;
   list(ns: string | undefined, opts: ListOptions): ListResult | Promise<ListResult>;
   watch(ns: string | undefined, opts: WatchOptions, sink: WatchSink): () => void;
   create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject>;
@@ -278,6 +298,35 @@ export class Registry implements RESTStorage {
     return { revision: this.cacher.revision, entries: o ? ([[key, o]] as [string, KObject][]) : [] };
   }
 
+  /**
+   * kube's rules for which reads the cache may serve at once: resourceVersion "0" (any state);
+   * a resourceVersion N (NotOlderThan, Exact, a watch from N) or a continue token at N waits until
+   * the cache reached N; no resourceVersion is a consistent read (the store's current revision).
+   * Only a remote store's cache can lag; on SQLite this returns at once (a resourceVersion the
+   * cache has not reached does not exist, and list answers 504 as before).
+   */
+  async fresh(opts: FreshOptions): Promise<void> {
+    const set = this.cacher.owner;
+    if (!set?.remote) return;
+    let rv: number | undefined;
+    try {
+      if (opts.continue) rv = decodeContinue(opts.continue).rv;
+      else rv = parseRV(opts.resourceVersion);
+    } catch {
+      return; // the read itself answers 400
+    }
+    try {
+      if (rv === undefined) await set.consistent();
+      else if (rv > 0) await set.waitFor(rv);
+    } catch (e) {
+      if (e instanceof CacheTooOldError) {
+        if (e.consistent) throw timeout(e.message, 1);
+        throw tooLargeResourceVersion(e.requested, e.current);
+      }
+      throw e;
+    }
+  }
+
   private checkNotTooLarge(resourceVersion: string | undefined): void {
     const rv = parseRV(resourceVersion);
     if (rv !== undefined && rv > this.cacher.revision)
@@ -301,6 +350,7 @@ export class Registry implements RESTStorage {
           matchLabels(labels, o.metadata.labels) &&
           matchFields(fields, (f) => this.fieldValue(o, f)),
         send: (type, o) => sink.send(type, o),
+        close: () => sink.close?.(),
       },
       initial || rv === undefined || rv === 0 ? 'current' : rv,
       initial,
@@ -321,13 +371,40 @@ export class Registry implements RESTStorage {
 
   /** Runs `fn` holding a write lock key (see Strategy.lockKey); this registry's writes inside it do not wait. */
   withLockKey<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.locks.run(key, fn);
+    return this.runLocked(key, fn);
+  }
+
+  /** The in-process lock of `key`, and with several replicas its lock in the store (once per flow). */
+  private runLocked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const storeLocks = this.opts.storeLocks;
+    if (!storeLocks) return this.locks.run(key, fn);
+    const token = `registry-lock:${this.gr.resource}:${key}`;
+    return this.locks.run(key, () =>
+      holds(token)
+        ? fn()
+        : runHolding(token, () =>
+            storeLocks.hold(`registry/${this.gr.group}/${this.gr.resource}/${key}`, async (held) => {
+              if (held.stale) await this.catchUp();
+              return fn();
+            }),
+          ),
+    );
+  }
+
+  /** Waits until the cache has the store's current state (another replica wrote under our lock key). */
+  private async catchUp(): Promise<void> {
+    try {
+      await this.cacher.owner?.consistent(30_000);
+    } catch (e) {
+      if (e instanceof CacheTooOldError) throw timeout(e.message, 1);
+      throw e;
+    }
   }
 
   /** Runs writes with the same lock key one at a time (Strategy.lockKey). */
   private locked<T>(ns: string | undefined, name: string, fn: () => Promise<T>): Promise<T> {
     const key = this.def.strategy.lockKey?.(ns, name);
-    return key === undefined ? fn() : this.locks.run(key, fn);
+    return key === undefined ? fn() : this.runLocked(key, fn);
   }
 
   async create(ns: string | undefined, obj: KObject, ctx: RequestContext): Promise<KObject> {
@@ -346,13 +423,22 @@ export class Registry implements RESTStorage {
     if (ctx.dryRun) return obj;
     if (this.def.namespaced) await this.opts.beforeNamespacedCreate?.(meta.namespace!, ctx);
     if (sideEffects) await this.def.strategy.beforeCreate!(obj, ctx);
+    const indexKeys = this.store.createIndexed ? (this.def.strategy.indexKeys?.(obj) ?? []) : [];
     try {
-      const kv = await this.store.create(key, this.encode(obj));
+      const kv = indexKeys.length ? await this.store.createIndexed!(key, this.encode(obj), indexKeys) : await this.store.create(key, this.encode(obj));
       return Registry.decode(kv.value, kv.modRevision);
     } catch (e) {
+      if (e instanceof KeyExistsError && e.key !== key && indexKeys.includes(e.key))
+        throw invalid(this.def.kind, this.def.group, meta.name!, this.def.strategy.indexConflict?.(obj) ?? [fieldErr.duplicate('metadata', meta.name, 'another object holds the same unique fields')]);
       if (e instanceof KeyExistsError) throw alreadyExists(this.gr, meta.name!);
       throw e;
     }
+  }
+
+  /** Deletes the stored object (with its index keys, see Strategy.indexKeys). */
+  private storeDelete(key: string, current: KObject, revision: number): Promise<{ prev: KV; revision: number }> {
+    const indexKeys = this.store.deleteIndexed ? (this.def.strategy.indexKeys?.(current) ?? []) : [];
+    return indexKeys.length ? this.store.deleteIndexed!(key, revision, indexKeys) : this.store.delete(key, revision);
   }
 
   /** Whether a create runs the strategy's beforeCreate hook (side effects outside the store). */
@@ -529,7 +615,7 @@ export class Registry implements RESTStorage {
         if (finalDelete) {
           // the last finalizer is gone from an object being deleted: it goes now
           if (!ctx.mirror) await this.def.strategy.beforeDelete?.(current, ctx);
-          const res = await this.store.delete(key, kv.modRevision);
+          const res = await this.storeDelete(key, current, kv.modRevision);
           return Registry.decode(res.prev.value, res.revision);
         }
         const written = await this.store.update(key, this.encode(next), kv.modRevision);
@@ -635,7 +721,7 @@ export class Registry implements RESTStorage {
         }
         if (ctx.dryRun) return { obj: current, deleted: true };
         if (!ctx.mirror) await this.def.strategy.beforeDelete?.(current, ctx);
-        const res = await this.store.delete(key, kv.modRevision);
+        const res = await this.storeDelete(key, current, kv.modRevision);
         return { obj: Registry.decode(res.prev.value, res.revision), deleted: true };
       } catch (e) {
         if ((e instanceof RevisionConflictError || e instanceof KeyNotFoundError) && attempt < MAX_UPDATE_ATTEMPTS) continue;

@@ -38,7 +38,7 @@ const UNREACHABLE_RETRY_AFTER_SECONDS = 1;
  * Repository and the remote), with `retryAfterSeconds` when the remote did not answer.
  */
 export function unavailableStatus(e: PackageUnavailableError): StatusError {
-  return new StatusError(503, 'ServiceUnavailable', e.message, e.reason === 'Unreachable' ? { retryAfterSeconds: UNREACHABLE_RETRY_AFTER_SECONDS } : undefined);
+  return new StatusError(503, 'ServiceUnavailable', e.message, e.reason === 'Unreachable' || e.reason === 'Locked' ? { retryAfterSeconds: UNREACHABLE_RETRY_AFTER_SECONDS } : undefined);
 }
 
 /** A sink the storage can end (the HTTP handler closes the response). */

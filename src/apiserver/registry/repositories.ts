@@ -2,6 +2,7 @@
 // and never in the data directory, a branch name, a clean directory, credentials of the
 // Repository's own namespace, immutable location, one Repository per url+ref+directory in a
 // namespace), printer columns and field selectors.
+import { createHash } from 'node:crypto';
 import { CONFIG_GROUP, CONFIG_VERSION, repositorySchema, type Repository } from '../../api/config.ts';
 import { findCondition, type KObject } from '../../api/meta.ts';
 import { localPath, localPathError, type LocalRepositoryPolicy } from '../../api/localrepos.ts';
@@ -21,6 +22,15 @@ export function normalizeRepoURL(url: string): string {
   }
   return u.replace(/\/+$/, '').replace(/\.git$/, '');
 }
+
+/** What makes two Repositories of a namespace the same: url (normalised), ref and directory. */
+const locationOf = (r: Repository) => `${normalizeRepoURL(r.spec.git.url)}\u0000${r.spec.git.ref}\u0000${r.spec.git.directory}`;
+
+/**
+ * The store key that holds a namespace's url+ref+directory (several replicas: created in the same
+ * transaction as the Repository, so two creates on two replicas cannot both succeed).
+ */
+export const repositoryIndexKey = (r: Repository) => `/pkgserver-index/repositories/${r.metadata.namespace}/${createHash('sha256').update(locationOf(r)).digest('hex')}`;
 
 const URL_FORMS = 'must be an https:// (or http://) URL of a git repository, or an absolute path or file:// URL of a local bare repository';
 
@@ -94,8 +104,14 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>, loc
       'spec.git.ref': (o) => o.spec?.git?.ref ?? '',
     },
     strategy: {
-      // writes in one namespace see each other: the url+ref+directory uniqueness check holds
+      // writes in one namespace see each other: the url+ref+directory uniqueness check holds (in
+      // this process; across replicas on etcd the index key below enforces it)
       lockKey: (ns) => `repositories/${ns}`,
+      indexKeys: (o) => [repositoryIndexKey(o as Repository)],
+      indexConflict: (o) => {
+        const r = o as Repository;
+        return [fieldErr.duplicate('spec.git.url', r.spec.git.url, `another Repository already serves this url, ref "${r.spec.git.ref}" and directory "${r.spec.git.directory}"`)];
+      },
       validate: (o) => validateSpec(o as Repository, local),
       validateUpdate(o, old) {
         const n = o as Repository;
@@ -119,11 +135,11 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>, loc
     const period = parseDuration(r.spec.sync.period);
     if (period === undefined || period < 1 || period > MAX_SYNC_PERIOD_SECONDS)
       errs.push(fieldErr.invalid('spec.sync.period', r.spec.sync.period, 'must be a duration of at least 1s and at most 24h, such as "30s", "5m" or "1h30m"'));
-    const mine = `${normalizeRepoURL(r.spec.git.url)}\u0000${r.spec.git.ref}\u0000${r.spec.git.directory}`;
+    const mine = locationOf(r);
     for (const p of peers(r.metadata.namespace!)) {
       const q = p as Repository;
       if (q.metadata.name === r.metadata.name) continue;
-      if (`${normalizeRepoURL(q.spec.git.url)}\u0000${q.spec.git.ref}\u0000${q.spec.git.directory}` === mine)
+      if (locationOf(q) === mine)
         errs.push(fieldErr.duplicate('spec.git.url', r.spec.git.url, `Repository "${q.metadata.name}" already serves this url, ref "${r.spec.git.ref}" and directory "${r.spec.git.directory}"`));
     }
     return errs;

@@ -68,6 +68,14 @@ export interface Strategy {
    */
   lockKey?(namespace: string | undefined, name: string): string;
   /**
+   * Store keys whose existence enforces a uniqueness across replicas (Repository: its
+   * url+ref+directory). On a store with createIndexed (etcd) they are created in the object's
+   * create transaction and deleted in its delete transaction; an existing one refuses the create
+   * with `indexConflict`'s errors (422). The key of an object must not change with updates.
+   */
+  indexKeys?(obj: KObject): string[];
+  indexConflict?(obj: KObject): FieldError[];
+  /**
    * Side effects of a validated write, run under the lock just before the object is stored and
    * never for a dry run; they may still change the object being stored (e.g. status.git).
    */

@@ -4,6 +4,8 @@
 // moved, re-fetched, rebuilt on the new head and retried.
 import { GitConflictError, GitPartialUpdateError, GitRepo, type GitIdentity, type RefUpdate, type UpdateRefsOptions } from './repo.ts';
 import { compareRevisions, Layout, parseTrailer, revisionMajor, type PackageKey, type Trailer } from './layout.ts';
+import { holds, runHolding } from '../../util/held.ts';
+import type { StoreLocks } from '../store/coordination.ts';
 
 /** A package's files: path relative to the package directory → content. */
 export type Files = Map<string, Buffer>;
@@ -48,16 +50,38 @@ export class PackageRepo {
     readonly cfg: RepoConfig,
     readonly git: GitRepo,
     private readonly log?: (msg: string) => void,
+    /** the store's locks (several replicas): every locked section also holds the repository's lock there */
+    private readonly locks?: StoreLocks,
   ) {
     this.layout = new Layout(cfg.directory, cfg.deployment);
+  }
+
+  /** The name of this repository's lock in the store. */
+  get lockName(): string {
+    return `git/${this.cfg.namespace}/${this.cfg.name}`;
   }
 
   get mainRef(): string {
     return `refs/heads/${this.cfg.ref}`;
   }
 
+  /**
+   * Runs `fn` alone among this repository's locked sections: in this process (GitRepo's mutex)
+   * and, with several replicas, across them (the store lock `lockName`, taken once per outermost
+   * section). When another replica held the store lock since this one did, the clone is fetched
+   * first, so `fn` sees that replica's pushes (tags, branches) before it writes.
+   */
   withLock<T>(fn: () => Promise<T>): Promise<T> {
-    return this.git.withLock(fn);
+    return this.git.withLock(() => {
+      const locks = this.locks;
+      if (!locks || holds(this)) return fn();
+      return runHolding(this, () =>
+        locks.hold(this.lockName, async (held) => {
+          if (held.stale) await this.fetch();
+          return fn();
+        }),
+      );
+    });
   }
 
   /** Fetches from the remote (nothing for a local repository) and forgets the cached refs. */

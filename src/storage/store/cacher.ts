@@ -3,7 +3,7 @@
 // It serves every list and watch, so reads never touch the store (or git).
 import { outsideHeld } from '../../util/held.ts';
 import type { KObject } from '../../api/meta.ts';
-import type { Store, StoreEvent } from './interface.ts';
+import { RevisionCompactedError, StoreTimeoutError, type Store, type StoreEvent } from './interface.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -24,6 +24,8 @@ export interface Watcher {
   /** true if the watcher wants to see this object */
   matches(obj: KObject): boolean;
   send(type: WatchEventType, obj: KObject, revision: number): void;
+  /** ends the watch (the cache was reloaded: the client re-watches from its last resourceVersion) */
+  close?(): void;
 }
 
 export class ExpiredError extends Error {
@@ -53,6 +55,8 @@ export class Cacher {
   /** a watch may start at any revision >= oldest (every later event is in the window) */
   private oldest = 0;
   private watchers = new Set<Watcher>();
+  /** the set this cacher is fed by (reads that must wait for a revision wait on it) */
+  owner?: CacherSet;
 
   constructor(
     public readonly prefix: string,
@@ -112,6 +116,21 @@ export class Cacher {
 
   get(key: string): KObject | undefined {
     return this.items.get(key);
+  }
+
+  /** A progress notification: every event up to `revision` has been applied. */
+  advance(revision: number): void {
+    if (revision > this.revision) this.revision = revision;
+  }
+
+  /**
+   * Ends every watch (before a reload: as kube's cacher on reinitialisation). The clients re-watch
+   * from their last resourceVersion and get 410 Expired if the reloaded window no longer has it.
+   */
+  terminateWatchers(): void {
+    const ws = [...this.watchers];
+    this.watchers.clear();
+    for (const w of ws) w.close?.();
   }
 
   /** Applies one committed store event. Events of other prefixes only advance the revision. */
@@ -253,44 +272,207 @@ function lowerBound(arr: string[], key: string): number {
   return lo;
 }
 
+/** Thrown by CacherSet.waitFor when the cache did not reach a revision in time (504 as kube). */
+export class CacheTooOldError extends Error {
+  constructor(public requested: number, public current: number, public consistent: boolean) {
+    super(consistent ? `the watch cache did not reach the store's revision ${requested} in time (at ${current})` : `Too large resource version: ${requested}, current: ${current}`);
+    this.name = 'CacheTooOldError';
+  }
+}
+
+/** The default bound of a read's wait for the cache (kube's cacher: 3 s). */
+export const CACHE_WAIT_MS = 3000;
+
 /**
  * All cachers over one store: one subscription feeds every cacher, so each one's revision is the
  * store's, and a list's resourceVersion is always one its watch can start from.
+ *
+ * On a store that delivers every event before the write resolves (SQLite), the caches are always
+ * current and nothing waits. On a remote store (etcd: `requestProgress`), the caches follow the
+ * store's subscription and can lag behind writes of other replicas: reads that need a revision
+ * wait for it (waitFor, consistent), helped by the store's progress notifications, as kube's
+ * cacher does (waitUntilFreshAndBlock, consistent-list-from-cache). When the subscription reports
+ * a gap (events compacted away while its watch was down) every cacher is reloaded from a fresh
+ * list and its watchers are ended.
  */
 export class CacherSet {
   private cachers: Cacher[] = [];
   private unsubscribe?: () => void;
+  /** the newest revision every cacher has applied (or been advanced to) */
+  revision = 0;
+  private waiters: { revision: number; wake: () => void }[] = [];
+  private live = false;
+  private buffered: StoreEvent[] = [];
+  private reloading?: Promise<void>;
+  private progressInFlight?: Promise<void>;
+  private stopped = false;
+  /** number of reloads after a gap (for tests and metrics) */
+  relists = 0;
 
-  constructor(private store: Store) {}
+  constructor(
+    private store: Store,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
 
   add(c: Cacher): Cacher {
     this.cachers.push(c);
+    c.owner = this;
     return c;
+  }
+
+  /** true when the store is remote and reads may have to wait for the cache */
+  get remote(): boolean {
+    return typeof this.store.requestProgress === 'function';
   }
 
   /** Loads every cacher and goes live. Events committed while loading are not lost. */
   async start(): Promise<void> {
-    const buffered: StoreEvent[] = [];
-    let live = false;
     // events reach the caches, watchers and informers outside the writer's locks (src/util/held.ts)
-    this.unsubscribe = this.store.subscribe((ev) =>
-      outsideHeld(() => {
-        if (!live) buffered.push(ev);
-        else for (const c of this.cachers) c.apply(ev);
-      }),
+    this.unsubscribe = this.store.subscribe(
+      (ev) =>
+        outsideHeld(() => {
+          if (!this.live) this.buffered.push(ev);
+          else this.applyAll(ev);
+        }),
+      (gap) => this.onGap(gap),
     );
-    const compacted = await this.store.compactedRevision();
-    for (const c of this.cachers) {
-      const listed = await this.store.list(c.prefix);
-      // only the newest events a cacher keeps (a restart on a big store reads no more)
-      const history = await this.store.history(c.prefix, compacted, c.capacity, { newest: true });
-      c.load(listed.items, listed.revision, history, compacted);
+    await this.load();
+  }
+
+  private applyAll(ev: StoreEvent): void {
+    for (const c of this.cachers) c.apply(ev);
+    if (ev.revision > this.revision) this.revision = ev.revision;
+    this.release();
+  }
+
+  /**
+   * Lists every prefix and loads its history. The history a store gives ends at its subscription's
+   * horizon, which may be older than the list's revision: the events in between are the buffered
+   * ones (the subscription started before the history was read), so they extend the window.
+   */
+  private async load(): Promise<void> {
+    this.live = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const compacted = await this.store.compactedRevision();
+        for (const c of this.cachers) {
+          const listed = await this.store.list(c.prefix);
+          // only the newest events a cacher keeps (a restart on a big store reads no more)
+          const history = await this.store.history(c.prefix, compacted, c.capacity, { newest: true });
+          const last = history.length ? history[history.length - 1].revision : compacted;
+          const more = this.buffered.filter((ev) => ev.revision > last && ev.key.startsWith(c.prefix));
+          c.load(listed.items, listed.revision, more.length ? [...history, ...more] : history, compacted);
+        }
+        break;
+      } catch (err) {
+        // another replica compacted between compactedRevision() and history(): read it again
+        if (!(err instanceof RevisionCompactedError) || attempt >= 5) throw err;
+      }
     }
+    const buffered = this.buffered;
+    this.buffered = [];
     for (const ev of buffered) for (const c of this.cachers) c.apply(ev);
-    live = true;
+    this.revision = Math.min(...this.cachers.map((c) => c.revision));
+    if (!this.cachers.length) this.revision = Math.max(0, ...buffered.map((ev) => ev.revision));
+    this.live = true;
+    this.release();
+  }
+
+  /** The subscription lost events: end every watch and reload every cacher (reads meanwhile see the old state). */
+  private onGap(err: RevisionCompactedError): void {
+    if (this.stopped) return;
+    this.onError(err);
+    this.live = false;
+    if (this.reloading) return;
+    this.relists++;
+    for (const c of this.cachers) c.terminateWatchers();
+    this.reloading = (async () => {
+      for (;;) {
+        try {
+          await this.load();
+          return;
+        } catch (e) {
+          this.onError(e);
+          if (this.stopped) return;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })().finally(() => {
+      this.reloading = undefined;
+    });
+  }
+
+  private release(): void {
+    if (!this.waiters.length) return;
+    const done = this.waiters.filter((w) => w.revision <= this.revision);
+    if (!done.length) return;
+    this.waiters = this.waiters.filter((w) => w.revision > this.revision);
+    for (const w of done) w.wake();
+  }
+
+  private advance(revision: number): void {
+    if (!this.live || revision <= this.revision) return;
+    for (const c of this.cachers) c.advance(revision);
+    this.revision = revision;
+    this.release();
+  }
+
+  /**
+   * Resolves once every cacher has reached `revision` (a read that must see it: a resourceVersion
+   * newer than the cache, a continue token). On a store that is always current, a revision the
+   * cache has not reached does not exist yet: CacheTooOldError at once. On a remote store it
+   * waits, asking the store for progress notifications, at most `timeoutMs`, then CacheTooOldError.
+   */
+  async waitFor(revision: number, timeoutMs = CACHE_WAIT_MS, consistent = false): Promise<void> {
+    if (revision <= this.revision && this.live) return;
+    if (!this.remote) throw new CacheTooOldError(revision, this.revision, consistent);
+    const deadline = Date.now() + timeoutMs;
+    let waiter: { revision: number; wake: () => void } | undefined;
+    const reached = new Promise<void>((resolve) => this.waiters.push((waiter = { revision, wake: resolve })));
+    let done = false;
+    void reached.then(() => (done = true));
+    try {
+      while (!done) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await Promise.race([reached, this.progress(left)]);
+        // a progress answer older than the revision: ask again, a little later
+        if (!done && Date.now() < deadline) await Promise.race([reached, new Promise((r) => setTimeout(r, 20))]);
+      }
+    } finally {
+      if (!done) this.waiters = this.waiters.filter((w) => w !== waiter);
+    }
+    if (!done || this.revision < revision) throw new CacheTooOldError(revision, this.revision, consistent);
+  }
+
+  /** One progress request at a time, shared by every waiting read (each loops until its revision). */
+  private progress(timeoutMs: number): Promise<void> {
+    this.progressInFlight ??= this.store
+      .requestProgress!(timeoutMs)
+      .then(
+        (r) => this.advance(r),
+        (err: unknown) => {
+          if (!(err instanceof StoreTimeoutError)) this.onError(err);
+        },
+      )
+      .finally(() => {
+        this.progressInFlight = undefined;
+      });
+    return this.progressInFlight;
+  }
+
+  /**
+   * A consistent read (kube's consistent-list-from-cache): resolves once the cache has reached the
+   * store's current revision. Immediate on a store that is always current.
+   */
+  async consistent(timeoutMs = CACHE_WAIT_MS): Promise<void> {
+    if (!this.remote) return;
+    const current = await this.store.currentRevision();
+    await this.waitFor(current, timeoutMs, true);
   }
 
   stop(): void {
+    this.stopped = true;
     this.unsubscribe?.();
   }
 }

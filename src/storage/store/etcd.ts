@@ -33,6 +33,16 @@
 // replica's writes. A listener subscribed at time t also receives events committed shortly before
 // t that the watch had not delivered yet.
 //
+// requestProgress: etcd's WatchProgressRequest on the subscription's stream; the watch cache uses
+// it to know it has every event up to etcd's revision (consistent reads, waits for a
+// resourceVersion). Trusted only after a (re)started watch delivered a marker written once it was
+// created (etcd < 3.4.24/3.5.8 answers progress before an unsynced watch's events, issue 15220).
+// A compaction that cancels the subscription's watch is a gap: the onGap listeners relist.
+//
+// createIndexed/deleteIndexed: an object and its index keys (uniqueness across replicas) in one
+// transaction; they share one revision, and the subscription delivers one event per revision
+// (the first of the transaction, the object's), so the index keys stay invisible to the caches.
+//
 // history: a watch from fromRevision+1 with prev_kv, collected until it reaches the horizon: the
 // newest revision this store's subscription has delivered (so every write made through this store
 // before the call, and every event any listener has seen, is included; later events reach the
@@ -72,6 +82,7 @@ import {
   KeyNotFoundError,
   RevisionCompactedError,
   RevisionConflictError,
+  StoreTimeoutError,
   type KV,
   type ListOptions,
   type ListResult,
@@ -117,6 +128,8 @@ const LIST_PAGE = 500;
 const WATCH_BACKOFF_MS = [100, 200, 500, 1000, 2000, 5000];
 /** attempts at opening a one-off watch stream while members are unreachable */
 const STREAM_ATTEMPTS = 10;
+/** how often an unanswered progress request is repeated (etcd ignores it while the watch catches up) */
+const PROGRESS_RETRY_MS = 100;
 
 type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
 
@@ -169,6 +182,9 @@ export function normalizePrefix(prefix: string): string {
 
 export class EtcdStore implements Store {
   private readonly listeners = new Set<(ev: StoreEvent) => void>();
+  private readonly gapListeners = new Set<(err: RevisionCompactedError) => void>();
+  /** callers of requestProgress waiting for the next progress notification */
+  private progressWaiters: ((revision: number) => void)[] = [];
   private readonly prefix: Buffer;
   private readonly prefixEnd: Buffer;
 
@@ -183,6 +199,15 @@ export class EtcdStore implements Store {
   private backoff = 0;
   private restartTimer?: NodeJS.Timeout;
   private closed = false;
+  /**
+   * Progress notifications are trusted only once the subscription's watch has delivered the
+   * marker written after it was (re)started: etcd before 3.4.24/3.5.8 (issue 15220) can answer a
+   * progress request of a watch that is still catching up with the current revision before
+   * sending the events it is catching up with. Infinity while a marker is being written.
+   */
+  private progressTrustedFrom = Infinity;
+  /** set while interruptSubscription holds the subscription's watch down */
+  private interrupted = false;
   private readonly historyLimit: number;
   private readonly compactEvery: number;
   private readonly deliveryTimeoutMs: number;
@@ -372,6 +397,46 @@ export class EtcdStore implements Store {
     return { prev, revision };
   }
 
+  /**
+   * Creates `key` and its index keys in one transaction (all or none): KeyExistsError names the
+   * first of them that exists (the object's key first). The index keys hold the object's key.
+   * They share the object's revision; the subscription delivers the object's event (the first
+   * of the transaction) and skips the index keys' (see onWatchResponse).
+   */
+  async createIndexed(key: string, value: Buffer, indexKeys: string[]): Promise<KV> {
+    if (key === '' || indexKeys.includes('')) throw new Error('the empty key is reserved');
+    const keys = [key, ...indexKeys].map((k) => this.encode(k));
+    const stored = Buffer.from(value);
+    const res = await this.client.kv.txn({
+      compare: keys.map((k) => ({ key: k, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 })),
+      success: [{ request_put: { key: keys[0], value: stored } }, ...keys.slice(1).map((k) => ({ request_put: { key: k, value: Buffer.from(key) } }))],
+      failure: keys.map((k) => ({ request_range: { key: k, count_only: true } })),
+    });
+    if (!res.succeeded) {
+      const i = res.responses.findIndex((r) => Number(r.response_range?.count ?? 0) > 0);
+      throw new KeyExistsError(i <= 0 ? key : indexKeys[i - 1]);
+    }
+    const revision = Number(res.header.revision);
+    await this.afterWrite(revision);
+    return { key, value: stored, modRevision: revision, createRevision: revision };
+  }
+
+  /** Deletes `key` (if it is still at `expectedRevision`) and its index keys in one transaction. */
+  async deleteIndexed(key: string, expectedRevision: number, indexKeys: string[]): Promise<{ prev: KV; revision: number }> {
+    if (key === '') throw new KeyNotFoundError(key);
+    const k = this.encode(key);
+    const res = await this.txn(
+      [this.exists(k), { key: k, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: expectedRevision }],
+      [{ request_delete_range: { key: k, prev_kv: true } }, ...indexKeys.map((ik) => ({ request_delete_range: { key: this.encode(ik) } }))],
+      k,
+    );
+    if (!res.succeeded) throw this.refusal(key, expectedRevision, res);
+    const revision = Number(res.header.revision);
+    const prev = this.toKV(res.responses[0].response_delete_range.prev_kvs[0]);
+    await this.afterWrite(revision);
+    return { prev, revision };
+  }
+
   async history(prefix: string, fromRevision: number, limit?: number, opts: { newest?: boolean } = {}): Promise<StoreEvent[]> {
     checkCount('fromRevision', fromRevision, 0);
     const max = limit && limit > 0 ? limit : Infinity;
@@ -401,11 +466,73 @@ export class EtcdStore implements Store {
     return out;
   }
 
-  subscribe(listener: (ev: StoreEvent) => void): Unsubscribe {
+  subscribe(listener: (ev: StoreEvent) => void, onGap?: (err: RevisionCompactedError) => void): Unsubscribe {
     const entry = (ev: StoreEvent) => listener(ev);
+    const gap = onGap ? (err: RevisionCompactedError) => onGap(err) : undefined;
     this.listeners.add(entry);
+    if (gap) this.gapListeners.add(gap);
     return () => {
       this.listeners.delete(entry);
+      if (gap) this.gapListeners.delete(gap);
+    };
+  }
+
+  /**
+   * etcd's WatchProgressRequest on the subscription's stream: etcd answers with an empty response
+   * whose header revision R is its current revision, once the watch has sent every event up to R
+   * (it does not answer while the watch is catching up, so the request is repeated). Events are
+   * emitted synchronously as responses arrive, so when this resolves every event <= R has reached
+   * the listeners. Responses cannot be matched to requests: an answer to an earlier caller's
+   * request may be older than this call, so callers that need the current revision read it first
+   * (currentRevision) and repeat until R reaches it.
+   */
+  async requestProgress(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let got: number | undefined;
+    const waiter = (r: number) => {
+      got = r;
+    };
+    let wake: () => void = () => {};
+    const notify = (r: number) => {
+      waiter(r);
+      wake();
+    };
+    this.progressWaiters.push(notify);
+    try {
+      while (got === undefined) {
+        if (this.closed) throw new StoreTimeoutError('the etcd store is closed');
+        const left = deadline - Date.now();
+        if (left <= 0) throw new StoreTimeoutError(`the etcd watch did not report its progress within ${timeoutMs} ms (delivered: ${this.delivered})`);
+        if (this.stream) this.stream.write({ progress_request: {} });
+        await new Promise<void>((resolve) => {
+          if (got !== undefined) return resolve();
+          const t = setTimeout(resolve, Math.min(left, PROGRESS_RETRY_MS));
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+      return got;
+    } finally {
+      this.progressWaiters = this.progressWaiters.filter((w) => w !== notify);
+    }
+  }
+
+  /**
+   * Takes the subscription's watch down until the returned function is called (as a broken
+   * connection would; operations and tests: the watch then resumes from the last delivered
+   * revision, or reports a gap if etcd compacted it meanwhile).
+   */
+  interruptSubscription(): () => void {
+    this.interrupted = true;
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) closeStream(stream);
+    return () => {
+      if (!this.interrupted) return;
+      this.interrupted = false;
+      this.restartWatch(undefined);
     };
   }
 
@@ -500,7 +627,7 @@ export class EtcdStore implements Store {
   // ---- the subscription's watch ----
 
   private async startWatch(fromRevision: number): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.interrupted) return;
     let stream: Stream;
     try {
       stream = await this.client.watchClient.watch();
@@ -523,6 +650,14 @@ export class EtcdStore implements Store {
     if (stream !== this.stream) return;
     if (res.created && !res.canceled) {
       this.backoff = 0;
+      // the watch is synced once it delivered a write made after it was created
+      this.progressTrustedFrom = Infinity;
+      this.client.kv
+        .put({ key: this.prefix, value: Buffer.from(JSON.stringify({ watch: new Date().toISOString(), pid: process.pid })) })
+        .then((put) => {
+          if (stream === this.stream) this.progressTrustedFrom = Number(put.header.revision);
+        })
+        .catch((err: unknown) => this.report(err));
       return;
     }
     if (res.canceled) {
@@ -530,19 +665,35 @@ export class EtcdStore implements Store {
       if (compactRevision > 0) {
         // events between what was delivered and the compaction are lost to the listeners
         this.compacted = Math.max(this.compacted, compactRevision - 1);
-        this.report(new RevisionCompactedError(this.delivered, compactRevision - 1));
+        const gap = new RevisionCompactedError(this.delivered, compactRevision - 1);
+        this.report(gap);
         this.delivered = Math.max(this.delivered, compactRevision - 1);
         this.releaseWaiters();
+        for (const g of [...this.gapListeners]) {
+          try {
+            g(gap);
+          } catch (err) {
+            this.report(err);
+          }
+        }
       } else {
         this.report(new Error(`the etcd watch was canceled: ${res.cancel_reason || 'no reason given'}`));
       }
       this.restartWatch(stream);
       return;
     }
-    const before = this.delivered;
+    if (!res.events.length) {
+      // a progress notification: every event up to the header's revision has been sent (once synced)
+      if (this.delivered < this.progressTrustedFrom) return;
+      const revision = Number(res.header.revision);
+      for (const w of [...this.progressWaiters]) w(revision);
+      return;
+    }
     for (const ev of res.events) {
       const revision = Number(ev.kv.mod_revision);
-      if (revision <= before) continue;
+      // already delivered (a restarted watch), or a later write of the same transaction (the
+      // index keys of createIndexed/deleteIndexed): one event per revision, the first
+      if (revision <= this.delivered) continue;
       if (revision > this.delivered) {
         this.delivered = revision;
         this.deliveredKey = ev.kv.key;
@@ -572,7 +723,7 @@ export class EtcdStore implements Store {
       closeStream(stream);
       if (this.stream === stream) this.stream = undefined;
     }
-    if (this.closed || this.restartTimer) return;
+    if (this.closed || this.restartTimer || this.interrupted) return;
     const wait = WATCH_BACKOFF_MS[Math.min(this.backoff++, WATCH_BACKOFF_MS.length - 1)];
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

@@ -82,6 +82,14 @@ export class RevisionCompactedError extends Error {
   }
 }
 
+/** Thrown by a remote store's requestProgress when the subscription did not answer in time. */
+export class StoreTimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreTimeoutError';
+  }
+}
+
 export type Unsubscribe = () => void;
 
 export interface Store {
@@ -136,7 +144,30 @@ export interface Store {
    * also receive events committed shortly before it subscribed. Writes issued concurrently may
    * commit in any order.)
    */
-  subscribe(listener: (ev: StoreEvent) => void): Unsubscribe;
+  subscribe(listener: (ev: StoreEvent) => void, onGap?: (err: RevisionCompactedError) => void): Unsubscribe;
+
+  /**
+   * Remote stores only (etcd): asks the subscription for a progress notification and resolves
+   * with a revision R such that every event with revision <= R has been delivered to the
+   * listeners (the next notification: it may answer an earlier request, so a caller that needs
+   * the current revision reads currentRevision() first and repeats until R reaches it). Rejects with
+   * StoreTimeoutError after `timeoutMs`. Absent on stores that deliver each event before the
+   * write resolves (SQLite): their listeners are always current.
+   *
+   * `onGap` of subscribe is told when the subscription lost events it can no longer deliver
+   * (etcd compacted them while its watch was down): the listener must reload (relist).
+   */
+  requestProgress?(timeoutMs: number): Promise<number>;
+
+  /**
+   * Remote stores only (etcd): creates `key` and its index keys (keys outside every watched
+   * prefix, whose existence enforces a uniqueness) in one transaction, all or none; KeyExistsError
+   * names the first existing one (the object's key first). Only the object's event is delivered.
+   * Stores without it (SQLite, one process) leave uniqueness to in-process checks.
+   */
+  createIndexed?(key: string, value: Buffer, indexKeys: string[]): Promise<KV>;
+  /** With createIndexed: deletes `key` at `expectedRevision` and its index keys in one transaction. */
+  deleteIndexed?(key: string, expectedRevision: number, indexKeys: string[]): Promise<{ prev: KV; revision: number }>;
 
   /** Drops history older than the newest `keep` events. */
   compact(keep: number): Promise<void>;
