@@ -431,3 +431,20 @@ test.serial('resourceVersionMatch on lists: NotOlderThan and Exact as kube, with
   isStatus(t, await admin.get(`${variants(ns)}?resourceVersion=1&resourceVersionMatch=Bogus`), 422, 'Invalid', /resourceVersionMatch: Unsupported value: "Bogus"/);
   isStatus(t, await admin.get(`${variants(ns)}?resourceVersion=999999999&resourceVersionMatch=NotOlderThan`), 504, 'Timeout');
 });
+
+test.serial('apply to PackageRevisionResources merges the files it sends into the draft', async (t) => {
+  const ns = 'ssa-prr';
+  const url = await bareRepo(ns, 'deploy');
+  t.is((await admin.patch(`${repos(ns)}/deploy?fieldManager=setup`, repositoryYAML(ns, 'deploy', url, {}), APPLY)).status, 201);
+  const name = 'c1.deploy..web.ws';
+  t.is((await admin.patch(`${revisions(ns)}/${name}?fieldManager=setup`, revisionYAML(ns, {}), APPLY)).status, 201);
+  const prr = `/apis/${PKG}/namespaces/${ns}/packagerevisionresources/${name}`;
+  const before = await getObj(prr);
+  const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata: {a: "1"}\n';
+  const r = await admin.patch(`${prr}?fieldManager=gitops`, JSON.stringify({ apiVersion: PKG, kind: 'PackageRevisionResources', metadata: { name }, spec: { resources: { 'cm.yaml': cm } } }), APPLY);
+  t.is(r.status, 200, JSON.stringify(r.body));
+  t.is(r.body.spec.resources['cm.yaml'], cm);
+  t.deepEqual(Object.keys(r.body.spec.resources).sort(), [...Object.keys(before.spec.resources), 'cm.yaml'].sort());
+  // a missing one is not created
+  isStatus(t, await admin.patch(`/apis/${PKG}/namespaces/${ns}/packagerevisionresources/c1.deploy..nope.ws?fieldManager=gitops`, JSON.stringify({ apiVersion: PKG, kind: 'PackageRevisionResources', metadata: { name: 'c1.deploy..nope.ws' } }), APPLY), 404, 'NotFound');
+});
