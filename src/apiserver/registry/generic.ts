@@ -131,7 +131,8 @@ export function resetFieldsFor(schema: Schema, writes: string[][]): string[][] {
     for (const k of props) {
       if (prefix.length === 0 && (k === 'apiVersion' || k === 'kind')) continue;
       const under = keep.filter((p) => p[0] === k);
-      if (under.length === 0) out.push([...prefix, k]);
+      if (under.length === 0 && prefix.length === 0 && k === 'metadata') out.push(...WRITABLE_METADATA.map((m) => ['metadata', m]));
+      else if (under.length === 0) out.push([...prefix, k]);
       else if (!under.some((p) => p.length === 1)) walk(s?.properties?.[k], [...prefix, k], under.map((p) => p.slice(1)));
     }
   };
@@ -144,9 +145,47 @@ export function resetFieldsFor(schema: Schema, writes: string[][]): string[][] {
  * changed from `old` (undefined: a create) go to `manager`'s `Update` entry. managedFields the
  * client sent in `next` replace the stored ones, as kube lets a client rewrite them.
  */
-export function recordManagedFields(storage: Pick<RESTStorage, 'applyType' | 'resetFields'>, next: KObject, old: KObject | undefined, manager: string, sub?: string): void {
-  const r = trackUpdate(old, next, managedFieldsOf(old), manager, { type: storage.applyType(), subresource: sub, resetFields: storage.resetFields(sub) });
+export function recordManagedFields(storage: Pick<RESTStorage, 'applyType' | 'resetFields'>, next: KObject, old: KObject | undefined, manager: string, sub?: string, cache?: Map<string, ManagedFieldsEntry[]>): void {
+  const type = storage.applyType();
+  // A create's entry depends on the object's shape only (shapeOf): objects of one shape (the
+  // thousands of revisions a repository sync creates) share the computed field set
+  const key = cache && old === undefined && next.metadata.managedFields === undefined ? `${manager}\u0000${sub ?? ''}\u0000${shapeOf(next, type)}` : undefined;
+  const hit = key !== undefined ? cache!.get(key) : undefined;
+  if (hit) {
+    const now = timestamp();
+    setManagedFields(next, hit.map((e) => ({ ...e, time: now, fieldsV1: structuredClone(e.fieldsV1) })));
+    return;
+  }
+  const r = trackUpdate(old, next, managedFieldsOf(old), manager, { type, subresource: sub, resetFields: storage.resetFields(sub) });
   setManagedFields(next, r.managedFields);
+  if (key !== undefined) {
+    if (cache!.size >= SHAPE_CACHE_SIZE) cache!.clear();
+    cache!.set(key, structuredClone(r.managedFields));
+  }
+}
+
+const SHAPE_CACHE_SIZE = 512;
+
+/**
+ * What decides the field set of a value of type `t` (two values of one shape have the same
+ * fields): map keys, the key fields of map-list items, set-list values, and whether each value is
+ * null, a scalar or a container; not the scalars' values (nor atomic lists' or maps' contents).
+ */
+export function shapeOf(v: unknown, t: TypeNode): string {
+  if (v === null) return 'n';
+  if (Array.isArray(v)) {
+    if (t.kind === 'list' && t.listType === 'map')
+      return `[${v.map((item) => (item !== null && typeof item === 'object' && !Array.isArray(item) ? `${JSON.stringify(t.keys.map((k) => (item as Record<string, unknown>)[k] ?? null))}${shapeOf(item, t.elementType)}` : JSON.stringify(item))).join(',')}]`;
+    if (t.kind === 'list' && t.listType === 'set') return JSON.stringify(v);
+    return v.length ? 'a' : 'a0';
+  }
+  if (typeof v === 'object') {
+    if (t.kind === 'map' && t.atomic) return Object.keys(v).length ? 'm' : 'm0';
+    let s = '{';
+    for (const [k, child] of Object.entries(v)) s += `${JSON.stringify(k)}:${shapeOf(child, t.kind === 'map' ? (t.fields.get(k) ?? t.elementType) : t)},`;
+    return `${s}}`;
+  }
+  return 's';
 }
 
 function setManagedFields(o: KObject, entries: ManagedFieldsEntry[] | undefined): void {
@@ -242,6 +281,8 @@ export class Registry implements RESTStorage {
 
   private typeNode?: TypeNode;
   private readonly resets = new Map<string, string[][]>();
+  /** the managedFields of a create, by the object's shape (recordManagedFields) */
+  private readonly createShapes = new Map<string, ManagedFieldsEntry[]>();
 
   applyType(): TypeNode {
     return (this.typeNode ??= fromOpenAPI(this.def.schema as OpenAPISchema));
@@ -454,7 +495,7 @@ export class Registry implements RESTStorage {
     if (!ctx.mirror) this.def.strategy.prepareForCreate?.(obj, ctx);
     applyDefaults(obj, this.def.schema);
     if (ctx.appliedManagedFields) setManagedFields(obj, ctx.appliedManagedFields);
-    else recordManagedFields(this, obj, undefined, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER);
+    else recordManagedFields(this, obj, undefined, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER, undefined, this.createShapes);
     await this.validate(obj, undefined, ctx);
     this.checkSize(obj);
     return this.key(meta.namespace, meta.name!);
