@@ -455,6 +455,7 @@ export class ResourceHandlers {
     if (applied.kind !== def.kind) throw badRequest(`invalid object type: ${version}, Kind=${typeof applied.kind === 'string' ? applied.kind : ''}`);
     checkMetadataTypes(def, applied);
     const warnings = this.reg.decodeFields(applied, fieldValidation(q, 'PatchOptions'));
+    this.reg.checkSize?.(applied); // a configuration too large to store is refused before the merge's work
     const opts = { type: this.reg.applyType(), force, subresource: info.subresource, resetFields: this.reg.resetFields(info.subresource), apiVersion: version };
     const actx: RequestContext = { ...ctx, fieldManager: manager };
     const run = <T>(fn: () => T): T => {

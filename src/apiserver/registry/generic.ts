@@ -112,6 +112,8 @@ export interface RESTStorage {
   applyType(): TypeNode;
   /** The reset fields of the main resource (sub undefined) or of a subresource (see SubresourceStrategy.writes). */
   resetFields(sub?: string): string[][];
+  /** 413 for an object larger than the storage keeps (an applied configuration is checked before it is merged) */
+  checkSize?(o: KObject): void;
 }
 
 /** The manager of a write without one (the server's own writes). */
@@ -264,7 +266,7 @@ export class Registry implements RESTStorage {
    * The object as it would be stored must fit the bound (checked after decoding, defaulting and
    * patching, before any side effect): 413, as etcd refuses a too large value.
    */
-  private checkSize(o: KObject): void {
+  checkSize(o: KObject): void {
     const limit = this.opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
     const size = Buffer.byteLength(JSON.stringify(o));
     if (size > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${o.metadata.name ?? ''}" (${size} bytes encoded)`);
@@ -494,9 +496,10 @@ export class Registry implements RESTStorage {
     this.checkTypes(obj);
     if (!ctx.mirror) this.def.strategy.prepareForCreate?.(obj, ctx);
     applyDefaults(obj, this.def.schema);
+    await this.validate(obj, undefined, ctx);
+    this.checkSize(obj); // before the managedFields are computed: a huge object is refused at once
     if (ctx.appliedManagedFields) setManagedFields(obj, ctx.appliedManagedFields);
     else recordManagedFields(this, obj, undefined, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER, undefined, this.createShapes);
-    await this.validate(obj, undefined, ctx);
     this.checkSize(obj);
     return this.key(meta.namespace, meta.name!);
   }
@@ -627,12 +630,17 @@ export class Registry implements RESTStorage {
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       this.checkTypes(obj, current);
       const next = this.prepareUpdate(obj, current, ctx, sub);
-      if (applied) setManagedFields(next, applied);
-      else recordManagedFields(this, next, current, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER, sub);
-      // an apply that changes nothing: no write, no side effect, the same resourceVersion
-      if (applied && isDeepStrictEqual(next, current)) return current;
+      if (applied) {
+        setManagedFields(next, applied);
+        // an apply that changes nothing: no write, no side effect, the same resourceVersion
+        if (isDeepStrictEqual(next, current)) return current;
+      }
       await this.validate(next, current, ctx, sub);
-      this.checkSize(next);
+      this.checkSize(next); // before the managedFields are computed: a huge object is refused at once
+      if (!applied) {
+        recordManagedFields(this, next, current, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER, sub);
+        this.checkSize(next);
+      }
       if (ctx.dryRun) return isDeepStrictEqual(next, current) ? current : next;
       const finalDelete = next.metadata.deletionTimestamp && !next.metadata.finalizers?.length;
       if (!finalDelete && !ctx.mirror) await this.def.strategy.beforeUpdate?.(next, current, ctx, sub);
