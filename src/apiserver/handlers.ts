@@ -410,7 +410,7 @@ export class ResourceHandlers {
     const refused: { name: string; err: StatusError }[] = [];
     for (const o of l.items) {
       try {
-        deleted.push((await this.reg.delete(o.metadata.namespace, o.metadata.name!, { ...opts, preconditions: undefined }, { ...ctx, dryRun: opts.dryRun })).obj);
+        deleted.push((await this.reg.delete(o.metadata.namespace, o.metadata.name!, opts, { ...ctx, dryRun: opts.dryRun })).obj);
       } catch (e) {
         if (e instanceof StatusError && e.code === 404) continue; // gone since the list
         if (!(e instanceof StatusError)) throw e;
