@@ -698,8 +698,9 @@ export class Registry implements RESTStorage {
       delete m.deletionGracePeriodSeconds;
     }
     // managedFields sent with the object replace the stored ones (recordManagedFields); a
-    // subresource's object is built from the stored one
-    if (!Array.isArray(m.managedFields) || m.managedFields.length === 0) {
+    // subresource's object is built from the stored one. The stored (frozen) list is kept when the
+    // sent one is the same: its field sets are parsed once (src/apiserver/apply)
+    if (!Array.isArray(m.managedFields) || m.managedFields.length === 0 || isDeepStrictEqual(m.managedFields, o.managedFields)) {
       delete m.managedFields;
       if (o.managedFields) m.managedFields = o.managedFields;
     }
