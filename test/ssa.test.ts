@@ -14,6 +14,8 @@ import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/ser
 import { HttpClient, type HttpResponse } from './helpers/http.ts';
 import { git } from './helpers/gitserver.ts';
 import { kubeConfig } from './helpers/clientnode.ts';
+import { userOf } from './helpers/users.ts';
+import { DEFAULT_POLICY } from '../src/apiserver/authz/policyfile.ts';
 
 let server: ServerHandle;
 let admin: HttpClient;
@@ -28,9 +30,26 @@ const repos = (ns: string) => `/apis/${CFG}/namespaces/${ns}/repositories`;
 const variants = (ns: string) => `/apis/${CFG}/namespaces/${ns}/packagevariants`;
 const revisions = (ns: string) => `/apis/${PKG}/namespaces/${ns}/packagerevisions`;
 
+/** A role that may patch Repositories but not create them (an apply that creates needs both). */
+const PATCHER_POLICY = `${DEFAULT_POLICY}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: repository-patcher}
+rules: [{apiGroups: [config.pkg.pkgserver.dev], resources: [repositories], verbs: [get, list, watch, patch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: repository-patcher}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: repository-patcher}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: patcher}]
+`;
+
 test.before(async () => {
   gitDir = tempDir('ssa-git-');
-  server = await startServer();
+  const policyFile = path.join(tempDir('ssa-policy-'), 'policy.yaml');
+  writeFileSync(policyFile, PATCHER_POLICY);
+  server = await startServer({ args: ['--authorization-policy-file', policyFile] });
   admin = new HttpClient(server.url, adminTLS(server));
 });
 test.after.always(async () => {
@@ -447,4 +466,17 @@ test.serial('apply to PackageRevisionResources merges the files it sends into th
   t.deepEqual(Object.keys(r.body.spec.resources).sort(), [...Object.keys(before.spec.resources), 'cm.yaml'].sort());
   // a missing one is not created
   isStatus(t, await admin.patch(`/apis/${PKG}/namespaces/${ns}/packagerevisionresources/c1.deploy..nope.ws?fieldManager=gitops`, JSON.stringify({ apiVersion: PKG, kind: 'PackageRevisionResources', metadata: { name: 'c1.deploy..nope.ws' } }), APPLY), 404, 'NotFound');
+});
+
+test.serial('an apply that creates is authorized as a create too: patch alone may apply to an existing object only', async (t) => {
+  const ns = 'ssa-authz';
+  const patcher = userOf(server, 'patcher');
+  const yaml = (period: string) => repositoryYAML(ns, 'p1', 'https://git.example.com/p1.git', { period });
+  const denied = await patcher.http.patch(`${repos(ns)}/p1?fieldManager=patcher`, yaml('5m'), APPLY);
+  isStatus(t, denied, 403, 'Forbidden', `repositories.config.pkg.pkgserver.dev "p1" is forbidden: User "patcher" cannot create resource "repositories" in API group "config.pkg.pkgserver.dev" in the namespace "${ns}"`);
+  t.is((await admin.get(`${repos(ns)}/p1`)).status, 404);
+  t.is((await admin.patch(`${repos(ns)}/p1?fieldManager=admin`, yaml('5m'), APPLY)).status, 201);
+  const ok = await patcher.http.patch(`${repos(ns)}/p1?fieldManager=patcher&force=true`, yaml('6m'), APPLY);
+  t.is(ok.status, 200, JSON.stringify(ok.body));
+  t.is(ok.body.spec.sync.period, '6m');
 });

@@ -3,7 +3,7 @@
 import type { Request, Response } from 'express';
 import YAML from 'yaml';
 import type { KObject } from '../api/meta.ts';
-import { badRequest, fieldErr, gone, invalid, notFound, StatusError, unprocessable, unsupportedMediaType, type FieldError, type Status } from './errors.ts';
+import { badRequest, fieldErr, forbidden, gone, invalid, notFound, StatusError, unprocessable, unsupportedMediaType, type FieldError, type Status } from './errors.ts';
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
 import { decodeEnvelope, ProtobufDecodeError } from './protobuf.ts';
@@ -11,6 +11,7 @@ import { ExpiredError } from '../storage/store/cacher.ts';
 import type { DeleteOptions, FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
 import { apply as applyConfiguration, ApplyConflictError, ApplyInvalidError, managedFieldsOf } from './apply/index.ts';
 import { gv, type RequestContext } from './registry/types.ts';
+import { forbiddenMessage } from './authz/types.ts';
 import { MappedList, partialObjectMetadata, table, type IncludeObject } from './table.ts';
 import { checkBounds, decodeText, DEFAULT_MAX_DECODED_BYTES } from './decode.ts';
 
@@ -475,6 +476,11 @@ export class ResourceHandlers {
       if (!current) {
         // kube creates through the main resource only; a subresource of a missing object is 404
         if (info.subresource || !def.verbs.includes('create')) throw notFound(this.reg.gr, info.name!);
+        // an apply that creates is authorized as a create too, as kube-apiserver does
+        if (ctx.authorize) {
+          const attrs = { verb: 'create', apiGroup: def.group, resource: def.plural, ...(def.namespaced ? { namespace: info.namespace } : {}), name: info.name };
+          if (!(await ctx.authorize(attrs))) throw forbidden(this.reg.gr, info.name!, forbiddenMessage({ ...attrs, apiVersion: def.version, user: ctx.user, resourceRequest: true }));
+        }
         const r = run(() => applyConfiguration(undefined, [], applied, manager, opts));
         const obj = r.object as KObject;
         obj.metadata ??= {};
