@@ -149,7 +149,7 @@ export function buildApp(opts: AppOptions): App {
     log: (msg) => log.info({ component: 'git' }, msg),
     debug: (msg) => log.debug({ component: 'engine' }, msg),
   });
-  const system: RequestContext = { user: SERVER_USER, dryRun: false };
+  const system: RequestContext = { user: SERVER_USER, dryRun: false, fieldManager: 'pkgserver' };
   packageRevisions = server.addResource(
     packageRevisionResource({ engine, repository, variants: (ns) => packageVariants.list(ns, {}).items as PackageVariant[], registry: () => packageRevisions, system, recorder }),
   );
@@ -182,7 +182,7 @@ export function buildApp(opts: AppOptions): App {
     const revisions = m.informer(packageRevisions);
     const variants = m.informer(packageVariants);
     const repos = m.informer(repositories);
-    m.add(repositoryController({ repositories, packageRevisions, repositoryInformer: repos, revisionInformer: revisions, engine, recorder, logger: log, context: system, metrics }));
+    m.add(repositoryController({ repositories, packageRevisions, repositoryInformer: repos, revisionInformer: revisions, engine, recorder, logger: log, context: { ...system, fieldManager: 'pkgserver-repository-controller' }, metrics }));
     m.add(packageVariantController({ client: client(controllerUser('packagevariant')), variants, revisions, repositories: repos, recorder, logger: log, metrics }));
     m.add(approvalController({ client: client(controllerUser('approval')), revisions, recorder, logger: log, metrics }));
     m.add(upgradesController({ client: client(controllerUser('upgrades')), revisions, logger: log, metrics }));

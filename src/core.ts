@@ -46,7 +46,7 @@ const statusCode = (e: unknown) => (e instanceof StatusError ? e.code : undefine
 export function coreResources(server: APIServer, opts: CoreOptions): CoreResources {
   const log = opts.log;
   const ttl = opts.eventTTLMs ?? DEFAULT_EVENT_TTL_MS;
-  const system: RequestContext = { user: opts.user, dryRun: false };
+  const system: RequestContext = { user: opts.user, dryRun: false, fieldManager: 'pkgserver' };
   const events = server.addResource(eventResource());
 
   const removeQuietly = async (reg: Registry, o: KObject) => {

@@ -27,6 +27,7 @@ const ACCEPT_TABLE = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/j
 const MERGE = 'application/merge-patch+json';
 const JSONPATCH = 'application/json-patch+json';
 const SMP = 'application/strategic-merge-patch+json';
+const APPLY = 'application/apply-patch+yaml';
 
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -172,7 +173,7 @@ test('a body over 3 MiB is 413 RequestEntityTooLarge and creates nothing', async
 // ---------------------------------------------------------------- discovery
 
 const responseKind = (kind: string) => ({ group: GROUP, version: VERSION_, kind });
-const VERBS = ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'];
+const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const SUB_VERBS = ['get', 'patch', 'update'];
 const DISCOVERY_GROUP = {
   metadata: { name: GROUP, creationTimestamp: null },
@@ -338,7 +339,7 @@ test('OpenAPI v3: root lists the group-version with a hash; the document carries
     t.is(patch['x-kubernetes-action'], 'patch', path);
     const fv = patch.parameters.find((p: Obj) => p.name === 'fieldValidation');
     t.is(fv?.in, 'query', path);
-    t.deepEqual(Object.keys(patch.requestBody.content), [JSONPATCH, MERGE, SMP], path);
+    t.deepEqual(Object.keys(patch.requestBody.content), [JSONPATCH, MERGE, SMP, APPLY], path);
   }
   isStatus(t, await api.get('/openapi/v3/apis/nope.example.com/v1'), 404, 'NotFound');
 });
@@ -349,7 +350,7 @@ test('OpenAPI v2: Swagger 2.0 JSON, and gnostic protobuf when asked as kubectl 1
   t.is(json.headers['content-type'], 'application/json');
   t.is(json.body.swagger, '2.0');
   const item = json.body.paths[`/apis/${GV}/namespaces/{namespace}/repositories/{name}`];
-  t.deepEqual(item.patch.consumes, [JSONPATCH, MERGE, SMP]);
+  t.deepEqual(item.patch.consumes, [JSONPATCH, MERGE, SMP, APPLY]);
   t.deepEqual(item.patch['x-kubernetes-group-version-kind'], responseKind('Repository'));
   t.true(item.patch.parameters.some((p: Obj) => p.name === 'fieldValidation' && p.in === 'query'));
   t.deepEqual(json.body.definitions['dev.pkgserver.pkg.config.v1alpha1.Repository']['x-kubernetes-group-version-kind'], [responseKind('Repository')]);
@@ -390,7 +391,9 @@ test('create: 201 with system fields and defaults; status in the body is dropped
   t.regex(o.metadata.resourceVersion, /^[1-9]\d*$/);
   t.deepEqual(o.spec, defaultedSpec('r1'));
   t.false('status' in o);
-  t.false('managedFields' in o.metadata);
+  // the create is recorded as the request's manager (no fieldManager: its User-Agent's prefix)
+  t.is(o.metadata.managedFields.length, 1);
+  t.like(o.metadata.managedFields[0], { apiVersion: GV, fieldsType: 'FieldsV1', operation: 'Update' });
 
   const g = await api.get(`${repos(ns)}/r1`);
   t.is(g.status, 200);
@@ -768,11 +771,11 @@ test('patch: merge, JSON and strategic merge patches', async (t) => {
   t.is(dropLabels.body.metadata.generation, 3);
 });
 
-test('patch: 415 for apply-patch+yaml and unknown types, with the accepted types listed', async (t) => {
+test('patch: 415 for apply-patch+cbor and unknown types, with the accepted types listed', async (t) => {
   const ns = 'patch-415';
   const o = await mkRepo(t, ns, 'p1');
-  const msg = `the body of the request was in an unknown format - accepted media types include: ${JSONPATCH}, ${MERGE}, ${SMP}`;
-  for (const type of ['application/apply-patch+yaml', 'text/plain', 'application/json']) {
+  const msg = `the body of the request was in an unknown format - accepted media types include: ${JSONPATCH}, ${MERGE}, ${SMP}, ${APPLY}`;
+  for (const type of ['application/apply-patch+cbor', 'text/plain', 'application/json']) {
     const r = await api.patch(`${repos(ns)}/p1`, '{"metadata":{"labels":{"a":"b"}}}', type);
     isStatus(t, r, 415, 'UnsupportedMediaType', msg);
   }

@@ -87,6 +87,8 @@ test.serial('a revision with the approve gate is proposed and published by the c
   t.is(o.spec.lifecycle, 'published');
   t.is(o.spec.packageRevID.revision, 'v1');
   t.is(o.status.publishedBy, CONTROLLER);
+  // its writes are recorded under its own field manager
+  t.true(o.metadata.managedFields.some((e: any) => e.manager === 'pkgserver-approval-controller' && e.fieldsV1?.['f:spec']?.['f:lifecycle']), JSON.stringify(o.metadata.managedFields));
   t.is(o.metadata.annotations['pkg.pkgserver.dev/proposed-by'], CONTROLLER);
   t.is((await git(path.join(gitDir, 'team-a-deploy.git'), 'tag', '-l')).trim(), 'c1/web/v1');
   const described = await poll('the events in describe', async () => {

@@ -162,6 +162,7 @@ export const packageVariantSchema: Schema = kindSchema(
     downstream: arr(
       'The downstream PackageRevisions of this variant.',
       obj('A downstream PackageRevision.', { name: str('Name of the PackageRevision.'), lifecycle: str('Its lifecycle.'), revision: str('Its revision, once published.') }),
+      { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
     ),
   }),
 );

@@ -3,13 +3,15 @@
 import type { Request, Response } from 'express';
 import YAML from 'yaml';
 import type { KObject } from '../api/meta.ts';
-import { badRequest, fieldErr, gone, invalid, methodNotSupported, StatusError, unsupportedMediaType, unprocessable, type FieldError, type Status } from './errors.ts';
+import { badRequest, fieldErr, forbidden, gone, invalid, notFound, StatusError, unprocessable, unsupportedMediaType, type FieldError, type Status } from './errors.ts';
 import { mediaType, negotiateRendering, type Rendering } from './negotiate.ts';
 import { applyPatch, patchType } from './patch/index.ts';
 import { decodeEnvelope, ProtobufDecodeError } from './protobuf.ts';
 import { ExpiredError } from '../storage/store/cacher.ts';
-import type { FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
+import type { DeleteOptions, FieldValidation, ListResult, RESTStorage } from './registry/generic.ts';
+import { apply as applyConfiguration, ApplyConflictError, ApplyInvalidError, managedFieldsOf } from './apply/index.ts';
 import { gv, type RequestContext } from './registry/types.ts';
+import { forbiddenMessage } from './authz/types.ts';
 import { MappedList, partialObjectMetadata, table, type IncludeObject } from './table.ts';
 import { checkBounds, decodeText, DEFAULT_MAX_DECODED_BYTES } from './decode.ts';
 
@@ -36,6 +38,7 @@ export interface HandlerOptions {
 }
 
 const BODY_TYPES = ['application/json', 'application/yaml'];
+const APPLY_PATCH = 'application/apply-patch+yaml';
 const PROTOBUF = 'application/vnd.kubernetes.protobuf';
 
 // ---------------------------------------------------------------- request decoding
@@ -249,6 +252,47 @@ function renderList(reg: RESTStorage, l: ListResult, r: Rendering, q: URLSearchP
   return { apiVersion: gv(reg.def), kind: reg.def.listKind, metadata: meta, items: l.items };
 }
 
+/** DeleteOptions from the body (JSON) and the query, validated as kube does. */
+function deleteOptions(req: Request, info: RequestInfo, ctx: RequestContext): DeleteOptions {
+  let options: Record<string, any> = {};
+  // only JSON's own whitespace is trimmed (String.trim would also drop a byte-order mark)
+  const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '') : '';
+  if (raw) {
+    try {
+      options = JSON.parse(raw);
+    } catch (e) {
+      throw badRequest(`the DeleteOptions body could not be decoded: ${(e as Error).message}`);
+    }
+    checkBounds(options);
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw badRequest('DeleteOptions must be a JSON object');
+    const problem = deleteOptionsTypeProblem(options);
+    if (problem) throw badRequest(`the DeleteOptions body could not be decoded: ${problem}`);
+    if ((options.kind !== undefined && options.kind !== 'DeleteOptions') || (options.apiVersion !== undefined && !['v1', 'meta.k8s.io/v1'].includes(options.apiVersion)))
+      throw badRequest(`the DeleteOptions body could not be decoded: ${options.apiVersion ?? ''}, Kind=${options.kind ?? ''} cannot be converted to DeleteOptions`);
+  }
+  // the same options in the query (kube's parameter codec): typed, 400 when they do not parse
+  const q = info.query;
+  if (q.has('gracePeriodSeconds') && !/^-?\d+$/.test(q.get('gracePeriodSeconds')!)) throw badRequest(`invalid value for gracePeriodSeconds: "${q.get('gracePeriodSeconds')}" is not an integer`);
+  if (q.has('gracePeriodSeconds') && !Number.isSafeInteger(Number(q.get('gracePeriodSeconds')))) throw badRequest(`invalid value for gracePeriodSeconds: "${q.get('gracePeriodSeconds')}" is out of range`);
+  if (q.has('orphanDependents') && !['true', 'false', '1', '0', 'True', 'False', 'TRUE', 'FALSE', 't', 'f', 'T', 'F'].includes(q.get('orphanDependents')!))
+    throw badRequest(`invalid value for orphanDependents: "${q.get('orphanDependents')}" is not a boolean`);
+  const orphanDependents = options.orphanDependents ?? (q.has('orphanDependents') ? /^(true|1|t)$/i.test(q.get('orphanDependents')!) : undefined);
+  if (orphanDependents !== undefined && (options.propagationPolicy ?? q.get('propagationPolicy')))
+    throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.invalid('propagationPolicy', options.propagationPolicy ?? q.get('propagationPolicy'), 'orphanDependents and deletionPropagation cannot be both set')]);
+  const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : [], 'DeleteOptions');
+  const propagationPolicy = options.propagationPolicy ?? info.query.get('propagationPolicy') ?? (orphanDependents === true ? 'Orphan' : undefined);
+  if (propagationPolicy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagationPolicy))
+    throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.notSupported('propagationPolicy', propagationPolicy, ['Foreground', 'Background', 'Orphan'])]);
+  return { dryRun: runDry, preconditions: options.preconditions, propagationPolicy };
+}
+
+/** An error of the apply module as the API reports it: 409 Conflict with kube's causes, 400 for a configuration that cannot be typed. */
+function applyStatus(e: unknown): unknown {
+  if (e instanceof ApplyConflictError) return new StatusError(409, 'Conflict', e.message, { causes: e.causes });
+  if (e instanceof ApplyInvalidError) return badRequest(e.message);
+  return e;
+}
+
 // ---------------------------------------------------------------- verbs
 
 export class ResourceHandlers {
@@ -315,10 +359,10 @@ export class ResourceHandlers {
 
   async patch(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     const ct = mediaType(req.headers['content-type']);
-    if (ct === 'application/apply-patch+yaml')
-      throw unsupportedMediaType(ct, ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json']);
+    if (ct === APPLY_PATCH) return this.apply(req, res, info, ctx);
     const type = patchType(ct);
     validateFieldManager(info.query, 'PatchOptions');
+    if (info.query.has('force')) throw invalidOption('PatchOptions', fieldErr.forbidden('force', 'may not be specified for non-apply patch'));
     const { body: patch } = decodeBody(req, () => true, []);
     const mode = fieldValidation(info.query, 'PatchOptions');
     let warnings: string[] = [];
@@ -344,41 +388,137 @@ export class ResourceHandlers {
   }
 
   async delete(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
-    let options: Record<string, any> = {};
-    // only JSON's own whitespace is trimmed (String.trim would also drop a byte-order mark)
-    const raw = Buffer.isBuffer(req.body) ? req.body.toString('utf8').replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, '') : '';
-    if (raw) {
-      try {
-        options = JSON.parse(raw);
-      } catch (e) {
-        throw badRequest(`the DeleteOptions body could not be decoded: ${(e as Error).message}`);
-      }
-      checkBounds(options);
-      if (typeof options !== 'object' || options === null || Array.isArray(options)) throw badRequest('DeleteOptions must be a JSON object');
-      const problem = deleteOptionsTypeProblem(options);
-      if (problem) throw badRequest(`the DeleteOptions body could not be decoded: ${problem}`);
-      if ((options.kind !== undefined && options.kind !== 'DeleteOptions') || (options.apiVersion !== undefined && !['v1', 'meta.k8s.io/v1'].includes(options.apiVersion)))
-        throw badRequest(`the DeleteOptions body could not be decoded: ${options.apiVersion ?? ''}, Kind=${options.kind ?? ''} cannot be converted to DeleteOptions`);
-    }
-    // the same options in the query (kube's parameter codec): typed, 400 when they do not parse
-    const q = info.query;
-    if (q.has('gracePeriodSeconds') && !/^-?\d+$/.test(q.get('gracePeriodSeconds')!)) throw badRequest(`invalid value for gracePeriodSeconds: "${q.get('gracePeriodSeconds')}" is not an integer`);
-    if (q.has('gracePeriodSeconds') && !Number.isSafeInteger(Number(q.get('gracePeriodSeconds')))) throw badRequest(`invalid value for gracePeriodSeconds: "${q.get('gracePeriodSeconds')}" is out of range`);
-    if (q.has('orphanDependents') && !['true', 'false', '1', '0', 'True', 'False', 'TRUE', 'FALSE', 't', 'f', 'T', 'F'].includes(q.get('orphanDependents')!))
-      throw badRequest(`invalid value for orphanDependents: "${q.get('orphanDependents')}" is not a boolean`);
-    const orphanDependents = options.orphanDependents ?? (q.has('orphanDependents') ? /^(true|1|t)$/i.test(q.get('orphanDependents')!) : undefined);
-    if (orphanDependents !== undefined && (options.propagationPolicy ?? q.get('propagationPolicy')))
-      throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.invalid('propagationPolicy', options.propagationPolicy ?? q.get('propagationPolicy'), 'orphanDependents and deletionPropagation cannot be both set')]);
-    const runDry = ctx.dryRun || dryRun(Array.isArray(options.dryRun) ? options.dryRun : [], 'DeleteOptions');
-    const propagationPolicy = options.propagationPolicy ?? info.query.get('propagationPolicy') ?? (orphanDependents === true ? 'Orphan' : undefined);
-    if (propagationPolicy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagationPolicy))
-      throw invalid('DeleteOptions', 'meta.k8s.io', '', [fieldErr.notSupported('propagationPolicy', propagationPolicy, ['Foreground', 'Background', 'Orphan'])]);
-    const { obj } = await this.reg.delete(info.namespace, info.name!, { dryRun: runDry, preconditions: options.preconditions, propagationPolicy }, { ...ctx, dryRun: runDry });
+    const opts = deleteOptions(req, info, ctx);
+    const { obj } = await this.reg.delete(info.namespace, info.name!, opts, { ...ctx, dryRun: opts.dryRun });
     send(res, 200, obj);
   }
 
-  deleteCollection(): never {
-    throw methodNotSupported(this.reg.gr, 'deletecollection');
+  /**
+   * DELETE on the collection (kube's deletecollection): lists the objects the label and field
+   * selectors match, then deletes each exactly as a single DELETE with the same DeleteOptions
+   * would (its strategy's refusals, finalizers, propagationPolicy, dryRun). Answers the list of
+   * the objects deleted (or marked for deletion); when some were refused, the first refusal's
+   * Status, its message naming every refused object (kube stops at the first error).
+   */
+  async deleteCollection(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    const q = info.query;
+    validateListOptions(q, false);
+    const opts = deleteOptions(req, info, ctx);
+    const l = await this.reg.list(info.namespace, {
+      labelSelector: q.get('labelSelector') ?? undefined,
+      fieldSelector: q.get('fieldSelector') ?? undefined,
+      resourceVersion: q.get('resourceVersion') ?? undefined,
+      resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+    });
+    const deleted: KObject[] = [];
+    const refused: { name: string; err: StatusError }[] = [];
+    for (const o of l.items) {
+      try {
+        deleted.push((await this.reg.delete(o.metadata.namespace, o.metadata.name!, opts, { ...ctx, dryRun: opts.dryRun })).obj);
+      } catch (e) {
+        if (e instanceof StatusError && e.code === 404) continue; // gone since the list
+        if (!(e instanceof StatusError)) throw e;
+        refused.push({ name: o.metadata.name!, err: e });
+      }
+    }
+    if (refused.length) {
+      const first = refused[0].err;
+      const message = refused.length === 1 ? first.message : `${refused.length} of ${l.items.length} objects were not deleted: ${refused.map((r) => r.err.message).join('; ')}`;
+      throw new StatusError(first.code, first.reason, message, {
+        ...(first.details ?? {}),
+        causes: refused.map((r) => ({ reason: r.err.reason, message: r.err.message, field: r.name })),
+      });
+    }
+    send(res, 200, { apiVersion: gv(this.reg.def), kind: this.reg.def.listKind, metadata: { resourceVersion: String(this.reg.revision()) }, items: deleted });
+  }
+
+  // ---------------------------------------------------------------- server-side apply
+
+  /**
+   * PATCH application/apply-patch+yaml: server-side apply (./apply). Creates the object when it
+   * does not exist (not through a subresource); conflicts are 409 with kube's message and causes;
+   * an apply that changes nothing writes nothing (same resourceVersion).
+   */
+  private async apply(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
+    const q = info.query;
+    const def = this.reg.def;
+    const manager = q.get('fieldManager') ?? '';
+    const errs: FieldError[] = [];
+    if (!manager) errs.push(fieldErr.required('fieldManager', 'is required for apply patch'));
+    if (errs.length) throw invalid('PatchOptions', 'meta.k8s.io', '', errs);
+    validateFieldManager(q, 'PatchOptions');
+    const forceText = q.get('force');
+    if (forceText !== null && !/^(true|false|1|0|t|f|)$/i.test(forceText)) throw badRequest(`invalid value for force: "${forceText}" is not a boolean`);
+    const force = forceText !== null && /^(true|1|t|)$/i.test(forceText);
+    const { body } = decodeBody(req, () => true, []);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('error decoding YAML: the apply configuration must be an object');
+    const applied = body as KObject;
+    const version = gv(def);
+    if (applied.apiVersion !== version)
+      throw badRequest(`Incorrect version specified in apply patch. Specified patch version: ${typeof applied.apiVersion === 'string' ? applied.apiVersion : ''}, expected: ${version}`);
+    if (applied.kind !== def.kind) throw badRequest(`invalid object type: ${version}, Kind=${typeof applied.kind === 'string' ? applied.kind : ''}`);
+    checkMetadataTypes(def, applied);
+    const warnings = this.reg.decodeFields(applied, fieldValidation(q, 'PatchOptions'));
+    this.reg.checkSize?.(applied); // a configuration too large to store is refused before the merge's work
+    const opts = { type: this.reg.applyType(), force, subresource: info.subresource, resetFields: this.reg.resetFields(info.subresource), apiVersion: version };
+    const actx: RequestContext = { ...ctx, fieldManager: manager };
+    const run = <T>(fn: () => T): T => {
+      try {
+        return fn();
+      } catch (e) {
+        throw applyStatus(e);
+      }
+    };
+    for (let attempt = 0; ; attempt++) {
+      let current: KObject | undefined;
+      try {
+        current = await this.reg.get(info.namespace, info.name!);
+      } catch (e) {
+        if (!(e instanceof StatusError && e.code === 404)) throw e;
+      }
+      if (!current) {
+        // kube creates through the main resource only; a subresource of a missing object is 404
+        if (info.subresource || !def.verbs.includes('create')) throw notFound(this.reg.gr, info.name!);
+        // an apply that creates is authorized as a create too, as kube-apiserver does
+        if (ctx.authorize) {
+          const attrs = { verb: 'create', apiGroup: def.group, resource: def.plural, ...(def.namespaced ? { namespace: info.namespace } : {}), name: info.name };
+          if (!(await ctx.authorize(attrs))) throw forbidden(this.reg.gr, info.name!, forbiddenMessage({ ...attrs, apiVersion: def.version, user: ctx.user, resourceRequest: true }));
+        }
+        const r = run(() => applyConfiguration(undefined, [], applied, manager, opts));
+        const obj = r.object as KObject;
+        obj.metadata ??= {};
+        if (obj.metadata.name !== undefined && obj.metadata.name !== info.name)
+          throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${info.name})`);
+        obj.metadata.name = info.name;
+        try {
+          const created = await this.reg.create(info.namespace, obj, { ...actx, appliedManagedFields: r.managedFields });
+          this.warn(res, warnings);
+          return send(res, 201, created);
+        } catch (e) {
+          // created by someone else meanwhile: apply to it
+          if (e instanceof StatusError && e.reason === 'AlreadyExists' && attempt < 3) continue;
+          throw e;
+        }
+      }
+      try {
+        const updated = await this.reg.update(
+          info.namespace,
+          info.name!,
+          (live) => {
+            const r = run(() => applyConfiguration(live, managedFieldsOf(live), applied, manager, opts));
+            return { obj: r.object as KObject, managedFields: r.managedFields };
+          },
+          actx,
+          info.subresource,
+        );
+        this.warn(res, warnings);
+        return send(res, 200, updated);
+      } catch (e) {
+        // deleted meanwhile: the apply creates it
+        if (e instanceof StatusError && e.code === 404 && !info.subresource && attempt < 3) continue;
+        throw e;
+      }
+    }
   }
 
   private warn(res: Response, warnings: string[]): void {

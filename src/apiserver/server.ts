@@ -563,11 +563,13 @@ export class APIServer {
     const METHOD_VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
     const methodVerb = METHOD_VERBS[req.method];
     if (methodVerb && !subresource && (name || methodVerb === 'create') && !def.verbs.includes(methodVerb)) throw methodNotSupported(reg.gr, methodVerb);
+    if (req.method === 'DELETE' && !name && !def.verbs.includes('deletecollection')) throw methodNotSupported(reg.gr, 'deletecollection');
     const optionsKind = OPTIONS_KINDS[req.method];
     const authorizer = this.opts.authorizer;
     const ctx: RequestContext = {
       user,
       dryRun: optionsKind ? dryRun(q.getAll('dryRun'), optionsKind) : false,
+      fieldManager: q.get('fieldManager') || managerFromUserAgent(header(req, 'user-agent') ?? ''),
       authorize: async (a) => (await authorizer.authorize({ ...a, user, apiVersion: version, resourceRequest: true })).decision === 'allow',
     };
 
@@ -584,7 +586,7 @@ export class APIServer {
         if (!name) throw methodNotSupported(reg.gr, 'patch');
         return handlers.patch(req, res, info, ctx);
       case 'DELETE':
-        if (!name) return handlers.deleteCollection();
+        if (!name) return handlers.deleteCollection(req, res, info, ctx);
         if (subresource) throw methodNotSupported(reg.gr, 'delete');
         return handlers.delete(req, res, info, ctx);
       default:
@@ -608,6 +610,20 @@ const VERSION_INFO = (() => {
   };
 })();
 
+
+/**
+ * kube's default field manager (managerOrUserAgent): the User-Agent up to its first '/', without
+ * unprintable characters, at most 128 bytes ("kubectl/v1.33.0 (linux/amd64) …" → "kubectl").
+ */
+export function managerFromUserAgent(ua: string): string {
+  let out = '';
+  for (const ch of ua.split('/')[0]) {
+    if (/[\p{C}]/u.test(ch) || (/\p{Z}/u.test(ch) && ch !== ' ')) continue;
+    if (Buffer.byteLength(out + ch) > 128) break;
+    out += ch;
+  }
+  return out;
+}
 
 const header = (req: Request, name: string): string | undefined => {
   const v = req.headers[name];

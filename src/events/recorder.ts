@@ -259,7 +259,7 @@ export interface EventStore {
 
 /** Standalone: Events written through the server's Event registry, as `user` (a system identity). */
 export function storeEventRecorder(events: EventStore, opts: RecorderOptions & { user: UserInfo }): EventRecorder {
-  const ctx: RequestContext = { user: opts.user, dryRun: false };
+  const ctx: RequestContext = { user: opts.user, dryRun: false, fieldManager: 'pkgserver-event-recorder' };
   return new SinkRecorder(
     {
       create: async (ev) => (await events.create(ev.metadata.namespace, ev, ctx)) as CoreEvent,

@@ -148,6 +148,20 @@ function printManager(m: Manager): string {
   return s;
 }
 
+/**
+ * The field sets of frozen FieldsV1 values (stored objects are: the registry freezes what it
+ * decodes), parsed once: an update reads the same stored entries several times, and every write
+ * to an object reads its entries again. Field sets are never changed in place here.
+ */
+const parsedFieldsV1 = new WeakMap<object, FieldSet>();
+
+function fieldSetOf(f: FieldsV1): FieldSet {
+  if (typeof f !== 'object' || f === null || !Object.isFrozen(f)) return FieldSet.fromFieldsV1(f);
+  let set = parsedFieldsV1.get(f);
+  if (!set) parsedFieldsV1.set(f, (set = FieldSet.fromFieldsV1(f)));
+  return set;
+}
+
 function decode(entries: ManagedFieldsEntry[] | undefined): Map<string, Manager> {
   const out = new Map<string, Manager>();
   for (const [i, e] of (entries ?? []).entries()) {
@@ -159,7 +173,7 @@ function decode(entries: ManagedFieldsEntry[] | undefined): Map<string, Manager>
     if (e.fieldsType !== 'FieldsV1') throw bad(`invalid fieldsType ${JSON.stringify(e.fieldsType)} in managed fields entry ${i}`);
     let set: FieldSet;
     try {
-      set = e.fieldsV1 === undefined ? new FieldSet() : FieldSet.fromFieldsV1(e.fieldsV1);
+      set = e.fieldsV1 === undefined ? new FieldSet() : fieldSetOf(e.fieldsV1);
     } catch (err) {
       if (err instanceof FieldsV1Error) throw bad(`error decoding versioned set from entry ${i}: ${err.message}`);
       throw err;

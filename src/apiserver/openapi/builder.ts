@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Schema } from '../../api/schema.ts';
 import { gv, servedSubresources, type ResourceDef } from '../registry/types.ts';
 
-export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'];
+export const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
 
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 
@@ -110,6 +110,16 @@ function operations(r: ResourceDef, ref: RefStyle) {
     },
     parameters: [...nsParams, P.pretty],
   };
+  if (r.verbs.includes('deletecollection'))
+    paths[base].delete = {
+      tags: tag,
+      description: `delete collection of ${K}`,
+      operationId: `deletecollection${r.namespaced ? 'Namespaced' : ''}${K}`,
+      parameters: [P.continue, P.dryRun, P.fieldSelector, P.gracePeriodSeconds, P.labelSelector, P.limit, P.propagationPolicy, P.resourceVersion, P.resourceVersionMatch, P.timeoutSeconds],
+      requestBody: { content: json({ $ref: ref(`${META}.DeleteOptions`) }) },
+      responses: ok(listRef),
+      ...ext('deletecollection'),
+    };
   const item = (suffix: string, what: string, withDelete: boolean) => {
     const opId = (verb: string) => `${verb}${r.namespaced ? 'Namespaced' : ''}${K}${what}`;
     const p: Record<string, unknown> = {

@@ -65,7 +65,7 @@ export function eventResource(): ResourceDef {
     namespaced: true,
     schema: eventSchema,
     subresources: {},
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
     description: 'Event is a report of an event somewhere in the cluster.',
     columns: [
       { name: 'Last Seen', type: 'string', description: 'The time at which the most recent occurrence of this event was recorded.', priority: 0, cell: (o) => lastSeen(ev(o)) },

@@ -27,6 +27,8 @@ import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSele
 import { applyDefaults, dns1123SubdomainError, prune, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
 import { holds, runHolding } from '../../util/held.ts';
+import { fromOpenAPI, managedFieldsOf, update as trackUpdate, type ManagedFieldsEntry, type OpenAPISchema, type TypeNode } from '../apply/index.ts';
+import type { Schema } from '../../api/schema.ts';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -81,6 +83,11 @@ export interface Mutation {
   obj: KObject;
   /** a resourceVersion the caller requires the stored object to have (PUT, or a patch that sets it) */
   precondition?: string;
+  /**
+   * managedFields a server-side apply computed for `obj` (the apply handler): stored as they are
+   * instead of recording the write as an `Update`; an apply that changes nothing writes nothing.
+   */
+  managedFields?: ManagedFieldsEntry[];
 }
 
 const MAX_UPDATE_ATTEMPTS = 16;
@@ -121,6 +128,91 @@ export interface RESTStorage {
   update(ns: string | undefined, name: string, mutate: (current: KObject) => Mutation | Promise<Mutation>, ctx: RequestContext, sub?: string): Promise<KObject>;
   delete(ns: string | undefined, name: string, opts: DeleteOptions, ctx: RequestContext): Promise<{ obj: KObject; deleted: boolean }>;
   decodeFields(obj: KObject, mode: FieldValidation): string[];
+  /** The object's type for server-side apply (src/apiserver/apply), from the schema. */
+  applyType(): TypeNode;
+  /** The reset fields of the main resource (sub undefined) or of a subresource (see SubresourceStrategy.writes). */
+  resetFields(sub?: string): string[][];
+  /** 413 for an object larger than the storage keeps (an applied configuration is checked before it is merged) */
+  checkSize?(o: KObject): void;
+}
+
+/** The manager of a write without one (the server's own writes). */
+export const DEFAULT_FIELD_MANAGER = 'pkgserver';
+
+/** ObjectMeta fields a write may set (others are the system's): what a subresource resets of metadata. */
+const WRITABLE_METADATA = ['labels', 'annotations', 'finalizers', 'ownerReferences'];
+
+/**
+ * The fields of an object a write through a subresource does not change: every field of the
+ * schema outside `writes` (apiVersion and kind aside; of metadata, the writable fields only).
+ */
+export function resetFieldsFor(schema: Schema, writes: string[][]): string[][] {
+  const out: string[][] = [];
+  const walk = (s: Schema | undefined, prefix: string[], keep: string[][]) => {
+    const props = prefix.length === 1 && prefix[0] === 'metadata' ? WRITABLE_METADATA : Object.keys(s?.properties ?? {});
+    for (const k of props) {
+      if (prefix.length === 0 && (k === 'apiVersion' || k === 'kind')) continue;
+      const under = keep.filter((p) => p[0] === k);
+      if (under.length === 0 && prefix.length === 0 && k === 'metadata') out.push(...WRITABLE_METADATA.map((m) => ['metadata', m]));
+      else if (under.length === 0) out.push([...prefix, k]);
+      else if (!under.some((p) => p.length === 1)) walk(s?.properties?.[k], [...prefix, k], under.map((p) => p.slice(1)));
+    }
+  };
+  walk(schema, [], writes);
+  return out;
+}
+
+/**
+ * Records a non-apply write in metadata.managedFields (kube's field manager): the fields that
+ * changed from `old` (undefined: a create) go to `manager`'s `Update` entry. managedFields the
+ * client sent in `next` replace the stored ones, as kube lets a client rewrite them.
+ */
+export function recordManagedFields(storage: Pick<RESTStorage, 'applyType' | 'resetFields'>, next: KObject, old: KObject | undefined, manager: string, sub?: string, cache?: Map<string, ManagedFieldsEntry[]>): void {
+  const type = storage.applyType();
+  // A create's entry depends on the object's shape only (shapeOf): objects of one shape (the
+  // thousands of revisions a repository sync creates) share the computed field set
+  const key = cache && old === undefined && next.metadata.managedFields === undefined ? `${manager}\u0000${sub ?? ''}\u0000${shapeOf(next, type)}` : undefined;
+  const hit = key !== undefined ? cache!.get(key) : undefined;
+  if (hit) {
+    const now = timestamp();
+    setManagedFields(next, hit.map((e) => ({ ...e, time: now, fieldsV1: structuredClone(e.fieldsV1) })));
+    return;
+  }
+  const r = trackUpdate(old, next, managedFieldsOf(old), manager, { type, subresource: sub, resetFields: storage.resetFields(sub) });
+  setManagedFields(next, r.managedFields);
+  if (key !== undefined) {
+    if (cache!.size >= SHAPE_CACHE_SIZE) cache!.clear();
+    cache!.set(key, structuredClone(r.managedFields));
+  }
+}
+
+const SHAPE_CACHE_SIZE = 512;
+
+/**
+ * What decides the field set of a value of type `t` (two values of one shape have the same
+ * fields): map keys, the key fields of map-list items, set-list values, and whether each value is
+ * null, a scalar or a container; not the scalars' values (nor atomic lists' or maps' contents).
+ */
+export function shapeOf(v: unknown, t: TypeNode): string {
+  if (v === null) return 'n';
+  if (Array.isArray(v)) {
+    if (t.kind === 'list' && t.listType === 'map')
+      return `[${v.map((item) => (item !== null && typeof item === 'object' && !Array.isArray(item) ? `${JSON.stringify(t.keys.map((k) => (item as Record<string, unknown>)[k] ?? null))}${shapeOf(item, t.elementType)}` : JSON.stringify(item))).join(',')}]`;
+    if (t.kind === 'list' && t.listType === 'set') return JSON.stringify(v);
+    return v.length ? 'a' : 'a0';
+  }
+  if (typeof v === 'object') {
+    if (t.kind === 'map' && t.atomic) return Object.keys(v).length ? 'm' : 'm0';
+    let s = '{';
+    for (const [k, child] of Object.entries(v)) s += `${JSON.stringify(k)}:${shapeOf(child, t.kind === 'map' ? (t.fields.get(k) ?? t.elementType) : t)},`;
+    return `${s}}`;
+  }
+  return 's';
+}
+
+function setManagedFields(o: KObject, entries: ManagedFieldsEntry[] | undefined): void {
+  if (entries?.length) o.metadata.managedFields = entries as unknown as KObject['metadata']['managedFields'];
+  else delete o.metadata.managedFields;
 }
 
 /**
@@ -194,7 +286,7 @@ export class Registry implements RESTStorage {
    * The object as it would be stored must fit the bound (checked after decoding, defaulting and
    * patching, before any side effect): 413, as etcd refuses a too large value.
    */
-  private checkSize(o: KObject): void {
+  checkSize(o: KObject): void {
     const limit = this.opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
     const size = Buffer.byteLength(JSON.stringify(o));
     if (size > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${o.metadata.name ?? ''}" (${size} bytes encoded)`);
@@ -207,6 +299,24 @@ export class Registry implements RESTStorage {
 
   decodeFields(obj: KObject, mode: FieldValidation): string[] {
     return decodeFields(this.def, obj, mode);
+  }
+
+  private typeNode?: TypeNode;
+  private readonly resets = new Map<string, string[][]>();
+  /** the managedFields of a create, by the object's shape (recordManagedFields) */
+  private readonly createShapes = new Map<string, ManagedFieldsEntry[]>();
+
+  applyType(): TypeNode {
+    return (this.typeNode ??= fromOpenAPI(this.def.schema as OpenAPISchema));
+  }
+
+  resetFields(sub?: string): string[][] {
+    let r = this.resets.get(sub ?? '');
+    if (!r) {
+      r = sub ? resetFieldsFor(this.def.schema, this.def.subresources[sub]?.writes ?? [[sub]]) : this.def.subresources.status ? [['status']] : [];
+      this.resets.set(sub ?? '', r);
+    }
+    return r;
   }
 
   // ---------------------------------------------------------------- reads
@@ -473,6 +583,9 @@ export class Registry implements RESTStorage {
     if (!ctx.mirror) this.def.strategy.prepareForCreate?.(obj, ctx);
     applyDefaults(obj, this.def.schema);
     await this.validate(obj, undefined, ctx);
+    this.checkSize(obj); // before the managedFields are computed: a huge object is refused at once
+    if (ctx.appliedManagedFields) setManagedFields(obj, ctx.appliedManagedFields);
+    else recordManagedFields(this, obj, undefined, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER, undefined, this.createShapes);
     this.checkSize(obj);
     return this.key(meta.namespace, meta.name!);
   }
@@ -597,7 +710,7 @@ export class Registry implements RESTStorage {
       if (!kv) throw notFound(this.gr, name);
       const current = Registry.decode(kv.value, kv.modRevision);
       seen(current);
-      const { obj, precondition } = await mutate(structuredClone(current));
+      const { obj, precondition, managedFields: applied } = await mutate(structuredClone(current));
       if (precondition !== undefined && precondition !== current.metadata.resourceVersion) throw conflict(this.gr, name, OBJECT_MODIFIED);
       if (obj.metadata?.name !== undefined && obj.metadata.name !== name)
         throw badRequest(`the name of the object (${obj.metadata.name}) does not match the name on the URL (${name})`);
@@ -605,8 +718,17 @@ export class Registry implements RESTStorage {
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       this.checkTypes(obj, current);
       const next = this.prepareUpdate(obj, current, ctx, sub);
+      if (applied) {
+        setManagedFields(next, applied);
+        // an apply that changes nothing: no write, no side effect, the same resourceVersion
+        if (isDeepStrictEqual(next, current)) return current;
+      }
       await this.validate(next, current, ctx, sub);
-      this.checkSize(next);
+      this.checkSize(next); // before the managedFields are computed: a huge object is refused at once
+      if (!applied) {
+        recordManagedFields(this, next, current, ctx.fieldManager ?? DEFAULT_FIELD_MANAGER, sub);
+        this.checkSize(next);
+      }
       if (ctx.dryRun) return isDeepStrictEqual(next, current) ? current : next;
       const finalDelete = next.metadata.deletionTimestamp && !next.metadata.finalizers?.length;
       if (!finalDelete && !ctx.mirror) await this.def.strategy.beforeUpdate?.(next, current, ctx, sub);
@@ -663,8 +785,13 @@ export class Registry implements RESTStorage {
       delete m.deletionTimestamp;
       delete m.deletionGracePeriodSeconds;
     }
-    delete m.managedFields;
-    if (o.managedFields) m.managedFields = o.managedFields;
+    // managedFields sent with the object replace the stored ones (recordManagedFields); a
+    // subresource's object is built from the stored one. The stored (frozen) list is kept when the
+    // sent one is the same: its field sets are parsed once (src/apiserver/apply)
+    if (!Array.isArray(m.managedFields) || m.managedFields.length === 0 || isDeepStrictEqual(m.managedFields, o.managedFields)) {
+      delete m.managedFields;
+      if (o.managedFields) m.managedFields = o.managedFields;
+    }
     for (const k of ['labels', 'annotations'] as const) if (m[k] && Object.keys(m[k]!).length === 0) delete m[k];
     if (m.finalizers?.length === 0) delete m.finalizers;
     applyDefaults(next, this.def.schema);

@@ -3,6 +3,7 @@
 // (through the engine's cache by commit); an update is one commit on the draft branch and bumps
 // the PackageRevision's resourceVersion. A watch is the PackageRevision's watch with files
 // attached, in order; its work stops with it, and a watcher too far behind is ended.
+import { fromOpenAPI, type OpenAPISchema, type TypeNode } from '../apply/index.ts';
 import type { Condition, KObject } from '../../api/meta.ts';
 import { validateFiles } from '../../engine/content.ts';
 import { PKG_GROUP, PKG_VERSION, packageRevisionResourcesSchema, type PackageRevision, type PackageRevisionResources } from '../../api/pkg.ts';
@@ -185,6 +186,17 @@ export class PackageRevisionResourcesStorage implements RESTStorage {
 
   decodeFields(obj: KObject, mode: FieldValidation): string[] {
     return decodeFields(this.def, obj, mode);
+  }
+
+  private typeNode?: TypeNode;
+
+  applyType(): TypeNode {
+    return (this.typeNode ??= fromOpenAPI(this.def.schema as OpenAPISchema));
+  }
+
+  /** A view: only spec.resources is written (the PackageRevision records the write, as its internal subresource). */
+  resetFields(): string[][] {
+    return [['status'], ['spec', 'packageRevID']];
   }
 
   /**

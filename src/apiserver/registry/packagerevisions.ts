@@ -104,6 +104,7 @@ function validateUpdate(pr: PackageRevision, old: PackageRevision, user: string,
 
 /** The approval subresource changes spec.lifecycle only. */
 const approvalSubresource = (repos: RepositoryLookup): SubresourceStrategy => ({
+  writes: [['spec', 'lifecycle']],
   prepareForUpdate(obj, old) {
     const next = structuredClone(old) as PackageRevision;
     const lifecycle = (obj as PackageRevision).spec?.lifecycle;
@@ -189,7 +190,7 @@ export function packageRevisionResource(deps: PackageRevisionDeps): ResourceDef 
       // PackageRevisionResources writes go through here: same lock, same resourceVersion
       [RESOURCES_SUBRESOURCE]: { internal: true, prepareForUpdate: (_obj, old) => structuredClone(old) },
     },
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
     description: 'PackageRevision is one revision of one package.',
     columns: [
       { name: 'Repository', type: 'string', description: 'Repository', priority: 0, cell: (o) => id(o).repository },

@@ -52,7 +52,7 @@ export function packageVariantResource(): ResourceDef {
     namespaced: true,
     schema: packageVariantSchema,
     subresources: { status: statusSubresource },
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
     description: 'PackageVariant turns a catalog package revision into a deployment package.',
     columns: [
       { name: 'Upstream', type: 'string', description: 'Upstream package revision', priority: 0, cell: (o) => { const u = o.spec?.upstream ?? {}; return `${path(u.repository, u.realm, u.package)}@${u.revision || '*'}`; } },

@@ -84,7 +84,7 @@ export function repositoryResource(peers: (ns: string) => Iterable<KObject>, loc
     namespaced: true,
     schema: repositorySchema,
     subresources: { status: statusSubresource },
-    verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+    verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
     description: 'Repository registers a git catalog or deployment repository.',
     columns: [
       { name: 'Deployment', type: 'boolean', description: 'Deployment repository (true) or catalog (false)', priority: 0, cell: (o) => Boolean(o.spec?.deployment) },

@@ -3,6 +3,7 @@
 import type { KObject } from '../../api/meta.ts';
 import type { Schema } from '../../api/schema.ts';
 import type { FieldError } from '../errors.ts';
+import type { ManagedFieldsEntry } from '../apply/index.ts';
 
 export interface UserInfo {
   name: string;
@@ -26,6 +27,17 @@ export interface RequestContext {
    * the status it carries. Never set from a request.
    */
   mirror?: boolean;
+  /**
+   * The manager a write is recorded under in metadata.managedFields (an `Update` entry): the
+   * request's `fieldManager`, else the prefix of its User-Agent before '/' (kube's default);
+   * the controllers' own names. Default 'pkgserver'.
+   */
+  fieldManager?: string;
+  /**
+   * managedFields already computed by a server-side apply that creates (the handler's upsert):
+   * stored as they are instead of an `Update` entry. Never set but by the apply handler.
+   */
+  appliedManagedFields?: ManagedFieldsEntry[];
 }
 
 export interface PrinterColumn {
@@ -45,6 +57,12 @@ export interface SubresourceStrategy {
   /** returns the object to store, built from the request's object and the stored one */
   prepareForUpdate(obj: KObject, old: KObject, ctx: RequestContext): KObject;
   validateUpdate?(obj: KObject, old: KObject, ctx: RequestContext): FieldError[] | Promise<FieldError[]>;
+  /**
+   * The fields a write through this subresource changes, as paths of field names (default: the
+   * subresource's own name, e.g. [['status']]). Every other field of the object is a reset field
+   * of the subresource for server-side apply and managedFields (neither owned nor applied).
+   */
+  writes?: string[][];
 }
 
 export interface Strategy {

@@ -15,6 +15,14 @@ export interface ClientOptions {
   registries: (plural: string) => RESTStorage | undefined;
   authorizer: Authorizer;
   user: UserInfo;
+  /** the manager its writes are recorded under in managedFields (default: derived from the user's name) */
+  fieldManager?: string;
+}
+
+/** "system:pkgserver:controller:packagevariant" → "pkgserver-packagevariant-controller". */
+export function controllerFieldManager(user: string): string {
+  const m = /^system:pkgserver:controller:(.+)$/.exec(user);
+  return m ? `pkgserver-${m[1]}-controller` : user;
 }
 
 export class Client {
@@ -76,6 +84,7 @@ export class Client {
     const ctx: RequestContext = {
       user,
       dryRun: false,
+      fieldManager: this.opts.fieldManager ?? controllerFieldManager(user.name),
       authorize: async (a) => (await authorizer.authorize({ ...a, user, apiVersion: def.version, resourceRequest: true })).decision === 'allow',
     };
     return { storage, ctx };
