@@ -14,12 +14,14 @@ export const storeRequestDuration = new client.Histogram({
 });
 
 const TIMED = ['currentRevision', 'compactedRevision', 'get', 'list', 'create', 'createMany', 'update', 'delete', 'history', 'compact'] as const;
+/** what only some backends have (etcd): present on the wrapper exactly when the backend has it */
+const OPTIONAL = ['requestProgress', 'createIndexed', 'deleteIndexed'] as const;
 
 /** `store` with every operation but subscribe and close timed into storeRequestDuration{backend}. */
 export function instrumentStore(store: Store, backend: string): Store {
-  const timed = {} as Record<(typeof TIMED)[number], unknown>;
-  for (const op of TIMED) {
-    const fn = (store[op] as (...a: unknown[]) => Promise<unknown>).bind(store);
+  const timed = {} as Record<(typeof TIMED)[number] | (typeof OPTIONAL)[number], unknown>;
+  for (const op of [...TIMED, ...OPTIONAL.filter((o) => typeof store[o] === 'function')]) {
+    const fn = (store[op] as unknown as (...a: unknown[]) => Promise<unknown>).bind(store);
     const labels = { backend, operation: op };
     // the backend's own promise is returned, so that a caller resumes exactly when it would
     // without the timer (an extra await here changed the interleaving of concurrent requests)
@@ -32,7 +34,8 @@ export function instrumentStore(store: Store, backend: string): Store {
   }
   return {
     ...(timed as Pick<Store, (typeof TIMED)[number]>),
-    subscribe: (listener) => store.subscribe(listener),
+    ...(timed as Pick<Store, (typeof OPTIONAL)[number]>),
+    subscribe: (listener, onGap) => store.subscribe(listener, onGap),
     close: () => store.close(),
   };
 }

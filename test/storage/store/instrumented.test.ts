@@ -28,3 +28,27 @@ test('every operation is timed under its backend and operation; errors too', asy
   off();
   t.deepEqual(seen, ['DELETE a']);
 });
+
+test("a backend's optional operations (etcd's) and the subscription's gap callback pass through; absent ones stay absent", async (t) => {
+  const inner = SqliteStore.open(':memory:');
+  t.teardown(() => inner.close());
+  t.is(instrumentStore(inner, 'sqlite').requestProgress, undefined);
+  t.is(instrumentStore(inner, 'sqlite').createIndexed, undefined);
+  const calls: string[] = [];
+  let gapCallback: unknown;
+  const remote = Object.assign(Object.create(inner) as typeof inner, {
+    requestProgress: async (ms: number) => (calls.push(`progress ${ms}`), 7),
+    createIndexed: async (key: string, value: Buffer, indexKeys: string[]) => (calls.push(`createIndexed ${key} ${indexKeys.join(',')}`), inner.create(key, value)),
+    deleteIndexed: async (key: string, rev: number, indexKeys: string[]) => (calls.push(`deleteIndexed ${key} ${indexKeys.join(',')}`), inner.delete(key, rev)),
+    subscribe: (listener: Parameters<typeof inner.subscribe>[0], onGap?: (err: unknown) => void) => ((gapCallback = onGap), inner.subscribe(listener)),
+  });
+  const store = instrumentStore(remote, 'test-remote');
+  t.is(await store.requestProgress!(5), 7);
+  const kv = await store.createIndexed!('a', Buffer.from('1'), ['/index/a']);
+  await store.deleteIndexed!('a', kv.modRevision, ['/index/a']);
+  const onGap = () => undefined;
+  store.subscribe(() => undefined, onGap)();
+  t.is(gapCallback, onGap);
+  t.deepEqual(calls, ['progress 5', 'createIndexed a /index/a', 'deleteIndexed a /index/a']);
+  t.is(await count('test-remote', 'createIndexed'), 1);
+});
