@@ -11,17 +11,11 @@ import type { KObject } from '../src/api/meta.ts';
 import { CacheTooOldError, Cacher, CacherSet } from '../src/storage/store/cacher.ts';
 import { EtcdStore } from '../src/storage/store/etcd.ts';
 import { SqliteStore } from '../src/storage/store/sqlite.ts';
-import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
+import { useEtcd } from './helpers/etcd.ts';
 import { HttpClient } from './helpers/http.ts';
 import { adminTLS, startServer } from './helpers/server.ts';
 
-let etcd: EtcdHandle;
-test.before(async () => {
-  etcd = await startEtcd();
-});
-test.after.always(async () => {
-  await etcd?.stop();
-});
+const etcdMember = useEtcd(test);
 
 let prefixes = 0;
 const decode = (value: Buffer, revision: number): KObject => {
@@ -33,8 +27,8 @@ const obj = (name: string, n: number) => Buffer.from(JSON.stringify({ apiVersion
 
 async function replicas() {
   const prefix = `/pkgserver-cacher-test/${process.pid}-${++prefixes}/`;
-  const a = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
-  const b = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+  const a = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
+  const b = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
   const set = new CacherSet(b);
   const cacher = set.add(new Cacher('objs/', decode));
   await set.start();
@@ -102,7 +96,7 @@ test.serial('progress notifications advance the cache over writes outside its pr
   const r = await replicas();
   try {
     // a write elsewhere in etcd: no event of ours, but the cache must still reach that revision
-    const other = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix: `/pkgserver-cacher-other/${process.pid}/` });
+    const other = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: `/pkgserver-cacher-other/${process.pid}/` });
     const kv = await other.create('z', obj('z', 1));
     await other.close();
     t.true(r.cacher.revision < kv.modRevision);
@@ -172,13 +166,13 @@ test('on SQLite nothing waits: the cache is current when the write returns', asy
 
 test.serial('a server on etcd: a write made directly in etcd is read at once (consistent read); a resourceVersion from the future is a 504 after a bounded wait', async (t) => {
   const prefix = `/pkgserver-cacher-server/${process.pid}/`;
-  const server = await startServer({ args: ['--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', prefix] });
+  const server = await startServer({ args: ['--storage-backend=etcd3', '--etcd-servers', etcdMember().endpoint, '--etcd-prefix', prefix] });
   t.teardown(() => server.stop());
   const http = new HttpClient(server.url, adminTLS(server));
   const NSS = '/api/v1/namespaces';
   t.is((await http.request('POST', NSS, { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'direct' } } })).status, 201);
   // another replica's write: a second store on the same prefix writes a copy under another name
-  const other = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+  const other = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
   t.teardown(() => other.close());
   const keys = (await other.list('/registry/')).items.map((kv) => kv.key);
   const nsKey = keys.find((k) => k.endsWith('/direct'))!;

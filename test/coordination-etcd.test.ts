@@ -5,20 +5,14 @@ import test from 'ava';
 import { RevisionAllocator, StoreLocks } from '../src/storage/store/coordination.ts';
 import { EtcdStore } from '../src/storage/store/etcd.ts';
 import { KeyExistsError, type StoreEvent } from '../src/storage/store/interface.ts';
-import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
+import { useEtcd } from './helpers/etcd.ts';
 
-let etcd: EtcdHandle;
-test.before(async () => {
-  etcd = await startEtcd();
-});
-test.after.always(async () => {
-  await etcd?.stop();
-});
+const etcdMember = useEtcd(test);
 
 let prefixes = 0;
 async function stores(n: number): Promise<EtcdStore[]> {
   const prefix = `/pkgserver-coord-test/${process.pid}-${++prefixes}/`;
-  return Promise.all(Array.from({ length: n }, () => EtcdStore.open({ endpoints: [etcd.endpoint], prefix })));
+  return Promise.all(Array.from({ length: n }, () => EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix })));
 }
 const closeAll = (ss: EtcdStore[]) => Promise.all(ss.map((s) => s.close()));
 

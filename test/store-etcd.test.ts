@@ -13,22 +13,16 @@ import { Etcd3 } from 'etcd3';
 import { generateCA, issueClientCert, issueServingCert } from '../src/cli/pki.ts';
 import { EtcdStore, type EtcdStoreOptions } from '../src/storage/store/etcd.ts';
 import { KeyExistsError, KeyNotFoundError, RevisionCompactedError, type StoreEvent } from '../src/storage/store/interface.ts';
-import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
+import { startEtcd, useEtcd } from './helpers/etcd.ts';
 import { Kubectl } from './helpers/kubectl.ts';
 import { ROOT, startServer } from './helpers/server.ts';
 import { storeConformance } from './helpers/store-conformance.ts';
 
-let etcd: EtcdHandle;
-test.before(async () => {
-  etcd = await startEtcd();
-});
-test.after.always(async () => {
-  await etcd?.stop();
-});
+const etcdMember = useEtcd(test);
 
 let prefixes = 0;
 const freshPrefix = () => `/pkgserver-test/${process.pid}-${++prefixes}/`;
-const open = (opts: Partial<EtcdStoreOptions> = {}) => EtcdStore.open({ endpoints: [etcd.endpoint], prefix: freshPrefix(), ...opts });
+const open = (opts: Partial<EtcdStoreOptions> = {}) => EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: freshPrefix(), ...opts });
 
 storeConformance(test.serial, 'etcd', () => open(), { atomicCreateMany: false, issueOrder: false });
 
@@ -49,10 +43,10 @@ function collect(store: EtcdStore, n: number, filter: (ev: StoreEvent) => boolea
 
 test.serial('etcd: keys are stored under the prefix and stripped on the way out', async (t) => {
   const prefix = freshPrefix();
-  const store = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix: prefix.replace(/\/$/, '') });
+  const store = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: prefix.replace(/\/$/, '') });
   t.teardown(() => store.close());
   await store.create('/registry/core/things/a', buf('1'));
-  const raw = new Etcd3({ hosts: [etcd.endpoint] });
+  const raw = new Etcd3({ hosts: [etcdMember().endpoint] });
   t.teardown(() => raw.close());
   t.is(await raw.get(`${prefix}/registry/core/things/a`).string(), '1');
   t.deepEqual((await store.list('/registry/')).items.map((kv) => kv.key), ['/registry/core/things/a']);
@@ -69,8 +63,8 @@ test.serial('etcd: keys are stored under the prefix and stripped on the way out'
 test.serial('etcd: two installations on one etcd are isolated by their prefixes', async (t) => {
   // "/iso/a/" and "/iso/a-b/": one name is a prefix of the other's
   const base = freshPrefix();
-  const a = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix: `${base}a` });
-  const b = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix: `${base}a-b` });
+  const a = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: `${base}a` });
+  const b = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: `${base}a-b` });
   t.teardown(() => a.close());
   t.teardown(() => b.close());
   const seenA: string[] = [];
@@ -94,8 +88,8 @@ test.serial('etcd: two installations on one etcd are isolated by their prefixes'
 
 test.serial('etcd: two stores on one etcd see each other\'s writes through subscribe', async (t) => {
   const prefix = freshPrefix();
-  const a = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
-  const b = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+  const a = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
+  const b = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
   t.teardown(() => a.close());
   t.teardown(() => b.close());
   const atA = collect(a, 3);
@@ -126,8 +120,8 @@ test.serial('etcd: two stores on one etcd see each other\'s writes through subsc
 
 test.serial('etcd: history and lists from a revision compacted by another store throw RevisionCompactedError', async (t) => {
   const prefix = freshPrefix();
-  const a = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
-  const b = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+  const a = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
+  const b = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
   t.teardown(() => a.close());
   t.teardown(() => b.close());
   const base = await a.currentRevision();
@@ -148,7 +142,7 @@ test.serial('etcd: history and lists from a revision compacted by another store 
   await t.throwsAsync(b.list('c/', { startKey: 'c/2\0', limit: 2, revision: page.revision }), { instanceOf: RevisionCompactedError });
 
   // a store opened after the compaction knows it from the start
-  const c = await EtcdStore.open({ endpoints: [etcd.endpoint], prefix });
+  const c = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
   t.teardown(() => c.close());
   t.true((await c.compactedRevision()) >= base + 4);
   await t.throwsAsync(c.history('c/', base), { instanceOf: RevisionCompactedError });
@@ -209,12 +203,12 @@ test.serial('etcd: open refuses bad options', async (t) => {
   t.notRegex(secret!.message, /hunter2/);
   await t.throwsAsync(EtcdStore.open({ endpoints: ['https://127.0.0.1:2'], tls: { certFile: '/x' } }), { message: /both/ });
   await t.throwsAsync(EtcdStore.open({ endpoints: ['http://127.0.0.1:2'], tls: { caFile: '/x' } }), { message: /http:\/\// });
-  await t.throwsAsync(EtcdStore.open({ endpoints: [etcd.endpoint], prefix: 'relative' }), { message: /must start with/ });
+  await t.throwsAsync(EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: 'relative' }), { message: /must start with/ });
 });
 
 test.serial('etcd: several endpoints, one of them down', async (t) => {
   // a closed port beside the real member: calls that pick it move on to the other
-  const store = await EtcdStore.open({ endpoints: ['http://127.0.0.1:1', etcd.endpoint], prefix: freshPrefix() });
+  const store = await EtcdStore.open({ endpoints: ['http://127.0.0.1:1', etcdMember().endpoint], prefix: freshPrefix() });
   t.teardown(() => store.close());
   for (let i = 0; i < 10; i++) await store.create(`e/${i}`, buf(String(i)));
   t.is((await store.list('e/')).items.length, 10);
@@ -262,7 +256,7 @@ test.serial('etcd: TLS with client certificates', async (t) => {
 
 test.serial('serve --storage-backend=etcd3: objects live in etcd, not in the data directory', async (t) => {
   const prefix = freshPrefix();
-  const args = ['--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', prefix];
+  const args = ['--storage-backend=etcd3', '--etcd-servers', etcdMember().endpoint, '--etcd-prefix', prefix];
   const first = await startServer({ args });
   t.teardown(() => first.stop());
   t.true(first.logs.some((l) => l.includes('store: etcd')), first.logs.join('\n'));
@@ -282,7 +276,7 @@ spec:
   t.is(got.spec.git.url, 'https://git.example.com/org/on-etcd.git');
 
   // its resourceVersion is the etcd key's mod_revision
-  const raw = new Etcd3({ hosts: [etcd.endpoint] });
+  const raw = new Etcd3({ hosts: [etcdMember().endpoint] });
   t.teardown(() => raw.close());
   const stored = await raw.getAll().prefix(prefix).exec();
   const kv = stored.kvs.find((x) => x.key.toString().endsWith('/default/on-etcd'));
@@ -313,15 +307,15 @@ test.serial('serve: bad storage flags give a clear error', async (t) => {
   };
   t.regex(await serve('--storage-backend=mysql'), /--storage-backend must be sqlite or etcd3/);
   t.regex(await serve('--storage-backend=etcd3'), /needs --etcd-servers/);
-  t.regex(await serve('--etcd-servers', etcd.endpoint), /--etcd-servers needs --storage-backend=etcd3/);
+  t.regex(await serve('--etcd-servers', etcdMember().endpoint), /--etcd-servers needs --storage-backend=etcd3/);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'localhost:2379'), /not an http:\/\/ or https:\/\/ URL/);
-  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', `${etcd.endpoint},https://127.0.0.1:2`), /all http:\/\/ or all https:\/\//);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', `${etcdMember().endpoint},https://127.0.0.1:2`), /all http:\/\/ or all https:\/\//);
   const secret = await serve('--storage-backend=etcd3', '--etcd-servers', 'http://user:hunter2@127.0.0.1:2');
   t.regex(secret, /user information in the URL is not supported/);
   t.notRegex(secret, /hunter2/);
-  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-cafile', '/nonexistent'), /need https:\/\//);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcdMember().endpoint, '--etcd-cafile', '/nonexistent'), /need https:\/\//);
   t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', 'https://127.0.0.1:2', '--etcd-certfile', '/x'), /--etcd-certfile and --etcd-keyfile go together/);
-  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', 'no-slash'), /--etcd-prefix must start with/);
+  t.regex(await serve('--storage-backend=etcd3', '--etcd-servers', etcdMember().endpoint, '--etcd-prefix', 'no-slash'), /--etcd-prefix must start with/);
 });
 
 test.serial('etcd: the subscription resumes after etcd is killed and restarted, without missing or repeating events', async (t) => {

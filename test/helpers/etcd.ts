@@ -125,7 +125,8 @@ export async function startEtcd(opts: { tls?: EtcdTLS } = {}): Promise<EtcdHandl
   };
 }
 
-async function healthy(endpoint: string, tls?: EtcdTLS): Promise<boolean> {
+/** Whether the member at `endpoint` answers its /health as healthy (within 2 s). */
+export async function healthy(endpoint: string, tls?: EtcdTLS): Promise<boolean> {
   const { readFileSync } = await import('node:fs');
   return new Promise((resolve) => {
     const url = `${endpoint}/health`;
@@ -149,4 +150,22 @@ async function healthy(endpoint: string, tls?: EtcdTLS): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/**
+ * One etcd member for a whole test file: started before its tests, stopped after them. Tests keep
+ * apart by key prefix. Returns a getter of the running member.
+ */
+export function useEtcd(test: { before(fn: () => Promise<void>): void; after: { always(fn: () => Promise<void>): void } }): () => EtcdHandle {
+  let etcd: EtcdHandle | undefined;
+  test.before(async () => {
+    etcd = await startEtcd();
+  });
+  test.after.always(async () => {
+    await etcd?.stop();
+  });
+  return () => {
+    if (!etcd) throw new Error('etcd is not running (useEtcd starts it before the tests)');
+    return etcd;
+  };
 }

@@ -9,7 +9,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ETCD_BINARY, freePort } from './etcd.ts';
+import { ETCD_BINARY, freePort, healthy } from './etcd.ts';
 
 export interface EtcdMember {
   name: string;
@@ -47,27 +47,6 @@ function post(url: string, body: unknown): Promise<unknown> {
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.end(JSON.stringify(body));
-  });
-}
-
-async function healthy(endpoint: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get(`${endpoint}/health`, { timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        try {
-          resolve(res.statusCode === 200 && JSON.parse(body).health === 'true');
-        } catch {
-          resolve(false);
-        }
-      });
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
   });
 }
 
