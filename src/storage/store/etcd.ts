@@ -78,6 +78,7 @@ import {
   type IWatchResponse,
 } from 'etcd3';
 import {
+  checkCount,
   KeyExistsError,
   KeyNotFoundError,
   RevisionCompactedError,
@@ -132,11 +133,6 @@ const STREAM_ATTEMPTS = 10;
 const PROGRESS_RETRY_MS = 100;
 
 type Stream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
-
-function checkCount(name: string, n: number, min: number): number {
-  if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${n}`);
-  return n;
-}
 
 /** etcd's prefix end on bytes: the smallest key greater than every key starting with `prefix`; empty = no end. */
 function prefixEnd(prefix: Buffer): Buffer {

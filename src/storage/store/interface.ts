@@ -90,6 +90,12 @@ export class StoreTimeoutError extends Error {
   }
 }
 
+/** A count option or argument of a backend: an integer >= min (RangeError otherwise). */
+export function checkCount(name: string, n: number, min: number): number {
+  if (!Number.isSafeInteger(n) || n < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${n}`);
+  return n;
+}
+
 export type Unsubscribe = () => void;
 
 export interface Store {

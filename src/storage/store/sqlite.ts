@@ -18,6 +18,7 @@
 
 import Database from 'better-sqlite3';
 import {
+  checkCount,
   KeyExistsError,
   KeyNotFoundError,
   RevisionCompactedError,
@@ -143,13 +144,6 @@ function toEvent(row: EventRow): StoreEvent {
   if (row.prev_value !== null) ev.prev = row.prev_value;
   if (row.prev_revision !== null) ev.prevRevision = row.prev_revision;
   return ev;
-}
-
-function checkCount(name: string, n: number, min: number): number {
-  if (!Number.isSafeInteger(n) || n < min) {
-    throw new RangeError(`${name} must be an integer >= ${min}, got ${n}`);
-  }
-  return n;
 }
 
 /**
