@@ -24,7 +24,7 @@ import {
   type GroupResource,
 } from '../errors.ts';
 import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement } from '../selectors.ts';
-import { applyDefaults, dns1123SubdomainError, prune, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
+import { applyDefaults, dns1123SubdomainError, metadataSizes, prune, TOTAL_ANNOTATION_SIZE, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
 import { holds, runHolding } from '../../util/held.ts';
 import { fromOpenAPI, managedFieldsOf, update as trackUpdate, type ManagedFieldsEntry, type OpenAPISchema, type TypeNode } from '../apply/index.ts';
@@ -134,6 +134,13 @@ export interface RESTStorage {
   resetFields(sub?: string): string[][];
   /** 413 for an object larger than the storage keeps (an applied configuration is checked before it is merged) */
   checkSize?(o: KObject): void;
+  /**
+   * Cheap bounds checked before any per-field validation (as kube-apiserver's body limit is), so
+   * that a huge map of labels costs one pass, not the validation of every label: 422 for
+   * annotations over kube's 256 KiB, 413 for labels, annotations and finalizers that alone are
+   * larger than the storage keeps.
+   */
+  checkMetadataSize?(o: KObject): void;
 }
 
 /** The manager of a write without one (the server's own writes). */
@@ -315,6 +322,16 @@ export class Registry implements RESTStorage {
     const limit = this.opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
     const size = Buffer.byteLength(JSON.stringify(o));
     if (size > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${o.metadata.name ?? ''}" (${size} bytes encoded)`);
+  }
+
+  checkMetadataSize(o: KObject): void {
+    const limit = this.opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+    const { annotations, encoded } = metadataSizes(o.metadata, limit);
+    const name = typeof o.metadata?.name === 'string' ? o.metadata.name : '';
+    // kube's own cheap rule first: its 422 for annotations over 256 KiB (without the causes the
+    // rest of the validation would add)
+    if (annotations > TOTAL_ANNOTATION_SIZE) throw invalid(this.def.kind, this.def.group, name, [fieldErr.tooLong('metadata.annotations', TOTAL_ANNOTATION_SIZE)]);
+    if (encoded > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${name}" (more than ${limit} bytes of labels, annotations and finalizers)`);
   }
 
   private encode(o: KObject): Buffer {
