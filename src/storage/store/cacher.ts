@@ -2,6 +2,7 @@
 // key prefix, kept current from the store's event stream, plus a bounded window of recent events.
 // It serves every list and watch, so reads never touch the store (or git).
 import { outsideHeld } from '../../util/held.ts';
+import { RevisionWaiters } from './revisionwaiters.ts';
 import type { KObject } from '../../api/meta.ts';
 import { RevisionCompactedError, StoreTimeoutError, type Store, type StoreEvent } from './interface.ts';
 
@@ -300,7 +301,8 @@ export class CacherSet {
   private unsubscribe?: () => void;
   /** the newest revision every cacher has applied (or been advanced to) */
   revision = 0;
-  private waiters: { revision: number; wake: () => void }[] = [];
+  /** reads waiting for the caches to reach a revision */
+  private readonly waiters = new RevisionWaiters();
   private live = false;
   private buffered: StoreEvent[] = [];
   private reloading?: Promise<void>;
@@ -403,11 +405,7 @@ export class CacherSet {
   }
 
   private release(): void {
-    if (!this.waiters.length) return;
-    const done = this.waiters.filter((w) => w.revision <= this.revision);
-    if (!done.length) return;
-    this.waiters = this.waiters.filter((w) => w.revision > this.revision);
-    for (const w of done) w.wake();
+    this.waiters.release(this.revision);
   }
 
   private advance(revision: number): void {
@@ -427,8 +425,8 @@ export class CacherSet {
     if (revision <= this.revision && this.live) return;
     if (!this.remote) throw new CacheTooOldError(revision, this.revision, consistent);
     const deadline = Date.now() + timeoutMs;
-    let waiter: { revision: number; wake: () => void } | undefined;
-    const reached = new Promise<void>((resolve) => this.waiters.push((waiter = { revision, wake: resolve })));
+    const waiter = this.waiters.wait(revision);
+    const reached = waiter.reached;
     let done = false;
     void reached.then(() => (done = true));
     try {
@@ -440,7 +438,7 @@ export class CacherSet {
         if (!done && Date.now() < deadline) await Promise.race([reached, new Promise((r) => setTimeout(r, 20))]);
       }
     } finally {
-      if (!done) this.waiters = this.waiters.filter((w) => w !== waiter);
+      if (!done) waiter.cancel();
     }
     if (!done || this.revision < revision) throw new CacheTooOldError(revision, this.revision, consistent);
   }
