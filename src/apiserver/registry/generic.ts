@@ -106,6 +106,12 @@ export interface RegistryOptions {
    * held one since, the cache first catches up with the store (a consistent read).
    */
   storeLocks?: StoreLocks;
+  /**
+   * Told how long each read on a remote store waited for the watch cache (Registry.fresh: a
+   * consistent read, a resourceVersion or a continue token newer than the cache), and whether the
+   * cache reached the revision in time ('reached') or the read answered 504 ('timeout').
+   */
+  onCacheWait?(seconds: number, result: 'reached' | 'timeout'): void;
 }
 
 export const DEFAULT_MAX_OBJECT_BYTES = 1_572_864;
@@ -467,11 +473,16 @@ export class Registry implements RESTStorage {
     } catch {
       return; // the read itself answers 400
     }
+    if (rv !== undefined && !(rv > 0)) return; // resourceVersion=0: any state, no wait
+    const started = performance.now();
+    const waited = (result: 'reached' | 'timeout') => this.opts.onCacheWait?.((performance.now() - started) / 1000, result);
     try {
       if (rv === undefined) await set.consistent();
-      else if (rv > 0) await set.waitFor(rv);
+      else await set.waitFor(rv);
+      waited('reached');
     } catch (e) {
       if (e instanceof CacheTooOldError) {
+        waited('timeout');
         if (e.consistent) throw timeout(e.message, 1);
         throw tooLargeResourceVersion(e.requested, e.current);
       }

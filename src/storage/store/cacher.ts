@@ -283,6 +283,8 @@ export class CacheTooOldError extends Error {
 
 /** The default bound of a read's wait for the cache (kube's cacher: 3 s). */
 export const CACHE_WAIT_MS = 3000;
+/** how long a cache lag measurement waits for the cache to catch up before it reports the lag */
+export const LAG_WAIT_MS = 1000;
 
 /**
  * All cachers over one store: one subscription feeds every cacher, so each one's revision is the
@@ -467,6 +469,26 @@ export class CacherSet {
     if (!this.remote) return;
     const current = await this.store.currentRevision();
     await this.waitFor(current, timeoutMs, true);
+  }
+
+  /**
+   * How far each cacher is behind the store (for the cache lag metric; remote stores only, empty
+   * otherwise): the store's current revision minus the cacher's, after at most `timeoutMs` of
+   * waiting for the cache to reach it. The wait asks for a progress notification, as a
+   * consistent read does: the store's revision also moves with writes outside the cached
+   * prefixes (locks, leases, markers), which only a progress notification brings to the cache, so
+   * a cache that receives everything shows 0, and one whose watch is stalled or slow shows the
+   * revisions it has not received.
+   */
+  async lag(timeoutMs = LAG_WAIT_MS): Promise<{ prefix: string; revisions: number }[]> {
+    if (!this.remote) return [];
+    const current = await this.store.currentRevision();
+    try {
+      await this.waitFor(current, timeoutMs, true);
+    } catch (err) {
+      if (!(err instanceof CacheTooOldError)) throw err;
+    }
+    return this.cachers.map((c) => ({ prefix: c.prefix, revisions: Math.max(0, current - c.revision) }));
   }
 
   stop(): void {
