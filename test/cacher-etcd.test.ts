@@ -13,6 +13,7 @@ import { EtcdStore } from '../src/storage/store/etcd.ts';
 import { SqliteStore } from '../src/storage/store/sqlite.ts';
 import { useEtcd } from './helpers/etcd.ts';
 import { HttpClient } from './helpers/http.ts';
+import { poll } from './helpers/poll.ts';
 import { adminTLS, startServer } from './helpers/server.ts';
 
 const etcdMember = useEtcd(test);
@@ -89,6 +90,52 @@ test.serial('a lagging cache: the wait is bounded (504 as kube), and ends when t
     await t.throwsAsync(future, { instanceOf: CacheTooOldError });
   } finally {
     await r.close();
+  }
+});
+
+test.serial('lag(): the revisions the cache has not received after a bounded wait; 0 once it caught up, also over writes outside its prefixes', async (t) => {
+  const r = await replicas();
+  try {
+    const first = await r.a.create('objs/l0', obj('l0', 0));
+    // caught up (a progress notification brings the revisions of other prefixes too)
+    const other = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix: `/pkgserver-cacher-lag/${process.pid}/` });
+    await other.create('z', obj('z', 1));
+    await other.close();
+    t.deepEqual(await r.set.lag(30_000), [{ prefix: 'objs/', revisions: 0 }]);
+    t.true(r.cacher.revision > first.modRevision);
+
+    // the subscription stalls: three writes it has not delivered are three revisions behind
+    const resume = r.b.interruptSubscription();
+    const before = r.cacher.revision;
+    let last = 0;
+    for (let i = 1; i <= 3; i++) last = (await r.a.create(`objs/l${i}`, obj(`l${i}`, i))).modRevision;
+    const started = Date.now();
+    const [lag] = await r.set.lag(300);
+    t.true(Date.now() - started < 20_000, 'bounded');
+    t.is(r.cacher.revision, before);
+    t.true(lag.revisions >= last - before && lag.revisions >= 3, `lag ${lag.revisions}, cache at ${before}, last write ${last}`);
+
+    // it resumes: the lag goes back to 0
+    resume();
+    await r.set.waitFor(last, 30_000);
+    t.deepEqual(await r.set.lag(30_000), [{ prefix: 'objs/', revisions: 0 }]);
+  } finally {
+    await r.close();
+  }
+});
+
+test('lag() is empty on a store that is always current (SQLite)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cacher-lag-'));
+  const store = SqliteStore.open(path.join(dir, 'db'));
+  const set = new CacherSet(store);
+  set.add(new Cacher('objs/', decode));
+  await set.start();
+  try {
+    t.deepEqual(await set.lag(), []);
+  } finally {
+    set.stop();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -200,4 +247,21 @@ test.serial('a server on etcd: a write made directly in etcd is read at once (co
   t.regex(status.message, /^Timeout: Too large resource version: \d+, current: \d+$/);
   t.deepEqual(status.details.causes.map((c) => c.reason), ['ResourceVersionTooLarge']);
   t.true(waited >= 2500 && waited < 20_000, `waited ${waited} ms`);
+
+  // /metrics: the reads' waits for the cache (reached, and the one that timed out) and the cache lag, by resource
+  const metrics = async () => (await http.request('GET', '/metrics')).body as string;
+  const value = (text: string, series: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+  const m = await metrics();
+  const reached = value(m, 'pkgserver_watch_cache_wait_seconds_count{resource="namespaces",result="reached"}');
+  t.true(reached !== undefined && reached >= 2, `reached: ${reached}`); // the get and the list above (resourceVersion=0 does not wait)
+  t.is(value(m, 'pkgserver_watch_cache_wait_seconds_count{resource="namespaces",result="timeout"}'), 1);
+  const timedOut = value(m, 'pkgserver_watch_cache_wait_seconds_sum{resource="namespaces",result="timeout"}');
+  t.true(timedOut !== undefined && timedOut >= 2.5 && timedOut < 20, `timeout sum: ${timedOut}`);
+  t.regex(m, /^# TYPE pkgserver_watch_cache_lag_revisions gauge$/m);
+  t.not(value(m, 'pkgserver_watch_cache_lag_revisions{resource="repositories.config.pkg.pkgserver.dev"}'), undefined);
+  // nothing is being written: the cache has everything (a scrape waits at most 1 s for a progress notification)
+  await poll('no cache lag', async () => (value(await metrics(), 'pkgserver_watch_cache_lag_revisions{resource="namespaces"}') === 0 ? true : undefined), 60_000);
 });

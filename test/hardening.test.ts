@@ -154,6 +154,41 @@ test.serial('a stored object is bounded after decoding and defaulting (413, like
   t.not(await snapshot(), before, 'the first create went through');
 });
 
+test.serial('labels past the object limit are refused with 413 before any label is validated; a 422 lists at most 100 causes', async (t) => {
+  const labels = Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`k${i}`, 'v']));
+  const tooLarge = /^Request entity too large: the Repository "many" \(more than 1572864 bytes of labels, annotations and finalizers\) is larger than the limit of 1572864 bytes$/;
+  const many = (extra: Record<string, unknown> = {}) => ({ ...repo('many', extra), spec: { git: { url: 'https://git.example.com/many.git' } } });
+  const created = await admin.post(REPOS, many({ labels }));
+  t.is(created.status, 413);
+  t.is(created.body.reason, 'RequestEntityTooLarge');
+  t.regex(created.body.message, tooLarge);
+  // the same through a patch of an existing object, and with one bad label among them (413 still: the cheap bound first)
+  t.is((await admin.post(REPOS, many())).status, 201);
+  const patched = await admin.patch(`${REPOS}/many`, { metadata: { labels: { ...labels, 'bad key!': 'x' } } }, MERGE);
+  t.is(patched.status, 413);
+  t.regex(patched.body.message, tooLarge);
+  // annotations over kube's 256 KiB are its 422, before the size (even with the labels past it)
+  const annotations = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`a${i}`, 'v'.repeat(10)]));
+  const fewer = Object.fromEntries(Object.entries(labels).slice(0, 150_000)); // the body within its 3 MiB
+  const tooLong = await admin.patch(`${REPOS}/many`, { metadata: { labels: fewer, annotations } }, MERGE);
+  t.is(tooLong.status, 422);
+  t.is(tooLong.body.message, 'Repository.config.pkg.pkgserver.dev "many" is invalid: metadata.annotations: Too long: may not be more than 262144 bytes');
+  // a wrong type is still the decoding's 400, before the size
+  const typed = await admin.patch(`${REPOS}/many`, { metadata: { labels: { ...labels, k0: 1 } } }, MERGE);
+  t.is(typed.status, 400);
+  // within the limit, 5,000 invalid labels: 422 with the first 100 causes, and the message says how many more
+  const bad = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`bad key ${i}!`, 'v']));
+  const invalid = await admin.patch(`${REPOS}/many`, { metadata: { labels: bad } }, MERGE);
+  t.is(invalid.status, 422);
+  t.is(invalid.body.reason, 'Invalid');
+  t.is(invalid.body.details.causes.length, 100);
+  t.deepEqual(invalid.body.details.causes[0], { reason: 'FieldValueInvalid', field: 'metadata.labels', message: invalid.body.details.causes[0].message });
+  t.regex(invalid.body.message, /^Repository\.config\.pkg\.pkgserver\.dev "many" is invalid: \[metadata\.labels: Invalid value: "bad key 0!": .*, and 4900 more errors\]$/);
+  t.true(JSON.stringify(invalid.body).length < 100_000, `${JSON.stringify(invalid.body).length} bytes`);
+  t.is((await admin.get(`${REPOS}/many`)).body.metadata.labels, undefined, 'no patch went through');
+  t.is((await admin.delete(`${REPOS}/many`)).status, 200);
+});
+
 test.serial('query options as kube validates them', async (t) => {
   const rvm = await admin.get(`${REPOS}?resourceVersionMatch=bogus&resourceVersion=1`);
   t.is(rvm.status, 422);

@@ -33,23 +33,43 @@ function typeName(v: unknown): string | undefined {
 export function boundsProblem(value: unknown, opts: { maxDepth?: number; maxBytes: number }): BoundsProblem | undefined {
   const maxDepth = opts.maxDepth ?? MAX_DEPTH;
   let bytes = 0;
-  const stack: { v: unknown; depth: number; path: string }[] = [{ v: value, depth: 0, path: '' }];
-  while (stack.length) {
-    const { v, depth, path } = stack.pop()!;
+  // the stack as parallel arrays, and each entry's path as its parent's path and its own key,
+  // joined only for a container (whose entries need it) or a problem: a map of 200,000 labels
+  // then costs no object and no string per label
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  const parents: string[] = [''];
+  const keys: (string | number | undefined)[] = [undefined];
+  const join = (parent: string, key: string | number | undefined) =>
+    key === undefined ? parent : typeof key === 'number' ? `${parent}[${key}]` : parent ? `${parent}.${key}` : key;
+  while (values.length) {
+    const v = values.pop();
+    const depth = depths.pop()!;
+    const parent = parents.pop()!;
+    const key = keys.pop();
     const bad = typeName(v);
-    if (bad) return { kind: 'type', path: path || '<root>', type: bad };
+    if (bad) return { kind: 'type', path: join(parent, key) || '<root>', type: bad };
     if (typeof v === 'string') bytes += v.length + 2;
     else if (v !== null && typeof v === 'object') {
+      const path = join(parent, key);
       if (depth >= maxDepth) return { kind: 'depth', path: path || '<root>' };
       if (Array.isArray(v)) {
         bytes += 2 + v.length;
-        for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], depth: depth + 1, path: `${path}[${i}]` });
+        for (let i = v.length - 1; i >= 0; i--) {
+          values.push(v[i]);
+          depths.push(depth + 1);
+          parents.push(path);
+          keys.push(i);
+        }
       } else {
         bytes += 2;
-        const keys = Object.keys(v);
-        for (let i = keys.length - 1; i >= 0; i--) {
-          bytes += keys[i].length + 4;
-          stack.push({ v: (v as Record<string, unknown>)[keys[i]], depth: depth + 1, path: path ? `${path}.${keys[i]}` : keys[i] });
+        const ks = Object.keys(v);
+        for (let i = ks.length - 1; i >= 0; i--) {
+          bytes += ks[i].length + 4;
+          values.push((v as Record<string, unknown>)[ks[i]]);
+          depths.push(depth + 1);
+          parents.push(path);
+          keys.push(ks[i]);
         }
       }
     } else bytes += 5;

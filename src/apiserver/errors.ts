@@ -116,13 +116,23 @@ export { fieldErr, type FieldError, type FieldErrorType } from '../api/fielderro
 import type { FieldError } from '../api/fielderrors.ts';
 
 /** 422 Invalid listing every field error, as apierrors.NewInvalid renders it. */
+/**
+ * How many field errors a 422 lists, in its causes and its message. An object within the size
+ * bounds can still have tens of thousands of bad fields (e.g. 100,000 invalid labels): listing
+ * them all would make an answer of many megabytes. The first ones are listed, and the message
+ * says how many more there were.
+ */
+export const MAX_INVALID_CAUSES = 100;
+
 export function invalid(kind: string, group: string, name: string, errs: FieldError[]): StatusError {
-  const parts = errs.map((e) => `${e.field}: ${e.message}`);
+  const shown = errs.length > MAX_INVALID_CAUSES ? errs.slice(0, MAX_INVALID_CAUSES) : errs;
+  const parts = shown.map((e) => `${e.field}: ${e.message}`);
+  if (shown.length < errs.length) parts.push(`and ${errs.length - shown.length} more errors`);
   const msg = `${kind}${group ? `.${group}` : ''} "${name}" is invalid: ${parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`}`;
   return new StatusError(422, 'Invalid', msg, {
     ...(name ? { name } : {}), // omitempty, as metav1.StatusDetails
     group,
     kind,
-    causes: errs.map((e) => ({ reason: e.type, message: e.message, field: e.field })),
+    causes: shown.map((e) => ({ reason: e.type, message: e.message, field: e.field })),
   });
 }

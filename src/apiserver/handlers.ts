@@ -329,6 +329,7 @@ export class ResourceHandlers {
   async create(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     validateFieldManager(info.query, 'CreateOptions');
     const obj = decodeObject(req, this.reg);
+    this.reg.checkMetadataSize?.(obj);
     const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'CreateOptions'));
     const created = await this.reg.create(info.namespace, obj, ctx);
     this.warn(res, warnings);
@@ -338,10 +339,10 @@ export class ResourceHandlers {
   async update(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     validateFieldManager(info.query, 'UpdateOptions');
     const obj = decodeObject(req, this.reg);
-    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'UpdateOptions'));
     const rv = obj.metadata.resourceVersion;
-    if (!rv)
-      throw this.invalidRV(info.name!);
+    if (!rv) throw this.invalidRV(info.name!);
+    if (!info.subresource) this.reg.checkMetadataSize?.(obj); // a subresource takes no metadata from the body
+    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'UpdateOptions'));
     const updated = await this.reg.update(info.namespace, info.name!, () => ({ obj, precondition: rv }), ctx, info.subresource);
     this.warn(res, warnings);
     send(res, 200, updated);
@@ -376,6 +377,7 @@ export class ResourceHandlers {
         checkBounds(obj);
         if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
         checkMetadataTypes(this.reg.def, obj);
+        if (!info.subresource) this.reg.checkMetadataSize?.(obj);
         warnings = this.reg.decodeFields(obj, mode);
         const rv = obj.metadata.resourceVersion;
         return { obj, precondition: rv && rv !== current.metadata.resourceVersion ? rv : undefined };
@@ -458,6 +460,7 @@ export class ResourceHandlers {
       throw badRequest(`Incorrect version specified in apply patch. Specified patch version: ${typeof applied.apiVersion === 'string' ? applied.apiVersion : ''}, expected: ${version}`);
     if (applied.kind !== def.kind) throw badRequest(`invalid object type: ${version}, Kind=${typeof applied.kind === 'string' ? applied.kind : ''}`);
     checkMetadataTypes(def, applied);
+    if (!info.subresource) this.reg.checkMetadataSize?.(applied);
     const warnings = this.reg.decodeFields(applied, fieldValidation(q, 'PatchOptions'));
     this.reg.checkSize?.(applied); // a configuration too large to store is refused before the merge's work
     const opts = { type: this.reg.applyType(), force, subresource: info.subresource, resetFields: this.reg.resetFields(info.subresource), apiVersion: version };

@@ -22,7 +22,7 @@ import { requestAttributes } from './authz/attributes.ts';
 import { AUDIT_ID_HEADER, auditEvent, auditIDFrom, sourceIPs, type AuditLog, type AuditRequestInfo } from './audit.ts';
 import { HealthChecks, type HealthCheck } from './health.ts';
 import type { VirtualResource } from './selfreview.ts';
-import { Cacher, CacherSet } from '../storage/store/cacher.ts';
+import { Cacher, CacherSet, LAG_WAIT_MS } from '../storage/store/cacher.ts';
 import type { StoreLocks } from '../storage/store/coordination.ts';
 import type { Store } from '../storage/store/interface.ts';
 import { VERSION } from '../version.ts';
@@ -105,6 +105,9 @@ export class APIServer {
   private readonly metrics = new client.Registry();
   private readonly requestTotal: client.Counter;
   private readonly requestDuration: client.Histogram;
+  private readonly cacheWait: client.Histogram;
+  /** the `resource` label of each cached resource, by its cacher's key prefix */
+  private readonly cachedResources = new Map<string, string>();
   private openapiCache?: { v2?: Record<string, unknown>; v2pb?: Uint8Array; v3: Map<string, { doc: Record<string, unknown>; hash: string }> };
   private readonly handlerOptions: HandlerOptions;
   private readonly inflight = { readOnly: 0, mutating: 0 };
@@ -123,12 +126,51 @@ export class APIServer {
       buckets: [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60],
       registers: [this.metrics],
     });
+    // the watch cache on a remote store (etcd): how far it is behind, and how long reads waited for it
+    this.cacheWait = new client.Histogram({
+      name: 'pkgserver_watch_cache_wait_seconds',
+      help: 'How long reads on a remote store (etcd) waited for the watch cache to reach the revision they need (a consistent read, a resourceVersion or continue token newer than the cache), by resource and result: reached, or timeout (504 after 3 s).',
+      labelNames: ['resource', 'result'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5],
+      registers: [this.metrics],
+    });
+    const cachers = this.cachers;
+    const cachedResources = this.cachedResources;
+    new client.Gauge({
+      name: 'pkgserver_watch_cache_lag_revisions',
+      help: "How many revisions the watch cache of a resource is behind the remote store (etcd): the store's current revision minus the cache's, measured at each scrape after up to 1 s for the cache to catch up (a progress notification). Only on a remote store.",
+      labelNames: ['resource'],
+      registers: [this.metrics],
+      async collect() {
+        this.reset();
+        let lags: { prefix: string; revisions: number }[];
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          // bounded, so that a scrape answers even when etcd does not
+          const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the cache lag took too long')), 2 * LAG_WAIT_MS)));
+          lags = await Promise.race([cachers.lag(LAG_WAIT_MS), late]);
+        } catch {
+          return; // the store cannot be reached: no value rather than a failed scrape
+        } finally {
+          clearTimeout(timer);
+        }
+        for (const { prefix, revisions } of lags) this.set({ resource: cachedResources.get(prefix) ?? prefix }, revisions);
+      },
+    });
   }
 
   /** Registers a resource; returns its registry (controllers write through it). */
   addResource(def: ResourceDef): Registry {
     const cacher = this.cachers.add(new Cacher(Registry.prefix(def), Registry.decode, this.opts.watchCacheCapacity));
-    const reg = new Registry(def, this.opts.store, cacher, { beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve(), maxObjectBytes: this.opts.maxObjectBytes, storeLocks: this.opts.storeLocks });
+    // kube's resource label: the plural, group-qualified outside the core group
+    const resource = def.group ? `${def.plural}.${def.group}` : def.plural;
+    this.cachedResources.set(cacher.prefix, resource);
+    const reg = new Registry(def, this.opts.store, cacher, {
+      beforeNamespacedCreate: (ns, ctx) => this.namespaceHook?.(ns, ctx) ?? Promise.resolve(),
+      maxObjectBytes: this.opts.maxObjectBytes,
+      storeLocks: this.opts.storeLocks,
+      onCacheWait: (seconds, result) => this.cacheWait.observe({ resource, result }, seconds),
+    });
     this.registered.push(reg);
     this.resources.push(def);
     this.served.set(`${def.group}/${def.version}/${def.plural}`, { reg, handlers: new ResourceHandlers(reg, this.handlerOptions) });

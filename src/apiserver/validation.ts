@@ -167,7 +167,8 @@ function typeName(v: unknown): string {
 
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const TOTAL_ANNOTATION_SIZE = 256 * 1024;
+/** kube's bound on the total size of an object's annotations (keys and values) */
+export const TOTAL_ANNOTATION_SIZE = 256 * 1024;
 
 /** A qualified name ("prefix/name" or "name"), as label keys, annotation keys and finalizers use. */
 function qualifiedNameErrors(field: string, key: string): FieldError[] {
@@ -182,6 +183,42 @@ function qualifiedNameErrors(field: string, key: string): FieldError[] {
       errs.push(fieldErr.invalid(field, key, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"));
   }
   return errs;
+}
+
+/**
+ * Cheap sizes of the metadata a write stores as sent (labels, annotations, finalizers), for the
+ * bounds checked before any per-field validation: one pass over the keys, no per-entry rule.
+ * `annotations` is kube's total annotation size (as validateObjectMeta counts it), counted up to
+ * just past TOTAL_ANNOTATION_SIZE; `encoded` a lower bound of the JSON encoding of the three,
+ * counted up to just past `limit`. The JSON text of a string is at least as long as the string
+ * (UTF-8 takes one byte or more per UTF-16 unit), so an object whose bound is past the storage
+ * limit cannot be stored, whatever the rest of it holds. Values of the wrong type count nothing
+ * in `encoded` (the decoding refuses them with 400 first).
+ */
+export function metadataSizes(meta: unknown, limit: number): { annotations: number; encoded: number } {
+  let annotations = 0;
+  let encoded = 0;
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) return { annotations, encoded };
+  const m = meta as Record<string, unknown>;
+  const map = (field: 'labels' | 'annotations', each: (k: string, v: unknown) => boolean) => {
+    const o = m[field];
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) return;
+    const keys = Object.keys(o);
+    for (let i = 0; i < keys.length; i++) if (!each(keys[i], (o as Record<string, unknown>)[keys[i]])) return;
+  };
+  map('annotations', (k, v) => {
+    annotations += k.length + String(v).length;
+    if (typeof v === 'string') encoded += k.length + v.length + 5; // "k":"v"
+    return annotations <= TOTAL_ANNOTATION_SIZE;
+  });
+  map('labels', (k, v) => {
+    if (typeof v === 'string') encoded += k.length + v.length + 5;
+    return encoded <= limit;
+  });
+  const finalizers = m.finalizers;
+  if (Array.isArray(finalizers))
+    for (let i = 0; i < finalizers.length && encoded <= limit; i++) if (typeof finalizers[i] === 'string') encoded += (finalizers[i] as string).length + 2;
+  return { annotations, encoded };
 }
 
 /** Validates the user-settable parts of ObjectMeta shared by every kind. */
@@ -275,9 +312,18 @@ function structProblem(v: Record<string, unknown>, fields: Record<string, FieldT
   const fits = (x: unknown, t: FieldType, at: string): string | undefined => {
     if (x === null || x === undefined) return undefined;
     if (!t.ok(x)) return cannotUnmarshal(x, structName, at, t.go);
-    for (const i of t.item ? (x as unknown[]) : t.value ? Object.values(x as object) : []) {
-      const p = fits(i, (t.item ?? t.value)!, at);
-      if (p) return p;
+    const inner = t.item ?? t.value;
+    if (inner) {
+      // one loop, no call per entry for a list or map of scalars (200,000 labels are one pass)
+      const scalar = !inner.item && !inner.value && !inner.fields;
+      const items = t.item ? (x as unknown[]) : undefined;
+      const keys = items ? undefined : Object.keys(x as object);
+      const n = items ? items.length : keys!.length;
+      for (let i = 0; i < n; i++) {
+        const e = items ? items[i] : (x as Record<string, unknown>)[keys![i]];
+        if (scalar ? e === null || e === undefined || inner.ok(e) : !fits(e, inner, at)) continue;
+        return scalar ? cannotUnmarshal(e, structName, at, inner.go) : fits(e, inner, at);
+      }
     }
     if (t.fields && Object.keys(t.fields).length) return structProblem(x as Record<string, unknown>, t.fields, t.go.replace(/^v1\./, ''), at);
     return undefined;

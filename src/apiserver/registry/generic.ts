@@ -24,7 +24,7 @@ import {
   type GroupResource,
 } from '../errors.ts';
 import { exactName, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, type FieldRequirement } from '../selectors.ts';
-import { applyDefaults, dns1123SubdomainError, prune, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
+import { applyDefaults, dns1123SubdomainError, metadataSizes, prune, TOTAL_ANNOTATION_SIZE, typeErrors, validateObjectMeta, validateObjectMetaUpdate, validateSchema } from '../validation.ts';
 import { gv, type RequestContext, type ResourceDef } from './types.ts';
 import { holds, runHolding } from '../../util/held.ts';
 import { fromOpenAPI, managedFieldsOf, update as trackUpdate, type ManagedFieldsEntry, type OpenAPISchema, type TypeNode } from '../apply/index.ts';
@@ -106,6 +106,12 @@ export interface RegistryOptions {
    * held one since, the cache first catches up with the store (a consistent read).
    */
   storeLocks?: StoreLocks;
+  /**
+   * Told how long each read on a remote store waited for the watch cache (Registry.fresh: a
+   * consistent read, a resourceVersion or a continue token newer than the cache), and whether the
+   * cache reached the revision in time ('reached') or the read answered 504 ('timeout').
+   */
+  onCacheWait?(seconds: number, result: 'reached' | 'timeout'): void;
 }
 
 export const DEFAULT_MAX_OBJECT_BYTES = 1_572_864;
@@ -134,6 +140,13 @@ export interface RESTStorage {
   resetFields(sub?: string): string[][];
   /** 413 for an object larger than the storage keeps (an applied configuration is checked before it is merged) */
   checkSize?(o: KObject): void;
+  /**
+   * Cheap bounds checked before any per-field validation (as kube-apiserver's body limit is), so
+   * that a huge map of labels costs one pass, not the validation of every label: 422 for
+   * annotations over kube's 256 KiB, 413 for labels, annotations and finalizers that alone are
+   * larger than the storage keeps.
+   */
+  checkMetadataSize?(o: KObject): void;
 }
 
 /** The manager of a write without one (the server's own writes). */
@@ -317,6 +330,16 @@ export class Registry implements RESTStorage {
     if (size > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${o.metadata.name ?? ''}" (${size} bytes encoded)`);
   }
 
+  checkMetadataSize(o: KObject): void {
+    const limit = this.opts.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
+    const { annotations, encoded } = metadataSizes(o.metadata, limit);
+    const name = typeof o.metadata?.name === 'string' ? o.metadata.name : '';
+    // kube's own cheap rule first: its 422 for annotations over 256 KiB (without the causes the
+    // rest of the validation would add)
+    if (annotations > TOTAL_ANNOTATION_SIZE) throw invalid(this.def.kind, this.def.group, name, [fieldErr.tooLong('metadata.annotations', TOTAL_ANNOTATION_SIZE)]);
+    if (encoded > limit) throw requestEntityTooLarge(limit, `the ${this.def.kind} "${name}" (more than ${limit} bytes of labels, annotations and finalizers)`);
+  }
+
   private encode(o: KObject): Buffer {
     const { resourceVersion: _rv, ...meta } = o.metadata;
     return Buffer.from(JSON.stringify({ ...o, metadata: meta }));
@@ -450,11 +473,16 @@ export class Registry implements RESTStorage {
     } catch {
       return; // the read itself answers 400
     }
+    if (rv !== undefined && !(rv > 0)) return; // resourceVersion=0: any state, no wait
+    const started = performance.now();
+    const waited = (result: 'reached' | 'timeout') => this.opts.onCacheWait?.((performance.now() - started) / 1000, result);
     try {
       if (rv === undefined) await set.consistent();
-      else if (rv > 0) await set.waitFor(rv);
+      else await set.waitFor(rv);
+      waited('reached');
     } catch (e) {
       if (e instanceof CacheTooOldError) {
+        waited('timeout');
         if (e.consistent) throw timeout(e.message, 1);
         throw tooLargeResourceVersion(e.requested, e.current);
       }

@@ -2,6 +2,7 @@
 // key prefix, kept current from the store's event stream, plus a bounded window of recent events.
 // It serves every list and watch, so reads never touch the store (or git).
 import { outsideHeld } from '../../util/held.ts';
+import { RevisionWaiters } from './revisionwaiters.ts';
 import type { KObject } from '../../api/meta.ts';
 import { RevisionCompactedError, StoreTimeoutError, type Store, type StoreEvent } from './interface.ts';
 
@@ -282,6 +283,8 @@ export class CacheTooOldError extends Error {
 
 /** The default bound of a read's wait for the cache (kube's cacher: 3 s). */
 export const CACHE_WAIT_MS = 3000;
+/** how long a cache lag measurement waits for the cache to catch up before it reports the lag */
+export const LAG_WAIT_MS = 1000;
 
 /**
  * All cachers over one store: one subscription feeds every cacher, so each one's revision is the
@@ -300,7 +303,8 @@ export class CacherSet {
   private unsubscribe?: () => void;
   /** the newest revision every cacher has applied (or been advanced to) */
   revision = 0;
-  private waiters: { revision: number; wake: () => void }[] = [];
+  /** reads waiting for the caches to reach a revision */
+  private readonly waiters = new RevisionWaiters();
   private live = false;
   private buffered: StoreEvent[] = [];
   private reloading?: Promise<void>;
@@ -403,11 +407,7 @@ export class CacherSet {
   }
 
   private release(): void {
-    if (!this.waiters.length) return;
-    const done = this.waiters.filter((w) => w.revision <= this.revision);
-    if (!done.length) return;
-    this.waiters = this.waiters.filter((w) => w.revision > this.revision);
-    for (const w of done) w.wake();
+    this.waiters.release(this.revision);
   }
 
   private advance(revision: number): void {
@@ -427,8 +427,8 @@ export class CacherSet {
     if (revision <= this.revision && this.live) return;
     if (!this.remote) throw new CacheTooOldError(revision, this.revision, consistent);
     const deadline = Date.now() + timeoutMs;
-    let waiter: { revision: number; wake: () => void } | undefined;
-    const reached = new Promise<void>((resolve) => this.waiters.push((waiter = { revision, wake: resolve })));
+    const waiter = this.waiters.wait(revision);
+    const reached = waiter.reached;
     let done = false;
     void reached.then(() => (done = true));
     try {
@@ -440,7 +440,7 @@ export class CacherSet {
         if (!done && Date.now() < deadline) await Promise.race([reached, new Promise((r) => setTimeout(r, 20))]);
       }
     } finally {
-      if (!done) this.waiters = this.waiters.filter((w) => w !== waiter);
+      if (!done) waiter.cancel();
     }
     if (!done || this.revision < revision) throw new CacheTooOldError(revision, this.revision, consistent);
   }
@@ -469,6 +469,26 @@ export class CacherSet {
     if (!this.remote) return;
     const current = await this.store.currentRevision();
     await this.waitFor(current, timeoutMs, true);
+  }
+
+  /**
+   * How far each cacher is behind the store (for the cache lag metric; remote stores only, empty
+   * otherwise): the store's current revision minus the cacher's, after at most `timeoutMs` of
+   * waiting for the cache to reach it. The wait asks for a progress notification, as a
+   * consistent read does: the store's revision also moves with writes outside the cached
+   * prefixes (locks, leases, markers), which only a progress notification brings to the cache, so
+   * a cache that receives everything shows 0, and one whose watch is stalled or slow shows the
+   * revisions it has not received.
+   */
+  async lag(timeoutMs = LAG_WAIT_MS): Promise<{ prefix: string; revisions: number }[]> {
+    if (!this.remote) return [];
+    const current = await this.store.currentRevision();
+    try {
+      await this.waitFor(current, timeoutMs, true);
+    } catch (err) {
+      if (!(err instanceof CacheTooOldError)) throw err;
+    }
+    return this.cachers.map((c) => ({ prefix: c.prefix, revisions: Math.max(0, current - c.revision) }));
   }
 
   stop(): void {

@@ -91,6 +91,7 @@ import {
   type StoreEvent,
   type Unsubscribe,
 } from './interface.ts';
+import { RevisionWaiters } from './revisionwaiters.ts';
 
 export const DEFAULT_ETCD_PREFIX = '/pkgserver/';
 
@@ -188,7 +189,7 @@ export class EtcdStore implements Store {
   private delivered = 0;
   private deliveredKey: Buffer = Buffer.alloc(0);
   /** writes waiting for their event to be delivered, by revision */
-  private waiters: { revision: number; resolve: () => void }[] = [];
+  private readonly waiters = new RevisionWaiters();
   private compacted = 0;
   private lastAutoCompact = 0;
   private stream?: Stream;
@@ -556,8 +557,7 @@ export class EtcdStore implements Store {
     clearTimeout(this.restartTimer);
     if (this.stream) closeStream(this.stream);
     this.stream = undefined;
-    for (const w of this.waiters) w.resolve();
-    this.waiters = [];
+    this.waiters.releaseAll();
     this.client.close();
   }
 
@@ -603,20 +603,8 @@ export class EtcdStore implements Store {
   /** Resolves once the subscription has delivered `revision` (or after deliveryTimeoutMs). */
   private waitDelivered(revision: number): Promise<void> {
     if (this.delivered >= revision || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        this.report(new Error(`the etcd watch has not delivered revision ${revision} after ${this.deliveryTimeoutMs} ms (delivered: ${this.delivered})`));
-        resolve();
-      }, this.deliveryTimeoutMs);
-      const waiter = {
-        revision,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-      this.waiters.push(waiter);
+    return this.waiters.wait(revision, this.deliveryTimeoutMs).reached.then((reached) => {
+      if (!reached) this.report(new Error(`the etcd watch has not delivered revision ${revision} after ${this.deliveryTimeoutMs} ms (delivered: ${this.delivered})`));
     });
   }
 
@@ -701,11 +689,7 @@ export class EtcdStore implements Store {
   }
 
   private releaseWaiters(): void {
-    if (!this.waiters.length) return;
-    const done = this.waiters.filter((w) => w.revision <= this.delivered);
-    if (!done.length) return;
-    this.waiters = this.waiters.filter((w) => w.revision > this.delivered);
-    for (const w of done) w.resolve();
+    this.waiters.release(this.delivered);
   }
 
   private watchBroken(err: unknown, stream: Stream | undefined): void {
