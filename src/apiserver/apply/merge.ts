@@ -296,6 +296,23 @@ function apiVersionOf(o: JsonObject | undefined): string {
   return typeof o?.apiVersion === 'string' ? o.apiVersion : '';
 }
 
+/** What a write is computed with: the object's type, the endpoint's reset fields and the request's apiVersion. */
+interface Write {
+  type: TypeNode;
+  reset: FieldSet;
+  apiVersion: string;
+}
+
+/**
+ * The common start of apply and update: the type (default deduced), the reset fields of the
+ * endpoint, and the apiVersion (opts', else the written object's, else the live one's; required).
+ */
+function beginWrite(live: JsonObject | undefined, written: JsonObject, opts: Options): Write {
+  const apiVersion = opts.apiVersion ?? (apiVersionOf(written) || apiVersionOf(live));
+  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
+  return { type: opts.type ?? deduced, reset: resetSet(opts), apiVersion };
+}
+
 /**
  * The core of kube's Updater.update: gives other managers' conflicting fields up (or reports them
  * when not forced) and takes removed fields from everyone but `self`.
@@ -368,17 +385,16 @@ export function apply(
     throw new ApplyInvalidError(`failed to create typed patch object (${who}; ${gvk}): ${detail}`, errs);
   }
 
-  const apiVersion = opts.apiVersion ?? (apiVersionOf(applied) || apiVersionOf(live));
-  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
+  const w = beginWrite(live, applied, opts);
   const before = decode(liveManagedFields);
   let out: { object: JsonObject; managers: Map<string, Manager> };
   try {
-    out = applyOnce(live, liveManagedFields, applied, manager, apiVersion, opts, !!opts.force);
+    out = applyOnce(live, liveManagedFields, applied, manager, w, opts, !!opts.force);
   } catch (e) {
     // kube's lastAppliedManager: for kubectl, conflicts with values that the client-side apply
     // annotation says kubectl applied itself are no conflicts (the move from client-side apply).
     if (!(e instanceof ApplyConflictError) || manager !== 'kubectl' || !live) throw e;
-    const allowed = allowedByLastApplied(live, apiVersion, opts.type ?? deduced);
+    const allowed = allowedByLastApplied(live, w.apiVersion, w.type);
     if (!allowed) throw e;
     const keep = e.conflicts.map((_, i) => !allowed.has(e.paths[i]));
     if (keep.some(Boolean)) {
@@ -387,7 +403,7 @@ export function apply(
         e.paths.filter((_, i) => keep[i]),
       );
     }
-    out = applyOnce(live, liveManagedFields, applied, manager, apiVersion, opts, true);
+    out = applyOnce(live, liveManagedFields, applied, manager, w, opts, true);
   }
   let object = out.object;
   // kube's lastAppliedUpdater: kubectl's apply keeps an existing client-side apply annotation in step.
@@ -439,12 +455,10 @@ function applyOnce(
   liveManagedFields: ManagedFieldsEntry[] | undefined,
   applied: JsonObject,
   manager: string,
-  apiVersion: string,
+  { type, reset, apiVersion }: Write,
   opts: ApplyOptions,
   force: boolean,
 ): { object: JsonObject; managers: Map<string, Manager> } {
-  const type = opts.type ?? deduced;
-  const reset = resetSet(opts);
   const liveObj = withoutManagedFields(live);
   const config = withoutPaths(withoutManagedFields(applied), reset);
   const before = decode(liveManagedFields);
@@ -506,13 +520,10 @@ export function update(
 ): Result {
   const liveOld = liveOldIn as JsonObject | undefined;
   const liveNew = liveNewIn as JsonObject;
-  const type = opts.type ?? deduced;
+  const { type, reset, apiVersion } = beginWrite(liveOld, liveNew, opts);
   const operation = opts.operation ?? 'Update';
-  const reset = resetSet(opts);
   const oldObj = withoutManagedFields(liveOld);
   const newObj = withoutManagedFields(liveNew);
-  const apiVersion = opts.apiVersion ?? (apiVersionOf(liveNew) || apiVersionOf(liveOld));
-  if (!apiVersion) throw new ApplyInvalidError('apiVersion must be set');
   // As kube: managedFields sent in the new object win (a client may rewrite them); `[{}]` clears them;
   // an empty or unreadable list falls back to the stored ones, unreadable stored ones to none.
   const sent = isObject(liveNew.metadata) ? liveNew.metadata.managedFields : undefined;
