@@ -480,3 +480,67 @@ test.serial('an apply that creates is authorized as a create too: patch alone ma
   t.is(ok.status, 200, JSON.stringify(ok.body));
   t.is(ok.body.spec.sync.period, '6m');
 });
+
+/** kubectl versions whose `apply` has `--subresource` (1.32 added it; 1.27–1.31 answer "unknown flag"). */
+const APPLY_SUBRESOURCE = new Set<string>(['1.32', '1.33']);
+
+for (const v of KUBECTL_VERSIONS) {
+  test.serial(`kubectl ${v}: apply --server-side --subresource=status and approval`, async (t) => {
+    const k = new Kubectl(v as KubectlVersion, server.kubeconfig);
+    const ns = `ssa-subres-${v.replace('.', '-')}`;
+    const tag = `sub${v.replace('.', '')}`;
+    const url = await bareRepo(ns, 'deploy');
+    const name = 'c1.deploy..web.ws';
+    t.is((await admin.patch(`${repos(ns)}/deploy?fieldManager=setup`, repositoryYAML(ns, 'deploy', url, {}), APPLY)).status, 201);
+    t.is((await admin.patch(`${variants(ns)}/pv1?fieldManager=setup`, variantYAML(ns, 'pv1', { a: '1' }), APPLY)).status, 201);
+    t.is((await admin.patch(`${revisions(ns)}/${name}?fieldManager=setup`, revisionYAML(ns, {}), APPLY)).status, 201);
+    const cond = `[{type: example.com/ci, status: "True", reason: Checked, message: by ci, lastTransitionTime: "2026-11-26T00:00:00Z"}]`;
+    const statusYAML = (apiVersion: string, kind: string, n: string, extra = '') => `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: {name: ${JSON.stringify(n)}, namespace: ${ns}}\n${extra}status:\n  conditions: ${cond}\n`;
+    const sub = (f: string, yaml: string, subresource: string) => k.run(['apply', '--server-side', `--subresource=${subresource}`, '--field-manager=ci', '-f', file(`${tag}-${f}.yaml`, yaml)]);
+
+    if (!APPLY_SUBRESOURCE.has(v)) {
+      const r = await sub('repo-status', statusYAML(CFG, 'Repository', 'deploy'), 'status');
+      t.not(r.code, 0);
+      t.regex(r.stderr, /unknown flag: --subresource/);
+      return;
+    }
+    for (const [p, kind, apiVersion, n] of [
+      [`${repos(ns)}/deploy`, 'Repository', CFG, 'deploy'],
+      [`${variants(ns)}/pv1`, 'PackageVariant', CFG, 'pv1'],
+      [`${revisions(ns)}/${name}`, 'PackageRevision', PKG, name],
+    ] as const) {
+      const before = await getObj(p);
+      // spec sent through status is not written (a reset field of the subresource)
+      const r = await sub(`${kind}-status`, statusYAML(apiVersion, kind, n, `spec: {}\n`), 'status');
+      t.is(r.code, 0, `${kind}: ${r.stderr}`);
+      t.regex(r.stdout, /serverside-applied/);
+      const o = await getObj(p);
+      t.deepEqual(o.spec, before.spec, kind);
+      t.like(o.status.conditions.find((c: any) => c.type === 'example.com/ci'), { status: 'True', reason: 'Checked' }, kind);
+      const ci = entry(o, 'ci');
+      t.is(ci?.subresource, 'status', kind);
+      t.deepEqual(Object.keys(ci.fieldsV1), ['f:status'], kind);
+      // the same apply again writes nothing
+      t.is((await sub(`${kind}-status`, statusYAML(apiVersion, kind, n, `spec: {}\n`), 'status')).code, 0);
+      t.is((await getObj(p)).metadata.resourceVersion, o.metadata.resourceVersion, `${kind}: the same status apply twice`);
+      // another manager through status: kube's conflict naming the subresource; forced, it takes the field
+      const other = await k.run(['apply', '--server-side', '--subresource=status', '--field-manager=other', '-f', file(`${tag}-${kind}-other.yaml`, statusYAML(apiVersion, kind, n).replace('"True"', '"False"'))]);
+      t.not(other.code, 0, kind);
+      t.regex(other.stderr, /conflict with "ci" with subresource "status": \.status\.conditions\[type="example\.com\/ci"\]\.status/, kind);
+      const forced = await k.run(['apply', '--server-side', '--subresource=status', '--field-manager=other', '--force-conflicts', '-f', file(`${tag}-${kind}-other.yaml`, statusYAML(apiVersion, kind, n).replace('"True"', '"False"'))]);
+      t.is(forced.code, 0, forced.stderr);
+      t.is((await getObj(p)).status.conditions.find((c: any) => c.type === 'example.com/ci').status, 'False', kind);
+    }
+    // PackageRevision's approval subresource: spec.lifecycle only
+    const approvalYAML = `apiVersion: ${PKG}\nkind: PackageRevision\nmetadata: {name: ${JSON.stringify(name)}, namespace: ${ns}, labels: {x: "1"}}\nspec: {lifecycle: proposed, updatePolicy: strict}\n`;
+    const a = await k.run(['apply', '--server-side', '--subresource=approval', '--field-manager=approver', '-f', file(`${tag}-approval.yaml`, approvalYAML)]);
+    t.is(a.code, 0, a.stderr);
+    const pr = await getObj(`${revisions(ns)}/${name}`);
+    t.is(pr.spec.lifecycle, 'proposed');
+    t.not(pr.spec.updatePolicy, 'strict');
+    t.is(pr.metadata.labels?.x, undefined);
+    const ap = entry(pr, 'approver');
+    t.is(ap?.subresource, 'approval');
+    t.deepEqual(ap.fieldsV1, { 'f:spec': { 'f:lifecycle': {} } });
+  });
+}
