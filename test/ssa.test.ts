@@ -353,6 +353,45 @@ test.serial('client-side apply → server-side apply: kubectl takes over what it
   t.regex(o.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'], /"period":"6m"/);
 });
 
+// As in kube: the same file applied client-side, then server-side by the same user, is no conflict
+// (kubectl moves the kubectl-client-side-apply entry to its own Apply entry, csaupgrade, since 1.26), and a field
+// later removed from the file is removed from the object. With the oldest and the newest kubectl.
+for (const v of ['1.27', '1.33'] as const) {
+  test.serial(`kubectl ${v}: apply, then apply --server-side of the same file: no conflict; a field removed from the file is removed`, async (t) => {
+    const ns = `ssa-migrate-${v.replace('.', '-')}`;
+    const k = new Kubectl(v, server.kubeconfig);
+    const tag = `mig${v.replace('.', '')}`;
+    const p = `${repos(ns)}/mig`;
+    await k.ok(['create', 'namespace', ns]);
+    const full = file(`${tag}-full.yaml`, repositoryYAML(ns, 'mig', 'https://git.example.com/mig.git', { labels: { a: '1', b: '2' }, period: '5m' }));
+    const csa = await k.run(['apply', '-f', full]);
+    t.is(csa.code, 0, csa.stderr);
+    t.deepEqual(managers(await getObj(p)), ['kubectl-client-side-apply/Update']);
+    const ssa = await k.run(['apply', '--server-side', '-f', full]);
+    t.is(ssa.code, 0, ssa.stderr);
+    t.notRegex(ssa.stderr, /conflict/i);
+    const o = await getObj(p);
+    // kubectl applies the annotation as kubectl-last-applied, then replaces the client-side apply
+    // entry by its own (csaupgrade), as against kube-apiserver
+    t.deepEqual(managers(o), ['kubectl-last-applied/Apply', 'kubectl/Apply'], JSON.stringify(o.metadata.managedFields));
+    t.deepEqual(entry(o, 'kubectl').fieldsV1['f:spec'], { 'f:deployment': {}, 'f:git': { 'f:url': {} }, 'f:sync': { 'f:period': {} } });
+    // the file loses label b and spec.sync: both go
+    const less = file(`${tag}-less.yaml`, repositoryYAML(ns, 'mig', 'https://git.example.com/mig.git', { labels: { a: '1' } }));
+    const r = await k.run(['apply', '--server-side', '-f', less]);
+    t.is(r.code, 0, r.stderr);
+    const o2 = await getObj(p);
+    t.deepEqual(o2.metadata.labels, { a: '1' });
+    t.is(o2.spec.sync.period, '60s', 'the applied 5m removed: the default again');
+    t.deepEqual(managers(o2), ['kubectl-last-applied/Apply', 'kubectl/Apply']);
+    // and a client-side apply after it still works from the annotation kubectl's apply kept in step
+    const back = await k.run(['apply', '-f', full]);
+    t.is(back.code, 0, back.stderr);
+    const o3 = await getObj(p);
+    t.deepEqual(o3.metadata.labels, { a: '1', b: '2' });
+    t.is(o3.spec.sync.period, '5m');
+  });
+}
+
 test.serial('apply through the status and approval subresources: their own fields only, recorded with the subresource', async (t) => {
   const ns = 'ssa-sub';
   const url = await bareRepo(ns, 'deploy');
