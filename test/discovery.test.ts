@@ -13,6 +13,7 @@ import YAML from 'yaml';
 import { git, localCatalogAndDeploy } from './helpers/gitserver.ts';
 import { HttpClient, type WatchStream } from './helpers/http.ts';
 import { Kubectl, KUBECTL_VERSIONS } from './helpers/kubectl.ts';
+import { managersOf, updatedBy } from './helpers/managedfields.ts';
 import { poll } from './helpers/poll.ts';
 import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
 
@@ -235,13 +236,20 @@ test.serial('the dependencies, errors and warnings of every catalog revision are
     actual[pkg] = { status: condition(pr, DEPS).status, reason: condition(pr, DEPS).reason, dependencies: rest };
   }
   t.deepEqual(actual, EXPECTED);
+  // the discovery controller writes the condition and the dependencies under its own manager
+  const operator = await getPR(catalogName('operator'));
+  t.truthy(updatedBy(operator, 'pkgserver-discovery-controller', 'status')?.fieldsV1?.['f:status']?.['f:dependencies'], managersOf(operator).join(', '));
   t.is(condition(await getPR(catalogName('unknown')), DEPS).message, (EXPECTED.unknown.dependencies.errors as string[])[0]);
   t.is(condition(await getPR(catalogName('operator')), DEPS).message, '1 package dependency, 6 core APIs');
   t.is(condition(await getPR(catalogName('rbac-unknown')), DEPS).message, '0 package dependencies, 1 core API; 1 warning');
 });
 
 test.serial('kubectl 1.27–1.33 list the provided APIs with their columns and field selectors; the reverse lookup is on the revision', async (t) => {
-  await poll('the PackageAPIs', async () => ((await admin.get(PAPI)).body.items?.length === 2 ? true : undefined));
+  const apis = await poll('the PackageAPIs', async () => {
+    const items = (await admin.get(PAPI)).body.items;
+    return items?.length === 2 ? items : undefined;
+  });
+  for (const api of apis) t.truthy(updatedBy(api, 'pkgserver-discovery-controller')?.fieldsV1?.['f:spec'], managersOf(api).join(', '));
   const rows = (out: string) => out.trim().split('\n').map((l) => l.trim().split(/\s+/));
   for (const v of KUBECTL_VERSIONS) {
     const kv = new Kubectl(v, server.kubeconfig);
@@ -361,6 +369,7 @@ test.serial('scheduling: the app on c1 brings its dependency chain in order, reu
     t.deepEqual(pv.spec.upstream, { repository: 'cat', package: 'operator', revision: 'v1' });
     t.deepEqual(pv.spec.downstream, { target: 'c1', repository: 'deploy', package: 'operator' });
     t.is(pv.metadata.labels['pkg.pkgserver.dev/scheduled'], 'true');
+    t.truthy(updatedBy(pv, 'pkgserver-scheduler-controller')?.fieldsV1?.['f:spec'], managersOf(pv).join(', '));
     // every dependency is published on each target; c1's CRDs are the ones it had (one revision of crds there)
     for (const target of ['c1', 'c2']) for (const pkg of ['crds', 'metrics', 'operator']) t.truthy(await publishedOn(target, pkg));
     const c1crds = ((await admin.get(PR)).body.items as any[]).filter((p) => p.spec.packageRevID.target === 'c1' && p.spec.packageRevID.package === 'crds');

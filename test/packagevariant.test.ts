@@ -12,6 +12,7 @@ import YAML from 'yaml';
 import { git, localCatalogAndDeploy } from './helpers/gitserver.ts';
 import { HttpClient } from './helpers/http.ts';
 import { Kubectl } from './helpers/kubectl.ts';
+import { managersOf, updatedBy } from './helpers/managedfields.ts';
 import { poll } from './helpers/poll.ts';
 import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
 
@@ -117,6 +118,10 @@ test.serial('a variant makes exactly one downstream draft, owned, with its packa
     return condition(o, 'Ready')?.status === 'True' ? o : undefined;
   });
   t.deepEqual(pv.status.downstream, [{ name: draft.metadata.name, lifecycle: 'draft' }]);
+  // the controller's writes carry its own manager: the draft it created, the status it wrote
+  const PVC = 'pkgserver-packagevariant-controller';
+  t.truthy(updatedBy(draft, PVC)?.fieldsV1?.['f:spec'], managersOf(draft).join(', '));
+  t.truthy(updatedBy(pv, PVC, 'status')?.fieldsV1?.['f:status']?.['f:downstream'], managersOf(pv).join(', '));
   t.is(condition(pv, 'Stalled').status, 'False');
   t.true(pv.metadata.finalizers.includes('config.pkg.pkgserver.dev/packagevariant'));
   // the variant's events, in kubectl describe and kubectl events
@@ -154,7 +159,11 @@ test.serial('a newer upstream makes exactly one upgrade draft: the local edit su
   t.regex(f.Kptfile, /ref: web\/v2/, 'the Kptfile points at the new upstream');
   // the published v1 of the downstream knows an upgrade exists (wide column Upgrade)
   const published = prs.find((p) => p.spec.lifecycle === 'published');
-  await poll('latestUpstreamRevision', async () => ((await admin.get(`${PR}/${published.metadata.name}`)).body.status?.latestUpstreamRevision === 'v2' ? true : undefined));
+  const withUpgrade = await poll('latestUpstreamRevision', async () => {
+    const o = (await admin.get(`${PR}/${published.metadata.name}`)).body;
+    return o.status?.latestUpstreamRevision === 'v2' ? o : undefined;
+  });
+  t.truthy(updatedBy(withUpgrade, 'pkgserver-upgrades-controller', 'status')?.fieldsV1?.['f:status']?.['f:latestUpstreamRevision'], managersOf(withUpgrade).join(', '));
   t.regex(await k.ok(['get', 'pkgrev', published.metadata.name, '-n', NS, '-o', 'wide']), /\bv2\b/);
   // more events do not make more drafts
   await admin.patch(`${REPOS}/cat`, { metadata: { annotations: { 'test/sync': 'again' } } }, MERGE);

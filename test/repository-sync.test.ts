@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { HttpClient } from './helpers/http.ts';
+import { managersOf, updatedBy } from './helpers/managedfields.ts';
 import { poll } from './helpers/poll.ts';
 import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
 
@@ -99,6 +100,9 @@ test('a repository of 1,200 revisions: stored in pages with a resourceVersion an
   t.is(list.length, TOTAL);
   t.is(new Set(list.map((o) => o.metadata.resourceVersion)).size, TOTAL, 'a resourceVersion per object');
   t.is(list.filter((o) => o.metadata.labels?.['pkg.pkgserver.dev/latest-revision'] === 'true').length, PACKAGES);
+  // the sync's writes carry the repository controller's manager: the status it wrote, the revisions it stored
+  t.truthy(updatedBy(ready, 'pkgserver-repository-controller', 'status')?.fieldsV1?.['f:status']?.['f:revisionCount'], managersOf(ready).join(', '));
+  for (const o of [list[0], list[TOTAL - 1]] as any[]) t.truthy(updatedBy(o, 'pkgserver-repository-controller')?.fieldsV1?.['f:spec'], managersOf(o).join(', '));
 
   // (other controllers, discovery, may write the revisions' status meanwhile: MODIFIED events)
   const added = () => events().filter((e) => e.type === 'ADDED');
