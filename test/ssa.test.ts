@@ -448,16 +448,25 @@ test.serial('deletecollection: label and field selectors delete exactly the matc
   t.deepEqual(await names(variants(ns)), ['c', 'd']);
   // revisions: one published (refused as a single delete refuses it), two drafts
   const pr = (pkg: string) => ({ apiVersion: PKG, kind: 'PackageRevision', metadata: { name: `c1.deploy..${pkg}.ws`, labels: { app: 'z' } }, spec: { packageRevID: { target: 'c1', repository: 'deploy', package: pkg, workspace: 'ws' }, tasks: [{ type: 'init' }] } });
-  for (const pkg of ['p1', 'p2', 'p3']) t.is((await admin.post(revisions(ns), pr(pkg))).status, 201);
-  for (const lifecycle of ['proposed', 'published']) t.is((await admin.patch(`${revisions(ns)}/c1.deploy..p2.ws`, { spec: { lifecycle } }, MERGE)).status, 200);
+  for (const pkg of ['p1', 'p2', 'p3', 'p4', 'p5']) t.is((await admin.post(revisions(ns), pr(pkg))).status, 201);
+  for (const pkg of ['p2', 'p5'])
+    for (const lifecycle of ['proposed', 'published']) t.is((await admin.patch(`${revisions(ns)}/c1.deploy..${pkg}.ws`, { spec: { lifecycle } }, MERGE)).status, 200);
   const single = await admin.delete(`${revisions(ns)}/c1.deploy..p2.ws`, { dryRun: ['All'] });
   t.not(single.status, 200);
+  // label and field selectors: p3 is left out by the field selector; p2 is refused as a single delete is
+  const some = await admin.delete(`${revisions(ns)}?labelSelector=app%3Dz&fieldSelector=metadata.name!%3Dc1.deploy..p3.ws,metadata.name!%3Dc1.deploy..p5.ws`);
+  t.is(some.status, single.status, JSON.stringify(some.body));
+  t.is(some.body.reason, single.body.reason);
+  t.is(some.body.message, single.body.message);
+  t.deepEqual(some.body.details.causes.map((c: any) => c.field), ['c1.deploy..p2.ws']);
+  t.deepEqual(await names(revisions(ns)), ['c1.deploy..p2.ws', 'c1.deploy..p3.ws', 'c1.deploy..p5.ws']);
+  // two refusals: both reported, each as its single delete words it; the draft goes
+  const single5 = await admin.delete(`${revisions(ns)}/c1.deploy..p5.ws`, { dryRun: ['All'] });
   const all = await admin.delete(`${revisions(ns)}?labelSelector=app%3Dz`);
   t.is(all.status, single.status, JSON.stringify(all.body));
-  t.is(all.body.reason, single.body.reason);
-  t.is(all.body.message, single.body.message);
-  t.deepEqual(all.body.details.causes.map((c: any) => c.field), ['c1.deploy..p2.ws']);
-  t.deepEqual(await names(revisions(ns)), ['c1.deploy..p2.ws']);
+  t.is(all.body.message, `2 of 3 objects were not deleted: ${single.body.message}; ${single5.body.message}`);
+  t.deepEqual(all.body.details.causes.map((c: any) => [c.field, c.message]), [['c1.deploy..p2.ws', single.body.message], ['c1.deploy..p5.ws', single5.body.message]]);
+  t.deepEqual(await names(revisions(ns)), ['c1.deploy..p2.ws', 'c1.deploy..p5.ws']);
   // a verb the resource does not serve
   isStatus(t, await admin.delete(`/apis/${PKG}/namespaces/${ns}/packagerevisionresources`), 405, 'MethodNotAllowed');
 });
