@@ -107,12 +107,13 @@ export class ApplyInvalidError extends Error {
   }
 }
 
+/** kube's message; the managers in the order of the conflicts (takeOver lists them as kube sorts them, by identifier). */
 function conflictMessage(conflicts: Conflict[]): string {
   if (conflicts.length === 1) return `Apply failed with 1 conflict: conflict with ${conflicts[0].manager}: ${conflicts[0].field}`;
   const by = new Map<string, string[]>();
   for (const c of conflicts) by.set(c.manager, [...(by.get(c.manager) ?? []), c.field]);
   const lines: string[] = [];
-  for (const m of [...by.keys()].sort()) {
+  for (const m of by.keys()) {
     lines.push(`conflicts with ${m}:`);
     for (const f of by.get(m)!) lines.push(`- ${f}`);
   }
@@ -325,6 +326,9 @@ function takeOver(oldObj: JsonObject, newObj: JsonObject, managers: Map<string, 
   const changed = modified.union(added);
   const conflicts: (Conflict & { path: Path })[] = [];
   const lost = new Map<string, FieldSet>();
+  // kube prints the conflicts' managers sorted by their identifier (the entry's JSON without fields
+  // and time), not by the printed name: `{"manager":"m",…,"subresource":"scale"}` comes before
+  // `{"manager":"m",…"apiVersion":"v1"}`
   for (const [id, m] of [...managers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (id === self) continue;
     const c = m.set.intersection(changed);
@@ -334,7 +338,6 @@ function takeOver(oldObj: JsonObject, newObj: JsonObject, managers: Map<string, 
     }
   }
   if (!force && conflicts.length) {
-    conflicts.sort((a, b) => (a.manager < b.manager ? -1 : a.manager > b.manager ? 1 : 0));
     throw new ApplyConflictError(
       conflicts.map(({ manager, field }) => ({ manager, field })),
       conflicts.map((c) => c.path),

@@ -145,6 +145,27 @@ const cases: Record<string, Case> = {
     ],
     conflict: 'Apply failed with 3 conflicts: conflicts with "a":\n- .numeric\n- .string\nconflicts with "c" using v1:\n- .bool',
   },
+  // kube sorts the managers of the message by their identifier (the entry's JSON without fields and
+  // time), not by how they are printed: `..."apiVersion":"v1","subresource":"scale"}` comes before
+  // `..."apiVersion":"v1"}`, and `"operation":"Apply",...` before `"operation":"Update"`
+  'leaf: conflicts are grouped in the order of kube\'s manager identifiers (subresource)': {
+    type: leafType,
+    steps: [
+      { update: 'm', object: { numeric: 1 } },
+      { update: 'm', object: { numeric: 1, string: 'x' }, subresource: 'scale' },
+      { apply: 'b', object: { numeric: 2, string: 'y' } },
+    ],
+    conflict: 'Apply failed with 2 conflicts: conflicts with "m" with subresource "scale" using v1:\n- .string\nconflicts with "m" using v1:\n- .numeric',
+  },
+  'leaf: conflicts are grouped in the order of kube\'s manager identifiers (Apply through a subresource, Update)': {
+    type: leafType,
+    steps: [
+      { apply: 'a', object: { bool: true }, subresource: 'scale' },
+      { update: 'a', object: { bool: true, numeric: 1 } },
+      { apply: 'b', object: { bool: false, numeric: 2 } },
+    ],
+    conflict: 'Apply failed with 2 conflicts: conflicts with "a" with subresource "scale":\n- .bool\nconflicts with "a" using v1:\n- .numeric',
+  },
   'leaf: the same value applied by two appliers is shared': {
     type: leafType,
     steps: [
