@@ -471,7 +471,7 @@ test.serial('deletecollection: label and field selectors delete exactly the matc
   isStatus(t, await admin.delete(`/apis/${PKG}/namespaces/${ns}/packagerevisionresources`), 405, 'MethodNotAllowed');
 });
 
-test.serial('kubectl delete -l and --all delete what matches', async (t) => {
+test.serial('kubectl delete -l and --all delete what matches; a published revision is refused', async (t) => {
   const ns = 'ssa-kdel';
   const k = new Kubectl('1.33', server.kubeconfig);
   for (const [name, app] of [['a', 'x'], ['b', 'y']]) {
@@ -481,6 +481,23 @@ test.serial('kubectl delete -l and --all delete what matches', async (t) => {
   t.deepEqual((await getObj(variants(ns))).items.map((o: any) => o.metadata.name), ['b']);
   await k.ok(['delete', 'pv', '-n', ns, '--all']);
   t.deepEqual((await getObj(variants(ns))).items, []);
+  // revisions: kubectl deletes the drafts that match; the published one is refused as a single delete is
+  const url = await bareRepo(ns, 'deploy');
+  t.is((await admin.patch(`${repos(ns)}/deploy?fieldManager=setup`, repositoryYAML(ns, 'deploy', url, {}), APPLY)).status, 201);
+  for (const [pkg, app] of [['p1', 'z'], ['p2', 'z'], ['p3', 'w']]) {
+    const pr = { apiVersion: PKG, kind: 'PackageRevision', metadata: { name: `c1.deploy..${pkg}.ws`, labels: { app } }, spec: { packageRevID: { target: 'c1', repository: 'deploy', package: pkg, workspace: 'ws' }, tasks: [{ type: 'init' }] } };
+    t.is((await admin.post(revisions(ns), pr)).status, 201);
+  }
+  for (const lifecycle of ['proposed', 'published']) t.is((await admin.patch(`${revisions(ns)}/c1.deploy..p2.ws`, { spec: { lifecycle } }, MERGE)).status, 200);
+  const byLabel = await k.run(['delete', 'pkgrev', '-n', ns, '-l', 'app=z']);
+  t.not(byLabel.code, 0);
+  t.regex(byLabel.stdout, /packagerevision\.pkg\.pkgserver\.dev "c1\.deploy\.\.p1\.ws" deleted/);
+  t.regex(byLabel.stderr, /"c1\.deploy\.\.p2\.ws" is forbidden: a published revision cannot be deleted/);
+  t.deepEqual((await getObj(revisions(ns))).items.map((o: any) => o.metadata.name), ['c1.deploy..p2.ws', 'c1.deploy..p3.ws']);
+  const all = await k.run(['delete', 'pkgrev', '-n', ns, '--all']);
+  t.not(all.code, 0);
+  t.regex(all.stdout, /"c1\.deploy\.\.p3\.ws" deleted/);
+  t.deepEqual((await getObj(revisions(ns))).items.map((o: any) => o.metadata.name), ['c1.deploy..p2.ws']);
 });
 
 test.serial('resourceVersionMatch on lists: NotOlderThan and Exact as kube, with its validation errors', async (t) => {
