@@ -8,21 +8,17 @@
 // at a time runs the controllers (leader_election_master_status counted on each), and when the
 // leader is killed with SIGKILL another takes over within the lease duration.
 import test from 'ava';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import YAML from 'yaml';
 import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
 import { git, startGitServer, type GitServer } from './helpers/gitserver.ts';
-import { HttpClient } from './helpers/http.ts';
-import { Kubectl } from './helpers/kubectl.ts';
+import { leads, sampleLeaders, startReplicas } from './helpers/ha.ts';
+import { type Kubectl } from './helpers/kubectl.ts';
 import { poll } from './helpers/poll.ts';
-import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
+import { type ServerHandle } from './helpers/server.ts';
 
 const NS = 'ha';
 const PR = `/apis/pkg.pkgserver.dev/v1alpha1/namespaces/${NS}/packagerevisions`;
 const REPOS = `/apis/config.pkg.pkgserver.dev/v1alpha1/namespaces/${NS}/repositories`;
 const LEASE_SECONDS = 6;
-const LE_ARGS = ['--leader-elect', 'true', '--leader-elect-lease-duration', `${LEASE_SECONDS}s`, '--leader-elect-renew-deadline', '4s', '--leader-elect-retry-period', '500ms'];
 
 let etcd: EtcdHandle;
 let gitServer: GitServer;
@@ -50,49 +46,20 @@ function collect(proc: ReturnType<Kubectl['spawn']>) {
   };
 }
 
-/** 1 if the replica's /metrics says it leads, 0 if it says it does not, undefined if it cannot answer. */
-async function leads(http: HttpClient): Promise<number | undefined> {
-  try {
-    const r = await http.request('GET', '/metrics');
-    const m = /^leader_election_master_status\{[^}]*\} (\d)$/m.exec(String(r.body));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return undefined;
-  }
-}
-
 test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqueness and leadership', async (t) => {
   t.timeout(600_000);
-  const work = tempDir('pkgserver-ha-');
-  const credsFile = path.join(work, 'creds.yaml');
-  await writeFile(credsFile, YAML.stringify({ gitcreds: { username: 'git', password: 'secret' } }));
   const deployGit = await gitServer.createBareRepo('deploy', { initialFiles: { 'README.md': 'deployments\n' }, branch: 'main' });
   await gitServer.createBareRepo('dup', { initialFiles: { 'README.md': 'dup\n' }, branch: 'main' });
-  const prefix = `/pkgserver-ha-${process.pid}/`;
-  const args = ['--storage-backend', 'etcd3', '--etcd-servers', etcd.endpoint, '--etcd-prefix', prefix, '--credentials-file', credsFile, '--git-timeout', '30', ...LE_ARGS];
-  servers.push(...(await Promise.all([0, 1, 2].map(() => startServer({ controllers: true, args })))));
-  const [A, B, C] = servers;
-  const k = servers.map((s) => new Kubectl('1.33', s.kubeconfig));
-  const http = servers.map((s) => new HttpClient(s.url, adminTLS(s)));
+  const replicas = await startReplicas(3, { etcdEndpoint: etcd.endpoint, prefix: `/pkgserver-ha-${process.pid}/`, leaseSeconds: LEASE_SECONDS });
+  servers.push(...replicas.servers);
+  const { http, kubectl: k } = replicas;
 
-  // --- one leader among three (counted on each replica's /metrics)
-  const leaderCounts: number[] = [];
-  const countLeaders = async () => {
-    const states = await Promise.all(http.map(leads));
-    const n = states.filter((s) => s === 1).length;
-    leaderCounts.push(n);
-    return { n, leader: states.indexOf(1) };
-  };
+  // --- one leader among three (counted on each replica's /metrics), sampled all along until the leader is killed
+  const leaders = sampleLeaders(http);
+  const countLeaders = leaders.now;
+  const leaderCounts = leaders.counts;
   await poll('one replica leads', async () => ((await countLeaders()).n === 1 ? true : undefined), 60_000);
   const elected = leaderCounts.length - 1; // samples before an election may count none
-  // sampled all along, until the leader is killed
-  let sampling = true;
-  const sampler = (async () => {
-    while (sampling) {
-      await countLeaders();
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  })();
 
   // --- kubectl on each replica sees the others' writes at once (consistent reads, no polling)
   await k[0].ok(['create', 'namespace', NS]);
@@ -189,8 +156,7 @@ test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqu
   }, 60_000);
 
   // one leader throughout (sampled)
-  sampling = false;
-  await sampler;
+  await leaders.stop();
   t.true(leaderCounts.slice(elected).every((n) => n === 1), `leaders counted: ${leaderCounts.join(' ')}`);
   t.true(leaderCounts.length - elected > 10, `sampled ${leaderCounts.length - elected} times`);
 
@@ -207,7 +173,4 @@ test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqu
   const alive = [0, 1, 2].filter((i) => i !== leader);
   await k[alive[0]].ok(['label', 'repository', 'deploy', '-n', NS, 'after=failover']);
   t.is(await k[alive[1]].ok(['get', 'repository', 'deploy', '-n', NS, '-o', 'jsonpath={.metadata.labels.after}']), 'failover');
-  void A;
-  void B;
-  void C;
 });

@@ -115,7 +115,6 @@ export const unprocessable = (message: string) => new StatusError(422, 'Invalid'
 export { fieldErr, type FieldError, type FieldErrorType } from '../api/fielderrors.ts';
 import type { FieldError } from '../api/fielderrors.ts';
 
-/** 422 Invalid listing every field error, as apierrors.NewInvalid renders it. */
 /**
  * How many field errors a 422 lists, in its causes and its message. An object within the size
  * bounds can still have tens of thousands of bad fields (e.g. 100,000 invalid labels): listing
@@ -124,6 +123,7 @@ import type { FieldError } from '../api/fielderrors.ts';
  */
 export const MAX_INVALID_CAUSES = 100;
 
+/** 422 Invalid listing the field errors (at most MAX_INVALID_CAUSES), as apierrors.NewInvalid renders it. */
 export function invalid(kind: string, group: string, name: string, errs: FieldError[]): StatusError {
   const shown = errs.length > MAX_INVALID_CAUSES ? errs.slice(0, MAX_INVALID_CAUSES) : errs;
   const parts = shown.map((e) => `${e.field}: ${e.message}`);
