@@ -16,6 +16,7 @@ import {
   type GitAuth,
 } from '../src/storage/git/repo.ts';
 import { PackageRepo } from '../src/storage/git/packages.ts';
+import { GitObjectNotFoundError } from '../src/storage/git/objects.ts';
 import { git, startGitServer, type GitServer } from './helpers/gitserver.ts';
 
 const USER = 'git';
@@ -893,4 +894,30 @@ test.serial('PackageRepo (remote): propose is one request, publish is one reques
   await t.throwsAsync(pkgs.publish(proposedBranch, key, 'v1', 'Publish', author), { instanceOf: GitConflictError, message: /exists/ });
   t.deepEqual(sorted(await cliRefs(bare)), [['refs/heads/main', commit], [`refs/heads/${proposedBranch}`, again], [`refs/tags/${tag}`, commit]]);
   await assertFsckClean(t, bare);
+});
+
+test.serial('PackageRepo (remote): a commit pushed by another clone (another replica) is fetched when read, one fetch shared by concurrent readers', async (t) => {
+  const { name } = await serverRepo({ 'README.md': 'x\n' });
+  const cfg = { namespace: 'ns', name, url: server.url(name), ref: 'main', directory: '', deployment: true };
+  const [a, b] = [new PackageRepo(cfg, await clone(name)), new PackageRepo(cfg, await clone(name))];
+  const key = { target: 'c1', realm: 'apps', package: 'web' };
+  const author = { name: 'a', email: 'a@example.com' };
+  const commit = await a.createBranch(a.layout.draftBranch(key, 'ws1'), key, files({ Kptfile: 'k\n', 'cm.yaml': 'kind: ConfigMap\n' }), 'Create draft', author);
+  const log = recordRequests(name);
+  const reads = await Promise.all([b.files(commit, key), b.files(commit, key), b.packageTree(commit, key), b.trailer(commit), b.files(commit, key)]);
+  const [f1, f2, tree, , f3] = reads;
+  for (const f of [f1, f2, f3]) t.deepEqual([...f.entries()].map(([p, c]) => [p, c.toString()]).sort(), [['Kptfile', 'k\n'], ['cm.yaml', 'kind: ConfigMap\n']]);
+  t.is(tree, await a.packageTree(commit, key));
+  const fetches = log.filter((l) => l === 'POST git-upload-pack');
+  t.true(fetches.length >= 1 && fetches.length <= 2, `one fetch (and at most one queued behind it): ${log.join(', ')}`);
+  // present now: no request at all
+  log.length = 0;
+  t.is((await b.files(commit, key)).size, 2);
+  t.deepEqual(log, []);
+  // a commit that is nowhere is an error after a fetch, not an empty package
+  log.length = 0;
+  const nowhere = '0123456789abcdef0123456789abcdef01234567';
+  await t.throwsAsync(b.files(nowhere, key), { instanceOf: GitObjectNotFoundError });
+  await t.throwsAsync(b.packageTree(nowhere, key), { instanceOf: GitObjectNotFoundError });
+  t.true(log.includes('GET info/refs?service=git-upload-pack'), `fetched first: ${log.join(', ')}`);
 });

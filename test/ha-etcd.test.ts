@@ -155,6 +155,26 @@ test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqu
     return names.every((n) => published.has(n)) ? true : undefined;
   }, 60_000);
 
+  // --- package files written through one replica are read through another at once (its clone
+  // fetches the commit it does not have yet, never an empty package)
+  const PRR = `/apis/pkg.pkgserver.dev/v1alpha1/namespaces/${NS}/packagerevisionresources`;
+  const filesDraft = 'c1.deploy.apps.files.ws0';
+  const made = await http[0].request('POST', PR, {
+    body: { apiVersion: 'pkg.pkgserver.dev/v1alpha1', kind: 'PackageRevision', metadata: { name: filesDraft }, spec: { packageRevID: { target: 'c1', repository: 'deploy', realm: 'apps', package: 'files', workspace: 'ws0' }, tasks: [{ type: 'init' }] } },
+  });
+  t.is(made.status, 201, JSON.stringify(made.body));
+  const prr = (await http[0].request('GET', `${PRR}/${filesDraft}`)).body as { spec: { resources: Record<string, string> } };
+  prr.spec.resources['cm.yaml'] = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: written-on-a\n';
+  const put = await http[0].request('PUT', `${PRR}/${filesDraft}`, { body: prr });
+  t.is(put.status, 200, JSON.stringify(put.body));
+  const written = (put.body as typeof prr).spec.resources;
+  t.regex(written['cm.yaml'], /written-on-a/);
+  for (const i of [1, 2]) {
+    const read = await http[i].request('GET', `${PRR}/${filesDraft}`);
+    t.is(read.status, 200, JSON.stringify(read.body));
+    t.deepEqual((read.body as typeof prr).spec.resources, written, `replica ${i} reads the files written on A`);
+  }
+
   // one leader throughout (sampled)
   await leaders.stop();
   t.true(leaderCounts.slice(elected).every((n) => n === 1), `leaders counted: ${leaderCounts.join(' ')}`);

@@ -22,6 +22,7 @@ import { PackageConflictError, PackageExistsError, PackageInvalidError, PackageU
 import type { Credentials } from '../storage/git/credentials.ts';
 import { GitAuthError, GitConflictError, GitRepo, GitUnreachableError, type GitAuth, type GitIdentity } from '../storage/git/repo.ts';
 import { PackageRepo } from '../storage/git/packages.ts';
+import { GitObjectNotFoundError } from '../storage/git/objects.ts';
 import { LockTimeoutError, type RevisionAllocator, type StoreLocks } from '../storage/store/coordination.ts';
 import { commitMessage, packageKey, type PackageKey, type Trailer } from '../storage/git/layout.ts';
 import { packageDocuments, type PackageDocuments } from './documents.ts';
@@ -94,6 +95,8 @@ function translate(e: unknown, repository?: string): never {
   if (e instanceof GitAuthError) throw new PackageUnavailableError(named(e, ''), 'AuthenticationFailed');
   if (e instanceof GitConflictError) throw new PackageConflictError(e.message);
   if (e instanceof LockTimeoutError) throw new PackageUnavailableError(named(e, ' is locked by another replica'), 'Locked');
+  // a commit the store names that the clone does not have, even after a fetch
+  if (e instanceof GitObjectNotFoundError) throw new PackageUnavailableError(named(e, " does not hold the revision's commit"));
   throw e;
 }
 

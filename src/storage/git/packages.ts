@@ -2,6 +2,7 @@
 // a commit on the repository branch plus a lightweight tag, deletion. Every method runs under
 // the repository's lock; writes to the shared branch are compare-and-swap and, when the remote
 // moved, re-fetched, rebuilt on the new head and retried.
+import { GitObjectNotFoundError } from './objects.ts';
 import { GitConflictError, GitPartialUpdateError, GitRepo, type GitIdentity, type RefUpdate, type UpdateRefsOptions } from './repo.ts';
 import { compareRevisions, Layout, parseTrailer, revisionMajor, type PackageKey, type Trailer } from './layout.ts';
 import { holds, runHolding } from '../../util/held.ts';
@@ -109,16 +110,54 @@ export class PackageRepo {
   }
 
   async files(commit: string, key: PackageKey): Promise<Files> {
+    await this.needCommit(commit);
     return this.git.readFiles(commit, this.layout.packagePath(key));
   }
 
   /** The git tree of a package at a commit (its content's identity), or null when absent. */
   async packageTree(commit: string, key: PackageKey): Promise<string | null> {
+    await this.needCommit(commit);
     return this.git.treeOf(commit, this.layout.packagePath(key));
   }
 
   async trailer(commit: string): Promise<Trailer | undefined> {
+    await this.needCommit(commit);
     return parseTrailer((await this.git.readCommit(commit)).message);
+  }
+
+  /**
+   * Before a read of a commit named by the store: with several replicas the commit may have been
+   * pushed by another one and not be in this clone yet. Then the clone is fetched (one fetch
+   * shared by the readers that asked for it meanwhile); a commit that is still missing is a
+   * GitObjectNotFoundError (never the empty package a read of nothing would give).
+   */
+  private async needCommit(commit: string): Promise<void> {
+    if (await this.git.hasObject(commit)) return;
+    await this.fetchSoon();
+    if (!(await this.git.hasObject(commit))) throw new GitObjectNotFoundError(commit);
+  }
+
+  private fetchRunning?: Promise<void>;
+  private fetchQueued?: Promise<void>;
+
+  /**
+   * A fetch that starts now or, when one is running (it may have started before what the caller
+   * looks for was pushed), right after it; callers that ask while one waits share it.
+   */
+  fetchSoon(): Promise<void> {
+    if (!this.fetchRunning) {
+      this.fetchRunning = this.fetch().finally(() => {
+        this.fetchRunning = undefined;
+      });
+      return this.fetchRunning;
+    }
+    this.fetchQueued ??= this.fetchRunning
+      .catch(() => {})
+      .then(() => {
+        this.fetchQueued = undefined;
+        return this.fetchSoon();
+      });
+    return this.fetchQueued;
   }
 
   /** Published revisions of a package (from its tags), oldest first. */

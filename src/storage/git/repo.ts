@@ -1107,7 +1107,8 @@ export class GitRepo {
     return refs;
   }
 
-  private async hasObject(oid: string): Promise<boolean> {
+  /** Whether the object is in this repository. */
+  async hasObject(oid: string): Promise<boolean> {
     return this.objects.has(oid);
   }
 
