@@ -138,7 +138,9 @@ test.serial('YAML alias amplification is bounded by the bytes it expands to (413
   const grew = rssKiB() - rss1;
   t.is(await snapshot(), before);
   t.log(`RSS: 10 plain 3 MB bodies grew it by ${rss1 - rss0} KiB, then 10 alias bombs (290 MB each if expanded) by ${grew} KiB`);
-  t.true(grew < 12 * 1024, `RSS grew by ${grew} KiB`);
+  // an expansion would take 290 MB per body; the bound leaves room for the allocator and GC
+  // timing of ten 3 MB bodies on a loaded machine (12 MiB was seen exceeded by 0.5 MiB under load)
+  t.true(grew < 64 * 1024, `RSS grew by ${grew} KiB`);
 });
 
 test.serial('a stored object is bounded after decoding and defaulting (413, like etcd\'s limit)', async (t) => {
