@@ -265,3 +265,37 @@ test.serial('a server on etcd: a write made directly in etcd is read at once (co
   // nothing is being written: the cache has everything (a scrape waits at most 1 s for a progress notification)
   await poll('no cache lag', async () => (value(await metrics(), 'pkgserver_watch_cache_lag_revisions{resource="namespaces"}') === 0 ? true : undefined), 60_000);
 });
+
+test.serial('a (re)load on etcd reads the history of the last `capacity` revisions once for every cacher: watches resume within it, older ones are 410', async (t) => {
+  const prefix = `/pkgserver-cacher-test/${process.pid}-${++prefixes}/`;
+  const a = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
+  const b = await EtcdStore.open({ endpoints: [etcdMember().endpoint], prefix });
+  const kvs = [];
+  for (let i = 0; i < 30; i++) kvs.push(await a.create(`${i % 2 ? 'objs' : 'others'}/k${i}`, obj(`k${i}`, i)));
+  // count the history reads the load makes
+  const reads: string[] = [];
+  const history = b.history.bind(b);
+  b.history = (p, from, limit, opts) => {
+    reads.push(`${p}@${from}`);
+    return history(p, from, limit, opts);
+  };
+  const set = new CacherSet(b);
+  const objs = set.add(new Cacher('objs/', decode, 10));
+  const others = set.add(new Cacher('others/', decode, 5));
+  await set.start();
+  try {
+    const current = kvs[kvs.length - 1].modRevision;
+    t.deepEqual(reads, [`@${current - 10}`], 'one replay of the last 10 revisions (the largest capacity), from the installation prefix');
+    t.is([...objs.list().entries].length, 15);
+    t.is([...others.list().entries].length, 15);
+    // the windows start there: a watch from within gets the events after it, one from before is 410
+    const seen: string[] = [];
+    objs.watch({ matches: () => true, send: (type, o) => void seen.push(`${type} ${o.metadata.name}`) }, current - 4, false);
+    t.deepEqual(seen, [`ADDED k27`, `ADDED k29`]);
+    t.throws(() => objs.watch({ matches: () => true, send: () => {} }, current - 12, false), { name: 'ExpiredError' });
+  } finally {
+    set.stop();
+    await a.close();
+    await b.close();
+  }
+});

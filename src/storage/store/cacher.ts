@@ -359,13 +359,13 @@ export class CacherSet {
     for (let attempt = 1; ; attempt++) {
       try {
         const compacted = await this.store.compactedRevision();
+        const histories = await this.histories(compacted);
         for (const c of this.cachers) {
           const listed = await this.store.list(c.prefix);
-          // only the newest events a cacher keeps (a restart on a big store reads no more)
-          const history = await this.store.history(c.prefix, compacted, c.capacity, { newest: true });
-          const last = history.length ? history[history.length - 1].revision : compacted;
+          const { events: history, start } = await histories(c);
+          const last = history.length ? history[history.length - 1].revision : start;
           const more = this.buffered.filter((ev) => ev.revision > last && ev.key.startsWith(c.prefix));
-          c.load(listed.items, listed.revision, more.length ? [...history, ...more] : history, compacted);
+          c.load(listed.items, listed.revision, more.length ? [...history, ...more] : history, start);
         }
         break;
       } catch (err) {
@@ -380,6 +380,26 @@ export class CacherSet {
     if (!this.cachers.length) this.revision = Math.max(0, ...buffered.map((ev) => ev.revision));
     this.live = true;
     this.release();
+  }
+
+  /**
+   * How each cacher's history is read at a (re)load: the newest events it keeps, and the revision
+   * its window starts after. A local store answers that per prefix from an index. A remote
+   * store's history is a replay of every revision from the start (etcd: a watch from it), which
+   * per prefix from the compacted revision read every write ever made once per resource (13 s for
+   * 10,000 revisions): there one replay of the last `capacity` revisions serves every cacher, and
+   * the windows start there (older resourceVersions are 410 Expired and clients relist, as after a
+   * restart of kube's cacher, whose window starts at its list).
+   */
+  private async histories(compacted: number): Promise<(c: Cacher) => Promise<{ events: StoreEvent[]; start: number }>> {
+    if (!this.remote || !this.cachers.length) {
+      // only the newest events a cacher keeps (a restart on a big store reads no more)
+      return async (c) => ({ events: await this.store.history(c.prefix, compacted, c.capacity, { newest: true }), start: compacted });
+    }
+    const span = Math.max(...this.cachers.map((c) => c.capacity));
+    const start = Math.max(compacted, (await this.store.currentRevision()) - span);
+    const all = await this.store.history('', start);
+    return async (c) => ({ events: all.filter((ev) => ev.key.startsWith(c.prefix)), start });
   }
 
   /** The subscription lost events: end every watch and reload every cacher (reads meanwhile see the old state). */
