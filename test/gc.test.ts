@@ -9,7 +9,7 @@
 // * Orphan adds the finalizer `orphan`: the dependents lose their ownerReferences and stay, then
 //   the finalizer goes (even while another finalizer keeps the owner).
 // Every wait polls a condition.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import path from 'node:path';
 import { git } from './helpers/gitserver.ts';
 import { HttpClient } from './helpers/http.ts';
@@ -122,15 +122,20 @@ test('Background: the owner goes (once its controller is done with it), then eac
   t.pass();
 });
 
+/** Deletes every owner of `fam` with `policy`: each answer is the owner being deleted, held by `finalizer`. */
+async function deleteOwners(t: ExecutionContext, fam: { owner: { kind: string; path: string } }[], policy: string, finalizer: string): Promise<void> {
+  for (const { owner } of fam) {
+    const r = await admin.delete(owner.path, { propagationPolicy: policy });
+    t.is(r.status, 200, JSON.stringify(r.body));
+    t.truthy(r.body.metadata.deletionTimestamp, owner.kind);
+    t.true(r.body.metadata.finalizers.includes(finalizer), `${owner.kind}: ${r.body.metadata.finalizers}`);
+  }
+}
+
 test('Foreground: the owner waits with foregroundDeletion until its dependents are gone, for every owner and dependent kind', async (t) => {
   const ns = 'gc-foreground';
   const fam = await family(ns, 'fg', [HOLD]);
-  for (const { owner } of fam) {
-    const r = await admin.delete(owner.path, { propagationPolicy: 'Foreground' });
-    t.is(r.status, 200, JSON.stringify(r.body));
-    t.truthy(r.body.metadata.deletionTimestamp, owner.kind);
-    t.true(r.body.metadata.finalizers.includes('foregroundDeletion'), `${owner.kind}: ${r.body.metadata.finalizers}`);
-  }
+  await deleteOwners(t, fam, 'Foreground', 'foregroundDeletion');
   for (const { owner, dependents } of fam) {
     // every dependent is being deleted, and held by its own finalizer; the owner waits for them
     for (const d of dependents) {
@@ -164,12 +169,7 @@ test('Orphan: the owner gets the orphan finalizer, its dependents lose the owner
   const ns = 'gc-orphan';
   // the owners hold a finalizer of their own: the orphan finalizer is handled (and removed) meanwhile
   const fam = await family(ns, 'or', undefined, [HOLD]);
-  for (const { owner } of fam) {
-    const r = await admin.delete(owner.path, { propagationPolicy: 'Orphan' });
-    t.is(r.status, 200, JSON.stringify(r.body));
-    t.truthy(r.body.metadata.deletionTimestamp, owner.kind);
-    t.true(r.body.metadata.finalizers.includes('orphan'), `${owner.kind}: ${r.body.metadata.finalizers}`);
-  }
+  await deleteOwners(t, fam, 'Orphan', 'orphan');
   for (const { owner, dependents } of fam) {
     for (const d of dependents) {
       const o = await poll(`${d.kind} ${d.name} orphaned`, async () => {

@@ -11,7 +11,7 @@ import test from 'ava';
 import { startEtcd, type EtcdHandle } from './helpers/etcd.ts';
 import { git, startGitServer, type GitServer } from './helpers/gitserver.ts';
 import { leads, sampleLeaders, startReplicas } from './helpers/ha.ts';
-import { type Kubectl } from './helpers/kubectl.ts';
+import { collect, type Kubectl } from './helpers/kubectl.ts';
 import { poll } from './helpers/poll.ts';
 import { type ServerHandle } from './helpers/server.ts';
 
@@ -34,17 +34,6 @@ test.after.always(async () => {
   await gitServer?.stop();
   await etcd?.stop();
 });
-
-function collect(proc: ReturnType<Kubectl['spawn']>) {
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  return {
-    get text() {
-      return out;
-    },
-  };
-}
 
 test('three replicas on one etcd: cross-replica reads, watches, publishes, uniqueness and leadership', async (t) => {
   t.timeout(600_000);

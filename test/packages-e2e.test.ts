@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { GIT_ENV, git, startGitServer, type GitServer } from './helpers/gitserver.ts';
-import { Kubectl, type KubectlVersion } from './helpers/kubectl.ts';
+import { collect, Kubectl, type KubectlVersion } from './helpers/kubectl.ts';
 import { startServer, type ServerHandle } from './helpers/server.ts';
 import { poll } from './helpers/poll.ts';
 
@@ -82,21 +82,6 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
   });
 }
 
-
-/** A long-running kubectl whose output is collected from its start. */
-function collect(proc: ReturnType<Kubectl['spawn']>) {
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  return {
-    get text() {
-      return out;
-    },
-    poll(re: RegExp, ms = 20_000): Promise<string> {
-      return poll(`${re} in the watch output:\n${out}`, async () => (re.test(out) ? out : undefined), ms);
-    },
-  };
-}
 
 /** Lines of a table, split into cells (columns are separated by at least two spaces). */
 const rows = (out: string) =>

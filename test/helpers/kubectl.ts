@@ -4,6 +4,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { realpathSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { poll } from './poll.ts';
 import { tempDir } from './server.ts';
 
 export const KUBECTL_VERSIONS = ['1.27', '1.28', '1.29', '1.30', '1.31', '1.32', '1.33'] as const;
@@ -67,4 +68,19 @@ export class Kubectl {
     chmodSync(p, 0o755);
     return p;
   }
+}
+
+/** A long-running kubectl whose output is collected from its start. */
+export function collect(proc: ReturnType<Kubectl['spawn']>) {
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  return {
+    get text() {
+      return out;
+    },
+    poll(re: RegExp, ms = 20_000): Promise<string> {
+      return poll(`${re} in the watch output:\n${out}`, async () => (re.test(out) ? out : undefined), ms);
+    },
+  };
 }
