@@ -34,6 +34,7 @@ import { gitFileReads } from './storage/git/repo.ts';
 import { storeRequestDuration } from './storage/store/instrumented.ts';
 import type { Credentials } from './storage/git/credentials.ts';
 import { RevisionAllocator, StoreLocks } from './storage/store/coordination.ts';
+import { isRemote } from './storage/store/interface.ts';
 
 export interface AppOptions extends ServerOptions {
   dataDir: string;
@@ -100,7 +101,7 @@ export function buildApp(opts: AppOptions): App {
   let elector: LeaseLeaderElector | undefined;
   // several replicas on one remote store (etcd): write locks, git locks and revision numbers in the store
   const coordination =
-    typeof opts.store.requestProgress === 'function'
+    isRemote(opts.store)
       ? { locks: new StoreLocks(opts.store, { log: (msg) => opts.logger.info({ component: 'locks' }, msg) }), revisions: new RevisionAllocator(opts.store) }
       : undefined;
   const server = new APIServer({

@@ -445,9 +445,7 @@ export class ResourceHandlers {
     const q = info.query;
     const def = this.reg.def;
     const manager = q.get('fieldManager') ?? '';
-    const errs: FieldError[] = [];
-    if (!manager) errs.push(fieldErr.required('fieldManager', 'is required for apply patch'));
-    if (errs.length) throw invalid('PatchOptions', 'meta.k8s.io', '', errs);
+    if (!manager) throw invalid('PatchOptions', 'meta.k8s.io', '', [fieldErr.required('fieldManager', 'is required for apply patch')]);
     validateFieldManager(q, 'PatchOptions');
     const forceText = q.get('force');
     if (forceText !== null && !/^(true|false|1|0|t|f|)$/i.test(forceText)) throw badRequest(`invalid value for force: "${forceText}" is not a boolean`);

@@ -321,8 +321,8 @@ function structProblem(v: Record<string, unknown>, fields: Record<string, FieldT
       const n = items ? items.length : keys!.length;
       for (let i = 0; i < n; i++) {
         const e = items ? items[i] : (x as Record<string, unknown>)[keys![i]];
-        if (scalar ? e === null || e === undefined || inner.ok(e) : !fits(e, inner, at)) continue;
-        return scalar ? cannotUnmarshal(e, structName, at, inner.go) : fits(e, inner, at);
+        const p = scalar ? (e === null || e === undefined || inner.ok(e) ? undefined : cannotUnmarshal(e, structName, at, inner.go)) : fits(e, inner, at);
+        if (p) return p;
       }
     }
     if (t.fields && Object.keys(t.fields).length) return structProblem(x as Record<string, unknown>, t.fields, t.go.replace(/^v1\./, ''), at);

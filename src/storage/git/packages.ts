@@ -144,7 +144,7 @@ export class PackageRepo {
    * A fetch that starts now or, when one is running (it may have started before what the caller
    * looks for was pushed), right after it; callers that ask while one waits share it.
    */
-  fetchSoon(): Promise<void> {
+  private fetchSoon(): Promise<void> {
     if (!this.fetchRunning) {
       this.fetchRunning = this.fetch().finally(() => {
         this.fetchRunning = undefined;

@@ -4,7 +4,7 @@
 import { outsideHeld } from '../../util/held.ts';
 import { RevisionWaiters } from './revisionwaiters.ts';
 import type { KObject } from '../../api/meta.ts';
-import { RevisionCompactedError, StoreTimeoutError, type Store, type StoreEvent } from './interface.ts';
+import { isRemote, RevisionCompactedError, StoreTimeoutError, type Store, type StoreEvent } from './interface.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -326,7 +326,7 @@ export class CacherSet {
 
   /** true when the store is remote and reads may have to wait for the cache */
   get remote(): boolean {
-    return typeof this.store.requestProgress === 'function';
+    return isRemote(this.store);
   }
 
   /** Loads every cacher and goes live. Events committed while loading are not lost. */
@@ -359,10 +359,14 @@ export class CacherSet {
     for (let attempt = 1; ; attempt++) {
       try {
         const compacted = await this.store.compactedRevision();
-        const histories = await this.histories(compacted);
+        const recent = this.remote && this.cachers.length ? await this.recentHistory(compacted) : undefined;
         for (const c of this.cachers) {
           const listed = await this.store.list(c.prefix);
-          const { events: history, start } = await histories(c);
+          const start = recent?.start ?? compacted;
+          const history = recent
+            ? recent.events.filter((ev) => ev.key.startsWith(c.prefix))
+            : // only the newest events a cacher keeps (a restart on a big store reads no more)
+              await this.store.history(c.prefix, compacted, c.capacity, { newest: true });
           const last = history.length ? history[history.length - 1].revision : start;
           const more = this.buffered.filter((ev) => ev.revision > last && ev.key.startsWith(c.prefix));
           c.load(listed.items, listed.revision, more.length ? [...history, ...more] : history, start);
@@ -383,23 +387,16 @@ export class CacherSet {
   }
 
   /**
-   * How each cacher's history is read at a (re)load: the newest events it keeps, and the revision
-   * its window starts after. A local store answers that per prefix from an index. A remote
-   * store's history is a replay of every revision from the start (etcd: a watch from it), which
-   * per prefix from the compacted revision read every write ever made once per resource (13 s for
-   * 10,000 revisions): there one replay of the last `capacity` revisions serves every cacher, and
-   * the windows start there (older resourceVersions are 410 Expired and clients relist, as after a
-   * restart of kube's cacher, whose window starts at its list).
+   * A remote store's history is a replay of every revision from the start (etcd: a watch from
+   * it): per prefix from the compacted revision, a (re)load read every write ever made once per
+   * resource (13 s for 10,000 revisions). One replay of the last `capacity` revisions serves
+   * every cacher instead, and their windows start there (older resourceVersions are 410 Expired
+   * and clients relist, as after a restart of kube's cacher, whose window starts at its list).
    */
-  private async histories(compacted: number): Promise<(c: Cacher) => Promise<{ events: StoreEvent[]; start: number }>> {
-    if (!this.remote || !this.cachers.length) {
-      // only the newest events a cacher keeps (a restart on a big store reads no more)
-      return async (c) => ({ events: await this.store.history(c.prefix, compacted, c.capacity, { newest: true }), start: compacted });
-    }
+  private async recentHistory(compacted: number): Promise<{ events: StoreEvent[]; start: number }> {
     const span = Math.max(...this.cachers.map((c) => c.capacity));
     const start = Math.max(compacted, (await this.store.currentRevision()) - span);
-    const all = await this.store.history('', start);
-    return async (c) => ({ events: all.filter((ev) => ev.key.startsWith(c.prefix)), start });
+    return { events: await this.store.history('', start), start };
   }
 
   /** The subscription lost events: end every watch and reload every cacher (reads meanwhile see the old state). */

@@ -98,6 +98,15 @@ export function checkCount(name: string, n: number, min: number): number {
 
 export type Unsubscribe = () => void;
 
+/**
+ * A store other processes write too (etcd, several replicas): its watch can lag behind writes,
+ * and locks and revision numbers must be kept in it. Told by the progress requests only such a
+ * store has.
+ */
+export function isRemote(store: Store): boolean {
+  return typeof store.requestProgress === 'function';
+}
+
 export interface Store {
   /** The newest committed revision (0 for an empty store). */
   currentRevision(): Promise<number>;
