@@ -12,7 +12,7 @@ import YAML from 'yaml';
 import { GIT_ENV, git, startGitServer, type GitServer } from './helpers/gitserver.ts';
 import { collect, Kubectl, type KubectlVersion } from './helpers/kubectl.ts';
 import { startServer, type ServerHandle } from './helpers/server.ts';
-import { poll } from './helpers/poll.ts';
+import { afterSecondOf, poll } from './helpers/poll.ts';
 
 const USER = 'git';
 const PASSWORD = 'e2e-pw-4417';
@@ -554,6 +554,7 @@ for (const variant of VARIANTS) {
     // a sync afterwards (triggered by an annotation) agrees with git: nothing comes back
     const synced = async () => {
       const last = await k.ok(['get', 'repo', 'deploy', '-n', ns, '-o', 'jsonpath={.status.lastSyncTime}']);
+      await afterSecondOf(last); // lastSyncTime is to the second: a sync within `last`'s second would not show
       await k.ok(['annotate', 'repo', 'deploy', '-n', ns, `pkg.pkgserver.dev/sync=${process.hrtime.bigint()}`, '--overwrite']);
       // a sync that ends after `last` was read started after every write before it (syncs and writes share the lock)
       await poll('a sync of the deployment repository', async () => ((await k.ok(['get', 'repo', 'deploy', '-n', ns, '-o', 'jsonpath={.status.lastSyncTime}'])) !== last ? true : undefined));

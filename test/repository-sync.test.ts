@@ -15,7 +15,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { HttpClient } from './helpers/http.ts';
 import { managersOf, updatedBy } from './helpers/managedfields.ts';
-import { poll } from './helpers/poll.ts';
+import { afterSecondOf, poll } from './helpers/poll.ts';
 import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
 
 const PKG = 'pkg.pkgserver.dev/v1alpha1';
@@ -121,13 +121,15 @@ test('a repository of 1,200 revisions: stored in pages with a resourceVersion an
   t.true(seen.some((c) => c.startsWith('Fetching: ')), seen.join('\n'));
 
   // a restart on the persisted store: the same objects at once, and the sync writes none again
+  // (the restart's sync is seen as a new lastSyncTime, to the second: it must not fall in the first sync's second)
+  const lastSync = ready.status.lastSyncTime;
+  await afterSecondOf(lastSync);
   await server.stop();
   server = await startServer({ controllers: true, dataDir: server.dataDir });
   const again = new HttpClient(server.url, adminTLS(server));
   const before = new Map(list.map((o) => [o.metadata.name, o.metadata.resourceVersion]));
   const relisted = (await again.get(PR)).body.items as { metadata: { name: string; resourceVersion: string } }[];
   t.deepEqual(new Map(relisted.map((o) => [o.metadata.name, o.metadata.resourceVersion])), before);
-  const lastSync = ready.status.lastSyncTime;
   await poll(
     'a sync after the restart',
     async () => {
