@@ -13,7 +13,7 @@ import { git, localCatalogAndDeploy } from './helpers/gitserver.ts';
 import { HttpClient } from './helpers/http.ts';
 import { Kubectl } from './helpers/kubectl.ts';
 import { managersOf, updatedBy } from './helpers/managedfields.ts';
-import { poll } from './helpers/poll.ts';
+import { afterSecondOf, poll } from './helpers/poll.ts';
 import { adminTLS, startServer, tempDir, type ServerHandle } from './helpers/server.ts';
 
 const NS = 'variants';
@@ -133,8 +133,11 @@ test.serial('a variant makes exactly one downstream draft, owned, with its packa
   t.regex(await k.ok(['events', '-n', NS, '--for', 'packagevariant/web']), /DraftCreated/);
   // nothing more happens: touching the variant's metadata or re-syncing does not make more drafts
   await admin.patch(`${PV}/web`, { metadata: { labels: { touched: 'yes' } } }, MERGE);
-  await admin.patch(`${REPOS}/deploy`, { metadata: { annotations: { 'test/sync': '1' } } }, MERGE);
-  await poll('the re-sync', async () => ((await admin.get(`${REPOS}/deploy`)).body.status?.lastSyncTime ? true : undefined));
+  const lastSync = (await admin.get(`${REPOS}/deploy`)).body.status?.lastSyncTime as string;
+  t.truthy(lastSync);
+  await afterSecondOf(lastSync);
+  await admin.patch(`${REPOS}/deploy`, { metadata: { annotations: { 'pkg.pkgserver.dev/sync': '1' } } }, MERGE);
+  await poll('the re-sync', async () => ((await admin.get(`${REPOS}/deploy`)).body.status?.lastSyncTime !== lastSync ? true : undefined));
   await poll('the variant reconciled after the label', async () => (server.logs.some((l) => l.includes('"msg":"reconcile"') && l.includes('"controller":"packagevariant"') && l.includes('"name":"web"')) ? true : undefined));
   t.deepEqual((await owned('web')).map((p) => p.metadata.name), [draft.metadata.name], 'the same draft, no other');
 });
