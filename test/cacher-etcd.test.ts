@@ -203,7 +203,7 @@ test('on SQLite nothing waits: the cache is current when the write returns', asy
     await set.consistent();
     const started = Date.now();
     await t.throwsAsync(set.waitFor(kv.modRevision + 1, 10_000), { instanceOf: CacheTooOldError });
-    t.true(Date.now() - started < 1000, 'at once');
+    t.true(Date.now() - started < 5000, 'at once, not after the 10 s bound');
   } finally {
     set.stop();
     await store.close();

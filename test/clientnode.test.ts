@@ -323,7 +323,7 @@ test('SIGTERM ends open watch streams cleanly (a graceful shutdown), not by cutt
 async function watchOnce(kc: k8s.KubeConfig, resourcePath: string, resourceVersion: string): Promise<{ type: string; object: any }[]> {
   const events: { type: string; object: any }[] = [];
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`watch from ${resourceVersion} did not end; got ${JSON.stringify(events)}`)), 5000);
+    const timer = setTimeout(() => reject(new Error(`watch from ${resourceVersion} did not end; got ${JSON.stringify(events)}`)), 30_000);
     void new k8s.Watch(kc).watch(
       resourcePath,
       { resourceVersion },
