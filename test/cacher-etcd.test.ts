@@ -46,6 +46,25 @@ async function replicas() {
   };
 }
 
+/** A watch cache on a SQLite store (always current), in a temporary directory. */
+async function onSqlite() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cacher-sqlite-'));
+  const store = SqliteStore.open(path.join(dir, 'db'));
+  const set = new CacherSet(store);
+  const cacher = set.add(new Cacher('objs/', decode));
+  await set.start();
+  return {
+    store,
+    set,
+    cacher,
+    async close() {
+      set.stop();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 test.serial("a read waits until the cache has another replica's write", async (t) => {
   const r = await replicas();
   try {
@@ -125,17 +144,11 @@ test.serial('lag(): the revisions the cache has not received after a bounded wai
 });
 
 test('lag() is empty on a store that is always current (SQLite)', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cacher-lag-'));
-  const store = SqliteStore.open(path.join(dir, 'db'));
-  const set = new CacherSet(store);
-  set.add(new Cacher('objs/', decode));
-  await set.start();
+  const r = await onSqlite();
   try {
-    t.deepEqual(await set.lag(), []);
+    t.deepEqual(await r.set.lag(), []);
   } finally {
-    set.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await r.close();
   }
 });
 
@@ -190,11 +203,7 @@ test.serial('a gap in the subscription (compacted while its watch was down) relo
 });
 
 test('on SQLite nothing waits: the cache is current when the write returns', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cacher-sqlite-'));
-  const store = SqliteStore.open(path.join(dir, 'db'));
-  const set = new CacherSet(store);
-  const cacher = set.add(new Cacher('objs/', decode));
-  await set.start();
+  const { store, set, cacher, close } = await onSqlite();
   try {
     t.false(set.remote);
     const kv = await store.create('objs/x', obj('x', 1));
@@ -205,9 +214,7 @@ test('on SQLite nothing waits: the cache is current when the write returns', asy
     await t.throwsAsync(set.waitFor(kv.modRevision + 1, 10_000), { instanceOf: CacheTooOldError });
     t.true(Date.now() - started < 5000, 'at once, not after the 10 s bound');
   } finally {
-    set.stop();
-    await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });
 
