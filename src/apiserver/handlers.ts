@@ -326,11 +326,20 @@ export class ResourceHandlers {
     await sendList(res, 200, renderList(this.reg, l, rendering, q) as Record<string, unknown>, rendering.kind === 'object' && rendering.yaml);
   }
 
+  /**
+   * The field decoding of a written object (its warnings), after the cheap metadata bounds, so that
+   * a huge map of labels is refused in one pass before any per-label rule. A subresource takes no
+   * metadata from the body: its metadata is not checked.
+   */
+  private decodeFields(obj: KObject, info: RequestInfo, mode: FieldValidation): string[] {
+    if (!info.subresource) this.reg.checkMetadataSize?.(obj);
+    return this.reg.decodeFields(obj, mode);
+  }
+
   async create(req: Request, res: Response, info: RequestInfo, ctx: RequestContext): Promise<void> {
     validateFieldManager(info.query, 'CreateOptions');
     const obj = decodeObject(req, this.reg);
-    this.reg.checkMetadataSize?.(obj);
-    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'CreateOptions'));
+    const warnings = this.decodeFields(obj, info, fieldValidation(info.query, 'CreateOptions'));
     const created = await this.reg.create(info.namespace, obj, ctx);
     this.warn(res, warnings);
     send(res, 201, created);
@@ -341,8 +350,7 @@ export class ResourceHandlers {
     const obj = decodeObject(req, this.reg);
     const rv = obj.metadata.resourceVersion;
     if (!rv) throw this.invalidRV(info.name!);
-    if (!info.subresource) this.reg.checkMetadataSize?.(obj); // a subresource takes no metadata from the body
-    const warnings = this.reg.decodeFields(obj, fieldValidation(info.query, 'UpdateOptions'));
+    const warnings = this.decodeFields(obj, info, fieldValidation(info.query, 'UpdateOptions'));
     const updated = await this.reg.update(info.namespace, info.name!, () => ({ obj, precondition: rv }), ctx, info.subresource);
     this.warn(res, warnings);
     send(res, 200, updated);
@@ -377,8 +385,7 @@ export class ResourceHandlers {
         checkBounds(obj);
         if (obj.metadata === undefined || obj.metadata === null) obj.metadata = {};
         checkMetadataTypes(this.reg.def, obj);
-        if (!info.subresource) this.reg.checkMetadataSize?.(obj);
-        warnings = this.reg.decodeFields(obj, mode);
+        warnings = this.decodeFields(obj, info, mode);
         const rv = obj.metadata.resourceVersion;
         return { obj, precondition: rv && rv !== current.metadata.resourceVersion ? rv : undefined };
       },
@@ -458,8 +465,7 @@ export class ResourceHandlers {
       throw badRequest(`Incorrect version specified in apply patch. Specified patch version: ${typeof applied.apiVersion === 'string' ? applied.apiVersion : ''}, expected: ${version}`);
     if (applied.kind !== def.kind) throw badRequest(`invalid object type: ${version}, Kind=${typeof applied.kind === 'string' ? applied.kind : ''}`);
     checkMetadataTypes(def, applied);
-    if (!info.subresource) this.reg.checkMetadataSize?.(applied);
-    const warnings = this.reg.decodeFields(applied, fieldValidation(q, 'PatchOptions'));
+    const warnings = this.decodeFields(applied, info, fieldValidation(q, 'PatchOptions'));
     this.reg.checkSize?.(applied); // a configuration too large to store is refused before the merge's work
     const opts = { type: this.reg.applyType(), force, subresource: info.subresource, resetFields: this.reg.resetFields(info.subresource), apiVersion: version };
     const actx: RequestContext = { ...ctx, fieldManager: manager };
